@@ -1,0 +1,1 @@
+"""Everything that talks to a chain: toolchain, compiler, local Anvil nodes, connections, batching."""

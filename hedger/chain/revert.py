@@ -1,0 +1,81 @@
+"""Decode revert data: Error(string), Panic(uint256) and the custom errors of known ABIs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak, to_checksum_address
+
+PANIC_CODES = {
+    0x01: "assertion failed",
+    0x11: "arithmetic overflow or underflow",
+    0x12: "division or modulo by zero",
+    0x21: "invalid enum value",
+    0x22: "bad storage byte array",
+    0x31: "pop on empty array",
+    0x32: "array index out of bounds",
+    0x41: "out of memory",
+    0x51: "call to an invalid internal function",
+}
+_ERROR_STRING = keccak(text="Error(string)")[:4]
+_PANIC = keccak(text="Panic(uint256)")[:4]
+
+
+@dataclass(frozen=True)
+class RevertReason:
+    """A decoded revert: the error's name, its arguments by name, and the raw data."""
+
+    name: str
+    args: dict[str, Any]
+    data: bytes
+
+    def __str__(self) -> str:
+        inner = ", ".join(f"{k}={v}" for k, v in self.args.items())
+        return f"{self.name}({inner})"
+
+
+def _type_string(param: dict[str, Any]) -> str:
+    if param["type"].startswith("tuple"):
+        inner = ",".join(_type_string(c) for c in param["components"])
+        return f"({inner}){param['type'][5:]}"
+    return param["type"]
+
+
+def error_selectors(abis: Iterable[list[dict[str, Any]]]) -> dict[bytes, dict[str, Any]]:
+    """Selector → ABI entry for every custom error in the given ABIs."""
+    selectors = {}
+    for abi in abis:
+        for entry in abi:
+            if entry.get("type") == "error":
+                signature = f"{entry['name']}({','.join(_type_string(i) for i in entry['inputs'])})"
+                selectors[keccak(text=signature)[:4]] = entry
+    return selectors
+
+
+def decode_revert(data: bytes | str | None, abis: Iterable[list[dict[str, Any]]] = ()) -> RevertReason:
+    """Name and arguments of a revert; unknown selectors come back as `UnknownError`."""
+    raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else (data or b"")
+    if len(raw) < 4:
+        return RevertReason("EmptyRevert", {}, raw)
+    selector, body = raw[:4], raw[4:]
+    try:
+        if selector == _ERROR_STRING:
+            return RevertReason("Error", {"message": abi_decode(["string"], body)[0]}, raw)
+        if selector == _PANIC:
+            code = abi_decode(["uint256"], body)[0]
+            return RevertReason("Panic", {"code": code, "meaning": PANIC_CODES.get(code, "unknown")}, raw)
+        entry = error_selectors(abis).get(selector)
+        if entry is not None:
+            types = [_type_string(i) for i in entry["inputs"]]
+            values = [
+                to_checksum_address(v) if t == "address" else v
+                for t, v in zip(types, abi_decode(types, body), strict=True)
+            ]
+            names = [i["name"] or f"arg{n}" for n, i in enumerate(entry["inputs"])]
+            return RevertReason(entry["name"], dict(zip(names, values, strict=True)), raw)
+    except Exception:  # malformed body: report what we can rather than fail while reporting a failure
+        return RevertReason("UndecodableRevert", {"selector": "0x" + selector.hex()}, raw)
+    return RevertReason("UnknownError", {"selector": "0x" + selector.hex()}, raw)

@@ -1,0 +1,66 @@
+"""Where hedger finds its project files and Node tools (Anvil, solc-js)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from pathlib import Path
+
+from hedger.errors import ToolchainError
+
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def project_root() -> Path:
+    """The hedger checkout: HEDGER_PROJECT_ROOT, else the source tree this package lives in."""
+    explicit = os.environ.get("HEDGER_PROJECT_ROOT")
+    if explicit:
+        return Path(explicit).resolve()
+    return Path(__file__).resolve().parents[2]
+
+
+def _native_anvil(root: Path) -> Path:
+    system = platform.system().lower()
+    arch = _ARCH.get(platform.machine().lower(), platform.machine().lower())
+    return root / "node_modules" / "@foundry-rs" / f"anvil-{system}-{arch}" / "bin" / "anvil"
+
+
+def find_anvil() -> Path:
+    """Anvil from HEDGER_ANVIL, else node_modules (the native binary, then .bin), else PATH."""
+    explicit = os.environ.get("HEDGER_ANVIL")
+    if explicit:
+        path = Path(explicit)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise ToolchainError(
+                f"HEDGER_ANVIL={explicit} is not an executable file",
+                "point HEDGER_ANVIL at an anvil binary, or unset it to use the one `make setup` installs",
+            )
+        return path
+    root = project_root()
+    for candidate in (_native_anvil(root), root / "node_modules" / ".bin" / "anvil"):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    on_path = shutil.which("anvil")
+    if on_path:
+        return Path(on_path)
+    raise ToolchainError(
+        f"Anvil not found (looked at HEDGER_ANVIL, {root / 'node_modules'}, and PATH)",
+        "run `make setup` (npm ci installs @foundry-rs/anvil), or set HEDGER_ANVIL to an anvil binary",
+    )
+
+
+def find_node() -> Path:
+    node = shutil.which("node")
+    if not node:
+        raise ToolchainError("node not found on PATH", "install Node.js 18 or newer, then run `make setup`")
+    return Path(node)
+
+
+def solc_script() -> Path:
+    """The solc-js front end (tools/solc.js) that speaks solc's --version / --standard-json."""
+    root = project_root()
+    script = root / "tools" / "solc.js"
+    if not (root / "node_modules" / "solc" / "package.json").is_file():
+        raise ToolchainError(f"solc-js is not installed under {root / 'node_modules'}")
+    return script

@@ -1,0 +1,99 @@
+"""The `hedger` command line.
+
+Exit codes: 0 success; 1 a hedger error (message and hint on stderr); 2 bad usage;
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hedger.errors import HedgerError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _chain_up(args: argparse.Namespace) -> int:
+    from hedger.chain.anvil import DEV_ACCOUNTS, Anvil, AnvilConfig
+    from hedger.chain.universe import deploy_universe, write_network_file
+
+    started = time.monotonic()
+    config = AnvilConfig(port=args.port, fork_url=args.fork_url, fork_block=args.fork_block, chain_id=args.chain_id)
+    with Anvil.launch(config) as node:
+        universe = deploy_universe(node)
+        write_network_file(universe, Path(args.network_file))
+        elapsed = time.monotonic() - started
+        print(f"Anvil {node.url} (chain id {universe.chain_id}) ready with the reference universe in {elapsed:.1f} s")
+        print(f"Network file: {args.network_file}")
+        print(f"  PerpMarket  {universe.perp_market}  markets {universe.market_ids}")
+        for symbol, address in universe.tokens.items():
+            print(f"  {symbol:<10}  {address}")
+        for name, address in universe.feeds.items():
+            print(f"  {name:<10}  {address}")
+        print(f"  Sequencer   {universe.sequencer_feed}")
+        print(f"  Multicall3  {universe.multicall}")
+        demo_key = dict(DEV_ACCOUNTS)[universe.demo_account]
+        print(f"Demo account {universe.demo_account}; for local use only, in .env:")
+        print(f"  HEDGER_PRIVATE_KEY={demo_key}   # Anvil's public development key #1: never hold real funds")
+        print("Ctrl-C stops the chain.")
+        _wait_for_stop(node.process.poll)
+    return EXIT_OK
+
+
+def _wait_for_stop(exited: Callable[[], int | None]) -> None:
+    """Block until SIGINT/SIGTERM, or until the child process exits on its own."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        if exited() is not None:
+            raise HedgerError("the chain process exited unexpectedly")
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from hedger.chain.contracts import compile_contracts, compiler_version
+
+    artifacts = compile_contracts(force=args.force)
+    deployable = sorted(name for name, a in artifacts.items() if len(a.bytecode) > 2)
+    print(f"solc {compiler_version()}: {len(deployable)} deployable contracts: {', '.join(deployable)}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hedger", description="Hedge on-chain exposure with perpetual futures.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    chain = commands.add_parser("chain", help="local Anvil chains").add_subparsers(dest="chain_command", required=True)
+    up = chain.add_parser("up", help="start Anvil, deploy the reference universe, write the network file")
+    up.add_argument("--port", type=int, default=8545)
+    up.add_argument("--fork-url", help="fork this chain (an RPC URL) instead of starting a fresh one")
+    up.add_argument("--fork-block", type=int, help="fork at this block (default: latest)")
+    up.add_argument("--chain-id", type=int, help="fresh chain: its id (31337); fork: the id it must report")
+    up.add_argument("--network-file", default="networks/local.toml")
+    up.set_defaults(handler=_chain_up)
+
+    compile_cmd = commands.add_parser("compile", help="compile contracts/ with solc-js (only what changed)")
+    compile_cmd.add_argument("--force", action="store_true", help="recompile everything")
+    compile_cmd.set_defaults(handler=_compile)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except HedgerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""One exception hierarchy for hedger.
+
+Every error says what went wrong and what to do about it (`hint`). None ever carries a private
+key: code that handles keys raises with the account address instead.
+"""
+
+from __future__ import annotations
+
+
+class HedgerError(Exception):
+    """Base class: a message, plus a hint telling the user what to do next."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        return f"{message}\n  → {self.hint}" if self.hint else message
+
+
+class ConfigError(HedgerError):
+    """Bad or missing configuration: names the file and the key."""
+
+    def __init__(self, file: str, key: str, problem: str, hint: str | None = None):
+        self.file, self.key, self.problem = file, key, problem
+        super().__init__(f"{file}: {key}: {problem}", hint or f"fix `{key}` in {file}")
+
+
+class ToolchainError(HedgerError):
+    """A required external tool (Anvil, node, solc-js) is missing or broken."""
+
+    hint = "run `make setup` (it installs the Node tools with `npm ci`)"
+
+
+class CompileError(HedgerError):
+    """Solidity did not compile; `errors` lists (file, line, message) for each error."""
+
+    def __init__(self, errors: list[tuple[str, int, str]]):
+        self.errors = errors
+        lines = [f"{file}:{line}: {message}" for file, line, message in errors]
+        super().__init__("Solidity compilation failed:\n" + "\n".join(lines), "fix the source at the lines above")
+
+
+class ChainError(HedgerError):
+    """Something about the chain connection is wrong."""
+
+
+class RpcError(ChainError):
+    """The RPC endpoint failed or timed out, after retries."""
+
+    hint = "check that the node is running and the RPC URL is right; transient errors are retried"
+
+
+class ChainIdMismatch(ChainError):
+    """The RPC serves a different chain than the configuration names: nothing runs."""
+
+    def __init__(self, expected: int, actual: int, source: str):
+        self.expected, self.actual = expected, actual
+        super().__init__(
+            f"chain id mismatch: {source} expects {expected}, the RPC serves {actual}",
+            "point the RPC URL at the right chain, or pick the network file that matches it",
+        )
+
+
+class AnvilError(ChainError):
+    """A local Anvil node could not be started, died, or did not answer in time."""
+
+    hint = "see the Anvil output above; `make setup` installs Anvil, HEDGER_ANVIL points at another binary"
+
+
+class DecodeError(ChainError):
+    """A contract call answered with data that does not decode as its ABI says."""
+
+    hint = "the address may not hold the contract the configuration says; check the network file"

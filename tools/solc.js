@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// A native-solc look-alike built on solc-js: answers `--version` like solc does, and compiles
+// `--standard-json` input from stdin to stdout. hedger's compiler calls it, and `make setup`
+// installs it where py-solc-x (brownie) looks for a native solc, since none can be downloaded here.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const solc = require(path.join(__dirname, '..', 'node_modules', 'solc'));
+
+const args = process.argv.slice(2);
+const basePaths = [process.cwd()];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--base-path' || args[i] === '--include-path' || args[i] === '--allow-paths') {
+    for (const p of String(args[i + 1] || '').split(',')) if (p) basePaths.push(path.resolve(p));
+    i++;
+  }
+}
+
+function findImport(importPath) {
+  for (const base of basePaths) {
+    const candidate = path.resolve(base, importPath);
+    if (fs.existsSync(candidate)) return { contents: fs.readFileSync(candidate, 'utf8') };
+  }
+  return { error: `File not found: ${importPath} (searched ${basePaths.join(', ')})` };
+}
+
+if (args.includes('--version')) {
+  const version = solc.version().replace('.Emscripten.clang', '.Linux.g++');
+  process.stdout.write(`solc, the solidity compiler commandline interface\nVersion: ${version}\n`);
+} else if (args.includes('--standard-json')) {
+  const input = fs.readFileSync(0, 'utf8');
+  process.stdout.write(solc.compile(input, { import: findImport }));
+} else {
+  process.stderr.write('usage: solc.js --version | --standard-json [--base-path DIR] < input.json\n');
+  process.exit(2);
+}
