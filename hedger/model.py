@@ -196,7 +196,8 @@ class Balance:
 
 @dataclass(frozen=True)
 class Position:
-    """An open perp position, ccxt-aligned, plus venue extras."""
+    """An open perp position, ccxt-aligned, plus venue extras. `mark_price` and `unrealized_pnl_usd`
+    are None when the venue could not price it (e.g. its oracle is stale); the size is always known."""
 
     venue: str
     symbol: str
@@ -204,8 +205,8 @@ class Position:
     side: Side
     contracts: Decimal
     entry_price: Decimal
-    mark_price: Decimal
-    unrealized_pnl_usd: Decimal
+    mark_price: Decimal | None
+    unrealized_pnl_usd: Decimal | None
     source: Source
     collateral_usd: Decimal | None = None
     liquidation_price: Decimal | None = None
@@ -218,14 +219,15 @@ class Position:
         return self.contracts if self.side is Side.LONG else -self.contracts
 
     @property
-    def notional_usd(self) -> Decimal:
-        return self.contracts * self.mark_price
+    def notional_usd(self) -> Decimal | None:
+        return None if self.mark_price is None else self.contracts * self.mark_price
 
     @property
     def leverage(self) -> Decimal | None:
-        if not self.collateral_usd or self.collateral_usd <= 0:
+        notional = self.notional_usd
+        if notional is None or not self.collateral_usd or self.collateral_usd <= 0:
             return None
-        return self.notional_usd / self.collateral_usd
+        return notional / self.collateral_usd
 
     @property
     def margin_ratio(self) -> Decimal | None:

@@ -381,6 +381,17 @@ contract PerpMarket {
         }
     }
 
+    /// @notice A position's stored state, readable even when the oracle is stale (no price needed).
+    function rawPosition(address account, uint256 marketId)
+        external
+        view
+        knownMarket(marketId)
+        returns (int256 size, int256 costBasis, int256 lastFundingIndex)
+    {
+        Position storage pos = positions[account][marketId];
+        return (pos.size, pos.costBasis, pos.lastFundingIndex);
+    }
+
     /// @notice Margin health of an account: settled margin (token units), equity, requirements and
     ///         total notional (USD, WAD).
     function accountSummary(address account)

@@ -1,0 +1,287 @@
+"""Configuration: networks/<name>.toml plus the environment (.env via python-dotenv) → validated settings.
+
+A network file names the chain (its id is pinned: the RPC must serve the same chain), every contract
+address hedger may read or write, the feeds with their heartbeats and price bounds, the tokens, the
+sequencer uptime feed and the venues. Addresses live here, never in code. Every problem is a
+`ConfigError` that names the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from hedger.chain.toolchain import project_root
+from hedger.errors import ConfigError
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_URL_WITH_SECRET = re.compile(r"://[^/]*:[^/]*@|[?&](api[-_]?key|key|token)=|/v[23]/[0-9a-zA-Z]{16,}", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    name: str
+    address: str
+    asset: str
+    decimals: int
+    heartbeat_s: int
+    min_price: Decimal
+    max_price: Decimal
+    role: str = "primary"
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    symbol: str
+    address: str
+    decimals: int
+    asset: str
+    feed: str
+    stablecoin: bool = False
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """A venue market: its symbol, the asset it hedges, and the venue-specific keys in `params`."""
+
+    symbol: str
+    asset: str
+    params: Mapping[str, Any]
+    file: str
+    key: str
+
+    def require(self, name: str, kind: type = str) -> Any:
+        return _Table(self.params, self.file, self.key).required(name, kind)
+
+
+@dataclass(frozen=True)
+class VenueConfig:
+    """A venue: its kind (which adapter), its contracts and its markets."""
+
+    name: str
+    kind: str
+    params: Mapping[str, Any]
+    markets: Mapping[str, MarketConfig]
+    file: str
+
+    def require(self, name: str, kind: type = str) -> Any:
+        return _Table(self.params, self.file, f"venues.{self.name}").required(name, kind)
+
+
+@dataclass(frozen=True)
+class SequencerConfig:
+    address: str
+    grace_period_s: int
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    name: str
+    chain_id: int
+    file: str
+    multicall: str
+    native_asset: str
+    native_feed: str | None
+    rpc_env: str
+    rpc_url_in_file: str | None
+    feeds: Mapping[str, FeedConfig]
+    tokens: Mapping[str, TokenConfig]
+    venues: Mapping[str, VenueConfig]
+    sequencer: SequencerConfig | None
+    strategy: Mapping[str, Any] = field(default_factory=dict)
+    accounts: Mapping[str, str] = field(default_factory=dict)
+    addresses: frozenset[str] = frozenset()
+
+    def rpc_url(self, override: str | None = None) -> str:
+        """The RPC URL: an explicit override, else the network's environment variable, else the file's."""
+        url = override or os.environ.get(self.rpc_env) or self.rpc_url_in_file
+        if not url:
+            raise ConfigError(
+                self.file, "network.rpc_env", f"no RPC URL: set {self.rpc_env} in the environment or .env"
+            )
+        return url
+
+    def feed_for(self, asset: str, role: str = "primary") -> FeedConfig | None:
+        return next((f for f in self.feeds.values() if f.asset == asset and f.role == role), None)
+
+    def is_known_address(self, address: str) -> bool:
+        """True for addresses this file names (the only ones hedger will send transactions to)."""
+        return to_checksum_address(address) in self.addresses
+
+
+def networks_dir() -> Path:
+    return Path(os.environ.get("HEDGER_NETWORKS_DIR", project_root() / "networks"))
+
+
+def load_network(name_or_path: str) -> NetworkConfig:
+    """Load networks/<name>.toml (or a path to a TOML file) and validate it."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = networks_dir() / f"{name_or_path}.toml"
+    if not path.exists():
+        known = sorted(p.stem for p in networks_dir().glob("*.toml"))
+        raise ConfigError(
+            str(path), "(file)", "not found", f"pick one of {known}, or run `hedger chain up` to write local.toml"
+        )
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(path), "(syntax)", str(error)) from error
+    return parse_network(doc, str(path))
+
+
+def parse_network(doc: Mapping[str, Any], file: str) -> NetworkConfig:
+    addresses = _check_addresses(doc, file)
+    net = _Table(doc, file).table("network")
+    rpc_url = net.optional("rpc_url", str)
+    if rpc_url and _URL_WITH_SECRET.search(rpc_url):
+        raise ConfigError(file, "network.rpc_url", "looks like it carries an API key", "put it in .env instead")
+    feeds = {name: _feed(name, t) for name, t in _Table(doc, file).tables("feeds")}
+    tokens = {symbol: _token(symbol, t, feeds) for symbol, t in _Table(doc, file).tables("tokens")}
+    network = NetworkConfig(
+        name=net.required("name", str),
+        chain_id=net.required("chain_id", int),
+        file=file,
+        multicall=net.required("multicall", str),
+        native_asset=net.optional("native_asset", str) or "ETH",
+        native_feed=net.optional("native_feed", str),
+        rpc_env=net.optional("rpc_env", str) or f"HEDGER_RPC_{net.required('name', str).upper().replace('-', '_')}",
+        rpc_url_in_file=rpc_url,
+        feeds=feeds,
+        tokens=tokens,
+        venues={name: _venue(name, t) for name, t in _Table(doc, file).tables("venues")},
+        sequencer=_sequencer(_Table(doc, file)),
+        strategy=dict(doc.get("strategy", {})),
+        accounts={k: to_checksum_address(v) for k, v in doc.get("accounts", {}).items()},
+        addresses=addresses,
+    )
+    if network.native_feed and network.native_feed not in feeds:
+        raise ConfigError(file, "network.native_feed", f"names unknown feed {network.native_feed!r}")
+    return network
+
+
+class _Table:
+    """A TOML table with its dotted key path, for error messages that point at the key."""
+
+    def __init__(self, data: Mapping[str, Any], file: str, path: str = ""):
+        self.data, self.file, self.path = data, file, path
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def table(self, name: str) -> _Table:
+        value = self.data.get(name)
+        if not isinstance(value, Mapping):
+            raise ConfigError(self.file, self.key(name), "required table is missing")
+        return _Table(value, self.file, self.key(name))
+
+    def tables(self, name: str) -> list[tuple[str, _Table]]:
+        value = self.data.get(name, {})
+        if not isinstance(value, Mapping):
+            raise ConfigError(self.file, self.key(name), "must be a table")
+        return [(k, _Table(v, self.file, f"{self.key(name)}.{k}")) for k, v in value.items()]
+
+    def required(self, name: str, kind: type) -> Any:
+        value = self.data.get(name)
+        if value is None:
+            raise ConfigError(self.file, self.key(name), "required key is missing")
+        return self._typed(name, value, kind)
+
+    def optional(self, name: str, kind: type) -> Any:
+        value = self.data.get(name)
+        return None if value is None else self._typed(name, value, kind)
+
+    def decimal(self, name: str) -> Decimal:
+        raw = self.required(name, str)
+        try:
+            value = Decimal(raw)
+        except InvalidOperation as error:
+            raise ConfigError(self.file, self.key(name), f"{raw!r} is not a decimal number") from error
+        if not value.is_finite() or value < 0:
+            raise ConfigError(self.file, self.key(name), f"{raw!r} must be a finite, non-negative number")
+        return value
+
+    def _typed(self, name: str, value: Any, kind: type) -> Any:
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(self.file, self.key(name), f"must be {kind.__name__}, got {type(value).__name__}")
+        return value
+
+
+def _feed(name: str, t: _Table) -> FeedConfig:
+    feed = FeedConfig(
+        name=name,
+        address=t.required("address", str),
+        asset=t.required("asset", str),
+        decimals=t.required("decimals", int),
+        heartbeat_s=t.required("heartbeat_s", int),
+        min_price=t.decimal("min_price"),
+        max_price=t.decimal("max_price"),
+        role=t.optional("role", str) or "primary",
+    )
+    if feed.min_price >= feed.max_price:
+        raise ConfigError(t.file, t.key("min_price"), "must be below max_price")
+    if feed.role not in ("primary", "secondary"):
+        raise ConfigError(t.file, t.key("role"), "must be 'primary' or 'secondary'")
+    return feed
+
+
+def _token(symbol: str, t: _Table, feeds: Mapping[str, FeedConfig]) -> TokenConfig:
+    token = TokenConfig(
+        symbol=symbol,
+        address=t.required("address", str),
+        decimals=t.required("decimals", int),
+        asset=t.required("asset", str),
+        feed=t.required("feed", str),
+        stablecoin=bool(t.optional("stablecoin", bool)),
+    )
+    if token.feed not in feeds:
+        raise ConfigError(t.file, t.key("feed"), f"names unknown feed {token.feed!r}", f"known feeds: {sorted(feeds)}")
+    return token
+
+
+def _venue(name: str, t: _Table) -> VenueConfig:
+    markets = {
+        symbol: MarketConfig(symbol, m.required("asset", str), dict(m.data), t.file, m.path)
+        for symbol, m in t.tables("markets")
+    }
+    params = {k: v for k, v in t.data.items() if k != "markets"}
+    return VenueConfig(name, t.required("kind", str), params, markets, t.file)
+
+
+def _sequencer(doc: _Table) -> SequencerConfig | None:
+    if "sequencer" not in doc.data:
+        return None
+    t = doc.table("sequencer")
+    return SequencerConfig(t.required("feed", str), t.required("grace_period_s", int))
+
+
+def _check_addresses(doc: Any, file: str, path: str = "") -> frozenset[str]:
+    """Every address-shaped string must be EIP-55 checksummed; returns them all (the allowlist)."""
+    found: set[str] = set()
+    if isinstance(doc, Mapping):
+        for key, value in doc.items():
+            found |= _check_addresses(value, file, f"{path}.{key}" if path else str(key))
+    elif isinstance(doc, list):
+        for index, value in enumerate(doc):
+            found |= _check_addresses(value, file, f"{path}[{index}]")
+    elif isinstance(doc, str) and _ADDRESS.match(doc):
+        checksummed = to_checksum_address(doc)
+        if doc != checksummed:
+            raise ConfigError(file, path, f"address {doc} is not checksummed", f"write it as {checksummed}")
+        found.add(checksummed)
+    return frozenset(found)
+
+
+def load_env(path: str | Path | None = None) -> None:
+    """Read `.env` (python-dotenv) into the environment without overriding what is already set."""
+    from dotenv import load_dotenv
+
+    load_dotenv(path or Path.cwd() / ".env", override=False)
