@@ -426,7 +426,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value.normalize(), "f") if value.is_finite() else str(value)
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

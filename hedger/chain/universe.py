@@ -78,6 +78,7 @@ class UniverseSpec:
         MarketSpec("ETH", "ETH/USD", skew_scale=Decimal(10_000), max_open_interest=Decimal(5_000)),
         MarketSpec("BTC", "BTC/USD", skew_scale=Decimal(500), max_open_interest=Decimal(250)),
     )
+    demo_native: Decimal = Decimal(1)
     margin_token: str = "USDC"
     pool_liquidity: Decimal = Decimal(10_000_000)
     min_order_delay_s: int = 5
@@ -126,6 +127,7 @@ def deploy_universe(node: LocalNode, spec: UniverseSpec | None = None, demo_acco
     def send(call) -> None:
         w3.eth.wait_for_transaction_receipt(call.transact({"from": deployer}), timeout=60)
 
+    node.set_balance(demo, to_units(spec.demo_native, 18))  # a wallet's gas money, not Anvil's 10,000 ETH
     for token in spec.tokens:
         contract = deploy(w3, "TestToken", f"Test {token.symbol}", token.symbol, token.decimals, sender=deployer)
         universe.tokens[token.symbol] = contract.address

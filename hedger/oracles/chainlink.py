@@ -1,0 +1,74 @@
+"""Chainlink AggregatorV3 feeds and L2 sequencer uptime feeds, read in batched steps.
+
+No judging here: a reading carries round id, answer, startedAt, updatedAt, decimals, the previous
+round (for jump checks), the feed's configured heartbeat and price bounds, and the block it was read
+at; a reverted or garbled call becomes a reading with `error` set. hedger.strategy.guards decides.
+"""
+
+from __future__ import annotations
+
+from eth_abi import encode as abi_encode
+from eth_utils import function_signature_to_4byte_selector
+
+from hedger.chain.multicall import Block, Call, CallResult, ReadStep
+from hedger.model import OracleReading, SequencerStatus, Source
+from hedger.settings import FeedConfig, SequencerConfig
+
+_ROUND = ("uint80", "int256", "uint256", "uint256", "uint80")
+_LATEST_ROUND_DATA = function_signature_to_4byte_selector("latestRoundData()")
+_GET_ROUND_DATA = function_signature_to_4byte_selector("getRoundData(uint80)")
+_DECIMALS = function_signature_to_4byte_selector("decimals()")
+
+
+def latest_round_call(address: str, label: str) -> Call:
+    return Call(address, _LATEST_ROUND_DATA, _ROUND, label=f"{label}.latestRoundData")
+
+
+def round_call(address: str, round_id: int, label: str) -> Call:
+    return Call(address, _GET_ROUND_DATA + abi_encode(["uint80"], [round_id]), _ROUND, label=f"{label}.getRoundData")
+
+
+def read_feed(feed: FeedConfig, block: Block) -> ReadStep[OracleReading]:
+    """Latest round and decimals, then the previous round when there is one."""
+    latest, decimals = yield [
+        latest_round_call(feed.address, feed.name),
+        Call(feed.address, _DECIMALS, ("uint8",), label=f"{feed.name}.decimals"),
+    ]
+    source = Source(feed.address, block.number, block.timestamp)
+    base = {
+        "feed": feed.name, "asset": feed.asset, "source": source, "decimals": feed.decimals,
+        "heartbeat_s": feed.heartbeat_s, "min_price": feed.min_price, "max_price": feed.max_price, "role": feed.role,
+    }  # fmt: skip
+    error = _problem(latest, decimals, feed)
+    if error:
+        return OracleReading(**base, error=error)
+    round_id, answer, started_at, updated_at, _ = latest.value
+    previous = CallResult(False)
+    if round_id > 0:
+        (previous,) = yield [round_call(feed.address, round_id - 1, feed.name)]
+    return OracleReading(
+        **base,
+        answer=answer,
+        round_id=round_id,
+        started_at=started_at,
+        updated_at=updated_at,
+        previous_answer=previous.value[1] if previous.ok else None,
+        previous_updated_at=previous.value[3] if previous.ok else None,
+    )
+
+
+def _problem(latest: CallResult, decimals: CallResult, feed: FeedConfig) -> str | None:
+    if not latest.ok:
+        return latest.error or "latestRoundData failed"
+    if decimals.ok and decimals.value != feed.decimals:
+        return f"feed reports {decimals.value} decimals, the network file says {feed.decimals}"
+    return None
+
+
+def read_sequencer(config: SequencerConfig, block: Block) -> ReadStep[SequencerStatus]:
+    (latest,) = yield [latest_round_call(config.address, "sequencer")]
+    source = Source(config.address, block.number, block.timestamp)
+    if not latest.ok:
+        return SequencerStatus(source, config.grace_period_s, error=latest.error or "latestRoundData failed")
+    _, answer, started_at, _, _ = latest.value
+    return SequencerStatus(source, config.grace_period_s, answer=answer, started_at=started_at)

@@ -1,0 +1,1 @@
+"""Perp venues, one file each, all behind the Venue protocol in base.py."""

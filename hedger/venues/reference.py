@@ -1,0 +1,244 @@
+"""hedger's reference venue: the PerpMarket contract (contracts/perp/PerpMarket.sol, docs/perp-market.md).
+
+Cross margin in one stablecoin; funding quoted per hour (positive: longs pay); immediate orders
+(`modifyPosition`) and asynchronous ones (`commitOrder`, settled by a keeper). All values are
+18-decimal fixed point on-chain except margin, which is in margin-token units.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from web3 import Web3
+
+from hedger.chain.contracts import load_artifact
+from hedger.chain.multicall import Block, Call, CallResult, ReadStep
+from hedger.errors import ConfigError
+from hedger.model import (
+    FundingRate,
+    MarginAccount,
+    Market,
+    PendingOrder,
+    Position,
+    Side,
+    Source,
+)
+from hedger.settings import MarketConfig, NetworkConfig, VenueConfig
+from hedger.venues.base import Approval, OrderIntent, TxRequest, VenueState, acceptable_units, from_units, to_units
+
+WAD_DECIMALS = 18
+_PER_MARKET_CALLS = (
+    "marketParams",
+    "currentFundingRate",
+    "marketSummary",
+    "mark",
+    "rawPosition",
+    "getPosition",
+    "liquidationPrice",
+    "pendingOrder",
+)
+
+
+class ReferenceVenue:
+    kind = "reference"
+
+    def __init__(self, w3: Web3, network: NetworkConfig, config: VenueConfig):
+        self.name = config.name
+        self.config = config
+        self.contract = w3.eth.contract(address=config.require("address"), abi=load_artifact("PerpMarket").abi)
+        token = network.tokens.get(config.require("margin_token"))
+        if token is None:
+            raise ConfigError(config.file, f"venues.{self.name}.margin_token", "names a token not in [tokens]")
+        self.margin_token = token
+        self.markets = {symbol: (m, m.require("id", int)) for symbol, m in config.markets.items()}
+        self.use_async_orders = bool(config.params.get("async_orders", False))
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self, account: str, block: Block) -> ReadStep[VenueState]:
+        f = self.contract.functions
+        calls = [
+            Call.of(f.accountSummary(account)),
+            Call.of(f.margin(account)),
+            Call.of(f.minOrderDelay()),
+            Call.of(f.orderExpiry()),
+        ]
+        for market_id in (market_id for _, market_id in self.markets.values()):
+            calls += [
+                Call.of(f.marketParams(market_id)),
+                Call.of(f.currentFundingRate(market_id)),
+                Call.of(f.marketSummary(market_id)),
+                Call.of(f.fillPrice(market_id, 0), label="mark"),
+                Call.of(f.rawPosition(account, market_id)),
+                Call.of(f.getPosition(account, market_id)),
+                Call.of(f.liquidationPrice(account, market_id)),
+                Call.of(f.pendingOrder(account, market_id)),
+            ]
+        results = yield calls
+        return self._build(block, results)
+
+    def _build(self, block: Block, results: list[CallResult]) -> VenueState:
+        source = Source(self.contract.address, block.number, block.timestamp)
+        summary, margin_raw, min_delay, expiry = results[:4]
+        errors = [r.error for r in results if not r.ok and r.error]
+        margin = self._margin(summary, margin_raw, source)
+        markets, positions, funding, pending = [], [], [], []
+        per_market = len(_PER_MARKET_CALLS)
+        for index, (config, market_id) in enumerate(self.markets.values()):
+            chunk = dict(
+                zip(_PER_MARKET_CALLS, results[4 + index * per_market : 4 + (index + 1) * per_market], strict=True)
+            )
+            if not chunk["marketParams"].ok:
+                continue
+            market = self._market(config, market_id, chunk["marketParams"].value)
+            markets.append(market)
+            funding.append(self._funding(market, chunk, source))
+            position = self._position(market, chunk, margin, source)
+            if position is not None:
+                positions.append(position)
+            order = self._pending(market, chunk["pendingOrder"], min_delay, expiry, source)
+            if order is not None:
+                pending.append(order)
+        return VenueState(
+            self.name, tuple(markets), tuple(positions), tuple(funding), tuple(pending), margin, tuple(errors)
+        )
+
+    def _market(self, config: MarketConfig, market_id: int, params: tuple) -> Market:
+        _feed, _age, skew_scale, fee, max_rate, imr, mmr, reward, max_oi = params
+        return Market(
+            venue=self.name,
+            symbol=config.symbol,
+            asset=config.asset,
+            market_id=str(market_id),
+            initial_margin_ratio=from_units(imr, WAD_DECIMALS),
+            maintenance_margin_ratio=from_units(mmr, WAD_DECIMALS),
+            taker_fee=from_units(fee, WAD_DECIMALS),
+            min_size=Decimal("1e-18"),
+            size_step=Decimal("1e-18"),
+            max_open_interest=from_units(max_oi, WAD_DECIMALS) if max_oi else None,
+            async_orders=self.use_async_orders,
+            extra={
+                "skew_scale": from_units(skew_scale, WAD_DECIMALS),
+                "max_funding_rate_per_hour": from_units(max_rate, WAD_DECIMALS),
+                "liquidation_reward_ratio": from_units(reward, WAD_DECIMALS),
+            },
+        )
+
+    def _funding(self, market: Market, chunk: dict[str, CallResult], source: Source) -> FundingRate:
+        rate = chunk["currentFundingRate"]
+        summary, mark = chunk["marketSummary"], chunk["mark"]
+        return FundingRate(
+            venue=self.name,
+            symbol=market.symbol,
+            rate=from_units(rate.value, WAD_DECIMALS) if rate.ok else None,
+            interval_s=3600,
+            source=source,
+            mark_price=from_units(mark.value, WAD_DECIMALS) if mark.ok else None,
+            index_price=from_units(summary.value[0], WAD_DECIMALS) if summary.ok else None,
+        )
+
+    def _position(
+        self, market: Market, chunk: dict[str, CallResult], margin: MarginAccount | None, source: Source
+    ) -> Position | None:
+        raw = chunk["rawPosition"]
+        if not raw.ok or raw.value[0] == 0:
+            return None
+        size_raw, cost_raw, _ = raw.value
+        priced, summary, liquidation = chunk["getPosition"], chunk["marketSummary"], chunk["liquidationPrice"]
+        price = from_units(summary.value[0], WAD_DECIMALS) if summary.ok else None
+        contracts = from_units(abs(size_raw), WAD_DECIMALS)
+        return Position(
+            venue=self.name,
+            symbol=market.symbol,
+            asset=market.asset,
+            side=Side.LONG if size_raw > 0 else Side.SHORT,
+            contracts=contracts,
+            entry_price=Decimal(cost_raw) / Decimal(size_raw),
+            mark_price=price,
+            unrealized_pnl_usd=from_units(priced.value[3], WAD_DECIMALS) if priced.ok else None,
+            source=source,
+            collateral_usd=margin.equity_usd if margin else None,
+            liquidation_price=from_units(liquidation.value, WAD_DECIMALS)
+            if liquidation.ok and liquidation.value
+            else None,
+            accrued_funding_usd=from_units(priced.value[4], WAD_DECIMALS) if priced.ok else Decimal(0),
+            maintenance_margin_usd=contracts * price * market.maintenance_margin_ratio if price is not None else None,
+            extra={"cost_basis_usd": from_units(cost_raw, WAD_DECIMALS), "margin_mode": "cross"},
+        )
+
+    def _margin(self, summary: CallResult, margin_raw: CallResult, source: Source) -> MarginAccount | None:
+        decimals = self.margin_token.decimals
+        if not summary.ok:
+            return None
+        settled, equity, initial, maintenance, notional = summary.value
+        return MarginAccount(
+            venue=self.name,
+            collateral_token=self.margin_token.symbol,
+            collateral=from_units(settled, decimals),
+            equity_usd=from_units(equity, WAD_DECIMALS),
+            initial_requirement_usd=from_units(initial, WAD_DECIMALS),
+            maintenance_requirement_usd=from_units(maintenance, WAD_DECIMALS),
+            notional_usd=from_units(notional, WAD_DECIMALS),
+            source=source,
+        )
+
+    def _pending(
+        self, market: Market, order: CallResult, min_delay: CallResult, expiry: CallResult, source: Source
+    ) -> PendingOrder | None:
+        if not order.ok or order.value[3] == 0:
+            return None
+        order_id, size_delta, acceptable, committed_at, keeper_fee = order.value
+        return PendingOrder(
+            venue=self.name,
+            symbol=market.symbol,
+            order_id=str(order_id),
+            size_delta=from_units(size_delta, WAD_DECIMALS),
+            acceptable_price=from_units(acceptable, WAD_DECIMALS),
+            created_at=committed_at,
+            source=source,
+            ready_at=committed_at + min_delay.value if min_delay.ok else None,
+            expires_at=committed_at + expiry.value if expiry.ok else None,
+            extra={"keeper_fee": from_units(keeper_fee, self.margin_token.decimals)},
+        )
+
+    # ------------------------------------------------------------------ encoding
+
+    def encode_order(self, account: str, intent: OrderIntent) -> list[TxRequest]:
+        _, market_id = self.markets[intent.market.symbol]
+        size = to_units(intent.size_delta, WAD_DECIMALS)
+        acceptable = acceptable_units(intent.acceptable_price, WAD_DECIMALS, buying=size > 0)
+        f = self.contract.functions
+        if intent.market.async_orders:
+            call, verb = f.commitOrder(market_id, size, acceptable), "commit"
+        else:
+            call, verb = f.modifyPosition(market_id, size, acceptable), "trade"
+        return [self._tx(call, f"{verb} {intent.size_delta} {intent.market.symbol} at ≤/≥ {intent.acceptable_price}")]
+
+    def encode_collateral(self, account: str, amount: Decimal) -> list[TxRequest]:
+        units = to_units(abs(amount), self.margin_token.decimals)
+        f = self.contract.functions
+        if amount > 0:
+            return [self._tx(f.depositMargin(units), f"deposit {abs(amount)} {self.margin_token.symbol} margin")]
+        return [self._tx(f.withdrawMargin(units), f"withdraw {abs(amount)} {self.margin_token.symbol} margin")]
+
+    def encode_cancel(self, account: str, order: PendingOrder) -> TxRequest:
+        _, market_id = self.markets[order.symbol]
+        return self._tx(self.contract.functions.cancelOrder(account, market_id), f"cancel order {order.order_id}")
+
+    def encode_settle(self, account: str, order: PendingOrder) -> TxRequest:
+        """What a keeper sends to execute a pending order (anyone may)."""
+        _, market_id = self.markets[order.symbol]
+        return self._tx(self.contract.functions.settleOrder(account, market_id), f"settle order {order.order_id}")
+
+    def approvals(self, account: str, intent: OrderIntent | None, collateral: Decimal) -> list[Approval]:
+        if collateral <= 0:
+            return []
+        units = to_units(collateral, self.margin_token.decimals)
+        return [Approval(self.margin_token.address, self.contract.address, units)]
+
+    def _tx(self, call, description: str) -> TxRequest:
+        return TxRequest(
+            to=self.contract.address,
+            data=bytes.fromhex(call._encode_transaction_data().removeprefix("0x")),
+            description=f"{self.name}: {description}",
+        )
