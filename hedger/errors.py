@@ -76,3 +76,9 @@ class DecodeError(ChainError):
     """A contract call answered with data that does not decode as its ABI says."""
 
     hint = "the address may not hold the contract the configuration says; check the network file"
+
+
+class DataError(HedgerError, ValueError):
+    """Price or return history that cannot be used as given (too short, non-positive prices, no time index)."""
+
+    hint = "check the input data: a UTC time index, positive prices, enough complete observations"

@@ -1,0 +1,145 @@
+"""When to trade: the rebalancing policy, as one pure decision per market and moment.
+
+`rebalance_decision` runs per hourly row in the backtest (floats) and per market in the live planner
+(Decimals): it uses plain arithmetic and comparisons only, so it computes in whatever numeric type it
+is given. Give it one type throughout: `RebalancePolicy.as_floats()` converts the policy once for float
+inputs; mixing Decimal with float raises TypeError instead of rounding silently.
+
+Order of the tests (the first that applies decides, `code` says which):
+1. on target (nothing to do) → no trade;
+2. target zero → unwind at once, whatever the band, minimum or cooldown (Lyra: moving to zero skips the
+   delay; closing is always allowed);
+3. gap inside the relative band → no trade;
+4. gap below the absolute notional minimum → no trade;
+5. inside the cooldown → no trade, unless the gap breaches `breach_override_rel`;
+6. not worth it: the risk the trade removes is worth less than its gas and fees → no trade;
+7. otherwise → trade the whole gap (`split_order` cuts it into orders of at most the maximum size).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+ON_TARGET = "on_target"
+UNWIND = "unwind"
+INSIDE_BAND = "inside_band"
+BELOW_MIN_NOTIONAL = "below_min_notional"
+COOLDOWN = "cooldown"
+BREACH_OVERRIDE = "breach_override"
+NOT_WORTH_IT = "not_worth_it"
+REBALANCE = "rebalance"
+
+
+@dataclass(frozen=True)
+class RebalancePolicy:
+    """Rebalancing thresholds. Defaults are hedger's; the sources they follow are named per field.
+
+    - `band_rel` 0.05: trade only when |target − current| ≥ 5% of |target| (Lyra `deltaThreshold`, a
+      relative delta gap; Rage Trade rebalances on a band too).
+    - `min_notional_usd` 50: and only when the gap is worth at least 50 USD (below that, fees and gas
+      dominate; venues have minimum order sizes of the same order).
+    - `cooldown_s` 3600: at most one rebalance per market per hour (Lyra `interactionDelay`)...
+    - `breach_override_rel` 0.25: ...unless the gap is at least 25% of the target: a large breach trades
+      at once.
+    - `max_order_notional_usd` 250 000: larger trades are split into orders of at most this (Lyra
+      `maxOrderCap`).
+    - Worth-it test: trade only when `gap_usd × expected_move_rel ≥ worth_it_multiple × (gas_usd +
+      fee_rate × gap_usd)`: the expected loss the hedge gap risks over the next interval (a typical
+      absolute move, `expected_move_rel` 0.02 ≈ a day's move of BTC/ETH) must cover the trade's gas
+      (`gas_usd` 1, an L2 order) and taker fee (`fee_rate` 0.0005). Set `worth_it_multiple` 0 to disable.
+    - `min_cancel_delay_s` 1200: a pending order is cancelled only after this (Lyra `minCancelDelay`).
+    """
+
+    band_rel: Decimal = Decimal("0.05")
+    min_notional_usd: Decimal = Decimal(50)
+    cooldown_s: int = 3600
+    breach_override_rel: Decimal = Decimal("0.25")
+    max_order_notional_usd: Decimal = Decimal(250_000)
+    gas_usd: Decimal = Decimal(1)
+    fee_rate: Decimal = Decimal("0.0005")
+    expected_move_rel: Decimal = Decimal("0.02")
+    worth_it_multiple: Decimal = Decimal(1)
+    min_cancel_delay_s: int = 1200
+
+    def as_floats(self) -> RebalancePolicy:
+        """The same policy with float thresholds, for float inputs (the backtest)."""
+        return self._converted(float)
+
+    def as_decimals(self) -> RebalancePolicy:
+        """The same policy with Decimal thresholds (the default), for Decimal inputs (the live planner)."""
+        return self._converted(lambda value: Decimal(str(value)))
+
+    def _converted(self, convert: Any) -> RebalancePolicy:
+        changes = {
+            f.name: convert(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), float | Decimal)
+        }
+        return dataclasses.replace(self, **changes)
+
+
+class RebalanceDecision(NamedTuple):
+    """Whether to trade, the signed size to trade (target − current, 0 when not trading), and why."""
+
+    trade: bool
+    size_delta: Any
+    code: str
+
+
+def rebalance_decision(current_hedge, target_hedge, price, seconds_since_last, policy: RebalancePolicy):
+    """Decide whether to move a perp position from `current_hedge` to `target_hedge` (signed units).
+
+    `price` converts the gap to USD; `seconds_since_last` is the time since this market's last
+    rebalance (None: never traded, no cooldown). All numbers must share one type (float or Decimal),
+    the policy's too. Returns a `RebalanceDecision`.
+    """
+    gap = target_hedge - current_hedge
+    if gap == 0:
+        return RebalanceDecision(False, gap, ON_TARGET)
+    if target_hedge == 0:
+        return RebalanceDecision(True, gap, UNWIND)
+    no_trade = gap - gap  # zero, in the caller's numeric type
+    gap_abs = abs(gap)
+    gap_rel = gap_abs / abs(target_hedge)
+    if gap_rel < policy.band_rel:
+        return RebalanceDecision(False, no_trade, INSIDE_BAND)
+    gap_usd = gap_abs * price
+    if gap_usd < policy.min_notional_usd:
+        return RebalanceDecision(False, no_trade, BELOW_MIN_NOTIONAL)
+    code = REBALANCE
+    if seconds_since_last is not None and seconds_since_last < policy.cooldown_s:
+        if gap_rel < policy.breach_override_rel:
+            return RebalanceDecision(False, no_trade, COOLDOWN)
+        code = BREACH_OVERRIDE
+    if gap_usd * policy.expected_move_rel < policy.worth_it_multiple * (policy.gas_usd + policy.fee_rate * gap_usd):
+        return RebalanceDecision(False, no_trade, NOT_WORTH_IT)
+    return RebalanceDecision(True, gap, code)
+
+
+def split_order(size_delta, price, max_order_notional_usd, step=None) -> list:
+    """Cut a trade into the fewest orders of at most `max_order_notional_usd` each, summing exactly to it.
+
+    With a venue `step` (and `size_delta` a multiple of it) every order is a multiple of the step too,
+    and orders differ by at most one step; an order is never smaller than one step, even when one step is
+    worth more than the maximum. Works in the type given (Decimal or float).
+    """
+    size = abs(size_delta)
+    if size == 0 or size * price <= max_order_notional_usd:
+        return [size_delta]
+    if not step:
+        count = _ceil_div(size * price, max_order_notional_usd)
+        piece = size_delta / count
+        return [piece] * (count - 1) + [size_delta - piece * (count - 1)]
+    largest = max((max_order_notional_usd / price // step) * step, step)
+    count = _ceil_div(size, largest)
+    base = (size / count // step) * step
+    extra_steps = int((size - base * count) / step)
+    sign = 1 if size_delta > 0 else -1
+    return [sign * (base + step)] * extra_steps + [sign * base] * (count - extra_steps)
+
+
+def _ceil_div(numerator, denominator) -> int:
+    return int(numerator // denominator) + (numerator % denominator > 0)

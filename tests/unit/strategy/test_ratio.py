@@ -1,0 +1,308 @@
+"""Ratio estimators against closed forms on synthetic data and against the published figures on real data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hedger.errors import DataError
+from hedger.strategy.ratio import (
+    BasketHedge,
+    EWMARatio,
+    FixedRatio,
+    OLSRatio,
+    RollingOLSRatio,
+    hedge_effectiveness,
+    log_returns,
+    oracle_round_prices,
+    paired_returns,
+)
+
+HOURS = pd.date_range("2023-01-01", periods=6, freq="h", tz="UTC")
+
+
+def synthetic_returns(beta: float = 0.8, noise: float = 0.002, n: int = 5000, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2022-01-01", periods=n, freq="h", tz="UTC")
+    perp = pd.Series(rng.normal(0, 0.01, n), index=index, name="perp")
+    spot = pd.Series(beta * perp.to_numpy() + rng.normal(0, noise, n), index=index, name="spot")
+    return spot, perp
+
+
+# --- log_returns: gaps are NaN, never filled ---------------------------------------------------------
+
+
+def test_a_missing_price_makes_both_adjacent_returns_nan_and_no_zero_return():
+    prices = pd.DataFrame({"spot": [100, 101, np.nan, 103, 104, 105.0]}, index=HOURS)
+    returns = log_returns(prices)["spot"]
+    assert returns.isna().tolist() == [True, False, True, True, False, False]
+    assert returns.iloc[1] == pytest.approx(np.log(101 / 100))
+    assert (returns.dropna() != 0).all()
+
+
+def test_a_missing_row_is_a_missing_bucket():
+    prices = pd.DataFrame({"spot": [100.0, 101, 103, 104]}, index=HOURS[[0, 1, 3, 4]])
+    returns = log_returns(prices)["spot"]
+    assert len(returns) == 5
+    assert returns.isna().tolist() == [True, False, True, True, False]
+
+
+def test_columns_are_independent_without_max_gap():
+    prices = pd.DataFrame(
+        {"spot": [100, np.nan, 102, 103, 104, 105.0], "perp": [100, 101, 102, 103, 104, 105.0]}, HOURS
+    )
+    returns = log_returns(prices)
+    assert returns["perp"].notna().sum() == 5
+    assert returns["spot"].notna().sum() == 3
+
+
+def test_max_gap_bridges_a_short_outage_for_all_columns_over_the_same_span():
+    prices = pd.DataFrame(
+        {"spot": [100, 101, np.nan, 103, 104, 105.0], "perp": [200, 202, 204, 206, 208, 210.0]}, HOURS
+    )
+    returns = log_returns(prices, max_gap="2h")
+    assert returns.loc[HOURS[2]].isna().all()
+    assert returns.loc[HOURS[3], "spot"] == pytest.approx(np.log(103 / 101))
+    assert returns.loc[HOURS[3], "perp"] == pytest.approx(np.log(206 / 202))
+
+
+def test_max_gap_leaves_a_longer_outage_nan():
+    prices = pd.DataFrame({"spot": [100, 101, np.nan, np.nan, 104, 105.0]}, HOURS)
+    returns = log_returns(prices, max_gap="2h")["spot"]
+    assert returns.loc[HOURS[4]] != returns.loc[HOURS[4]]  # NaN: a 3 h span is beyond 2 h
+    assert returns.loc[HOURS[5]] == pytest.approx(np.log(105 / 104))
+
+
+def test_horizon_takes_the_last_price_of_each_bucket():
+    prices = pd.DataFrame({"spot": [100, 101, 102, 103, 104, 105.0]}, HOURS)
+    returns = log_returns(prices, horizon="3h")
+    assert returns.attrs["horizon"] == "3h"
+    assert returns["spot"].iloc[1] == pytest.approx(np.log(105 / 102))
+
+
+@pytest.mark.parametrize(
+    ("prices", "kwargs"),
+    [
+        (pd.DataFrame({"spot": [100.0, 0.0]}, index=HOURS[:2]), {}),
+        (pd.DataFrame({"spot": [100.0, -1.0]}, index=HOURS[:2]), {}),
+        (pd.DataFrame({"spot": [100.0, 101.0]}), {}),
+        (pd.DataFrame({"spot": [100.0, 101.0]}, index=HOURS[:2]), {"horizon": "1h", "max_gap": "30min"}),
+    ],
+)
+def test_unusable_prices_raise_data_error(prices, kwargs):
+    with pytest.raises(DataError):
+        log_returns(prices, **kwargs)
+
+
+# --- OLS and friends against closed forms -------------------------------------------------------------
+
+
+def test_perp_equal_to_spot_gives_ratio_one_and_r_squared_one():
+    spot, perp = synthetic_returns(beta=1.0, noise=0.0)
+    estimate = OLSRatio().estimate(spot, perp)
+    assert estimate.ratio == pytest.approx(1.0)
+    assert estimate.r_squared == pytest.approx(1.0)
+    assert estimate.effectiveness == pytest.approx(1.0)
+    assert estimate.std_error == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ols_recovers_a_known_beta_within_its_standard_error():
+    spot, perp = synthetic_returns(beta=0.8, noise=0.002)
+    estimate = OLSRatio().estimate(spot, perp)
+    expected_se = 0.002 / (0.01 * np.sqrt(len(spot)))
+    assert estimate.std_error == pytest.approx(expected_se, rel=0.05)
+    assert abs(estimate.ratio - 0.8) < 4 * estimate.std_error
+    assert estimate.r_squared == pytest.approx(0.8**2 * 1e-4 / (0.8**2 * 1e-4 + 0.002**2), abs=0.01)
+    assert estimate.effectiveness == pytest.approx(estimate.r_squared)
+
+
+def test_estimate_reports_its_window_and_the_gaps_it_dropped():
+    spot, perp = synthetic_returns(n=100)
+    spot.iloc[[0, 10, 11]] = np.nan
+    perp.iloc[50] = np.nan
+    spot.attrs["horizon"] = "1h"
+    estimate = OLSRatio().estimate(spot, perp)
+    assert (estimate.observations, estimate.gaps) == (96, 3)
+    assert estimate.start == spot.index[1]
+    assert estimate.end == spot.index[-1]
+    assert estimate.horizon == "1h"
+    json.dumps(estimate.to_jsonable())
+
+
+def test_horizon_is_inferred_from_the_index_when_not_recorded():
+    spot, perp = synthetic_returns(n=50)
+    assert OLSRatio().estimate(spot, perp).horizon == "h"
+
+
+def test_too_little_data_raises():
+    spot, perp = synthetic_returns(n=2)
+    with pytest.raises(DataError, match="at least 3"):
+        OLSRatio().estimate(spot, perp)
+    with pytest.raises(DataError):
+        RollingOLSRatio(window=10).estimate(*synthetic_returns(n=9))
+
+
+def test_rolling_estimate_is_ols_on_the_last_window():
+    spot, perp = synthetic_returns(n=300)
+    rolling = RollingOLSRatio(window=100).estimate(spot, perp)
+    ols = OLSRatio().estimate(spot.iloc[-100:], perp.iloc[-100:])
+    assert rolling.ratio == pytest.approx(ols.ratio)
+    assert rolling.std_error == pytest.approx(ols.std_error)
+    assert rolling.start == spot.index[-100]
+
+
+def test_ewma_matches_a_hand_computed_recursion():
+    spot, perp = synthetic_returns(n=200)
+    lam, cross, perp_sq = 0.9, 0.0, 0.0
+    for s, p in zip(spot, perp, strict=True):
+        cross, perp_sq = lam * cross + s * p, lam * perp_sq + p * p
+    estimator = EWMARatio(lam)
+    assert estimator.estimate(spot, perp).ratio == pytest.approx(cross / perp_sq, rel=1e-10)
+    assert estimator.series(spot, perp).iloc[-1] == pytest.approx(cross / perp_sq, rel=1e-10)
+
+
+def test_ewma_follows_a_beta_change_faster_than_ols():
+    first, first_perp = synthetic_returns(beta=0.5, n=2000, seed=2)
+    second, second_perp = synthetic_returns(beta=1.5, n=300, seed=3)
+    second.index = second_perp.index = first.index[-1] + pd.to_timedelta(np.arange(1, 301), unit="h")
+    spot, perp = pd.concat([first, second]), pd.concat([first_perp, second_perp])
+    assert EWMARatio(0.97).estimate(spot, perp).ratio == pytest.approx(1.5, abs=0.05)
+    assert OLSRatio().estimate(spot, perp).ratio < 0.7
+
+
+@pytest.mark.parametrize("lam", [0.0, 1.0, 1.2])
+def test_ewma_rejects_a_lambda_outside_zero_one(lam):
+    with pytest.raises(DataError):
+        EWMARatio(lam)
+
+
+def test_fixed_ratio_only_measures():
+    spot, perp = synthetic_returns(beta=1.0, noise=0.001)
+    estimate = FixedRatio(0.5).estimate(spot, perp)
+    assert (estimate.ratio, estimate.std_error) == (0.5, 0.0)
+    assert estimate.effectiveness == pytest.approx(hedge_effectiveness(spot, perp, 0.5))
+    assert FixedRatio(0.5).estimate(spot.iloc[:1], perp.iloc[:1]).observations == 1
+    assert (FixedRatio(0.5).series(spot, perp) == 0.5).all()
+
+
+ESTIMATORS = [FixedRatio(1.0), OLSRatio(), RollingOLSRatio(window=200), EWMARatio(0.97)]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: e.method)
+def test_series_ends_at_the_estimate_and_never_looks_ahead(estimator):
+    spot, perp = synthetic_returns(n=1000)
+    spot.iloc[[100, 500, 999]] = np.nan
+    series = estimator.series(spot, perp)
+    assert series.iloc[-1] == pytest.approx(estimator.estimate(spot, perp).ratio, rel=1e-9)
+    changed_future = spot.copy()
+    changed_future.iloc[700:] *= -3
+    assert series.iloc[:700].equals(estimator.series(changed_future, perp).iloc[:700])
+
+
+def test_series_is_nan_until_enough_data():
+    spot, perp = synthetic_returns(n=300)
+    assert RollingOLSRatio(window=100).series(spot, perp).isna().sum() == 99
+    assert OLSRatio().series(spot, perp).isna().sum() == 2
+    assert EWMARatio(0.97, min_observations=50).series(spot, perp).isna().sum() == 49
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS[1:], ids=lambda e: e.method)
+def test_estimates_do_not_depend_on_the_price_level(estimator):
+    rng = np.random.default_rng(4)
+    perp = pd.Series(
+        100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400))), index=pd.date_range("2023", periods=400, freq="h")
+    )
+    spot = perp * np.exp(rng.normal(0, 0.002, 400))
+    base = estimator.estimate(*paired_returns(spot, perp))
+    scaled = estimator.estimate(*paired_returns(spot * 1234.5, perp * 0.001))
+    assert scaled.ratio == pytest.approx(base.ratio, rel=1e-9)
+
+
+# --- Basket -----------------------------------------------------------------------------------------
+
+
+def basket_returns(n: int = 3000):
+    rng = np.random.default_rng(5)
+    index = pd.date_range("2022-01-01", periods=n, freq="h", tz="UTC")
+    perps = pd.DataFrame(rng.multivariate_normal([0, 0], [[1e-4, 6e-5], [6e-5, 2e-4]], n), index, ["btc", "eth"])
+    noise = rng.normal(0, 0.001, (n, 2))
+    spots = pd.DataFrame(perps.to_numpy() @ np.array([[0.3, 1.0], [0.9, 0.2]]) + noise, index, ["steth", "basket"])
+    return spots, perps
+
+
+def test_basket_recovers_the_hedge_vector_of_each_spot():
+    spots, perps = basket_returns()
+    estimate = BasketHedge().estimate(spots, perps)
+    np.testing.assert_allclose(
+        estimate.ratio.to_numpy(), [[0.3, 1.0], [0.9, 0.2]], atol=4 * estimate.std_error.max().max()
+    )
+    assert list(estimate.ratio.index) == ["btc", "eth"]
+    assert (estimate.r_squared > 0.97).all()
+    json.dumps(estimate.to_jsonable())
+
+
+def test_basket_with_one_perp_is_ols():
+    spot, perp = synthetic_returns()
+    basket = BasketHedge().estimate(spot, perp.to_frame())
+    ols = OLSRatio().estimate(spot, perp)
+    assert basket.ratio["perp"] == pytest.approx(ols.ratio)
+    assert basket.std_error["perp"] == pytest.approx(ols.std_error)
+    assert basket.r_squared == pytest.approx(ols.r_squared)
+
+
+@pytest.mark.parametrize("window", [None, 500])
+def test_basket_series_ends_at_the_estimate(window):
+    spots, perps = basket_returns()
+    spot = spots["steth"].copy()
+    spot.iloc[[7, 2000]] = np.nan
+    series = BasketHedge(window).series(spot, perps)
+    estimate = BasketHedge(window).estimate(spot, perps)
+    np.testing.assert_allclose(series.iloc[-1].to_numpy(), estimate.ratio.to_numpy(), rtol=1e-8)
+    assert series.iloc[:3].isna().all().all()
+
+
+def test_collinear_perps_raise():
+    spot, perp = synthetic_returns(n=100)
+    with pytest.raises(DataError, match="collinear"):
+        BasketHedge().estimate(spot, pd.DataFrame({"a": perp, "b": 2 * perp}))
+
+
+# --- Oracle round history ---------------------------------------------------------------------------
+
+
+def test_oracle_rounds_stand_for_one_heartbeat_only():
+    start = int(pd.Timestamp("2023-01-01", tz="UTC").timestamp())
+    updated = [start + 600, start + 3600 + 60, start + 5 * 3600 + 10]
+    prices = oracle_round_prices(updated, [100_00000000, 101_00000000, 104_00000000], 8, heartbeat_s=7200)
+    assert prices.tolist()[:3] == [100.0, 101.0, 101.0]
+    assert np.isnan(prices.iloc[3])  # the 01:00:60 answer is older than the heartbeat at 04:00
+    assert prices.iloc[5] == 104.0
+
+
+# --- Real data: shared/data, 2019–2023 ---------------------------------------------------------------
+
+
+def test_btc_spot_on_btc_perp_hourly(btc, eth):
+    spot, perp = paired_returns(btc["spot_close"], btc["perp_close"])
+    estimate = OLSRatio().estimate(spot, perp)
+    assert estimate.ratio == pytest.approx(0.995, abs=0.0005)
+    assert estimate.effectiveness == pytest.approx(0.9963, abs=0.0001)
+    assert estimate.gaps > 30  # the real spot outages were dropped, not filled
+    assert estimate.start.year == 2019 and estimate.end.year == 2023
+
+
+def test_eth_spot_on_eth_perp_hourly(eth):
+    estimate = OLSRatio().estimate(*paired_returns(eth["spot_close"], eth["perp_close"]))
+    assert estimate.ratio == pytest.approx(0.988, abs=0.0005)
+
+
+@pytest.mark.parametrize(("horizon", "expected_ratio", "expected_he"), [("1h", 1.064, 0.723), ("1D", 1.092, 0.707)])
+def test_eth_cross_hedged_with_the_btc_perp(btc, eth, horizon, expected_ratio, expected_he):
+    spot, perp = paired_returns(eth["spot_close"], btc["perp_close"], horizon)
+    estimate = OLSRatio().estimate(spot, perp)
+    assert estimate.ratio == pytest.approx(expected_ratio, abs=0.0005)
+    assert estimate.effectiveness == pytest.approx(expected_he, abs=0.0005)
+    assert hedge_effectiveness(spot, perp, 1.0) < estimate.effectiveness
