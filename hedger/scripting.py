@@ -21,6 +21,24 @@ def brownie_rpc_url() -> str | None:
     return network.web3.provider.endpoint_uri if network.is_connected() else None
 
 
+def _brownie_launched_node() -> bool:
+    """True when `brownie run` started its development node itself (it stops it when the run ends),
+    False when it attached to a node that was already running (say `hedger chain up`'s)."""
+    try:
+        from brownie.network.rpc import Rpc  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    return Rpc().is_child()
+
+
+def is_throwaway(node: LocalNode) -> bool:
+    """True when the node stops with this script: an Anvil of our own, or one brownie launched for the
+    run. Scripts leave lasting records (networks/local.toml) only for a node that outlives them."""
+    if isinstance(node, Anvil):
+        return True
+    return node.url == brownie_rpc_url() and _brownie_launched_node()
+
+
 @contextlib.contextmanager
 def script_node() -> Iterator[LocalNode]:
     """brownie's node when under brownie; else HEDGER_RPC_LOCAL (default :8545) if a node answers

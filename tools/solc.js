@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // A native-solc look-alike built on solc-js: answers `--version` like solc does, and compiles
-// `--standard-json` input from stdin to stdout. hedger's compiler calls it, and `make setup`
-// installs it where py-solc-x (brownie) looks for a native solc, since none can be downloaded here.
+// `--standard-json` input from stdin to stdout. hedger's compiler calls it, and `make setup-brownie`
+// puts a shim that runs it where py-solc-x (brownie) looks for a native solc (build/solcx/, see
+// tools/brownie_env.py), since none can be downloaded here.
 'use strict';
 const fs = require('fs');
 const path = require('path');
