@@ -17,7 +17,8 @@ from web3.contract import Contract
 
 from hedger.chain.anvil import DEV_ACCOUNTS, Anvil
 from hedger.chain.contracts import at
-from hedger.chain.universe import Universe, deploy_universe
+from hedger.chain.universe import Universe, deploy_universe, network_document
+from hedger.settings import NetworkConfig, parse_network
 
 
 @dataclass
@@ -52,6 +53,11 @@ class LocalChain:
 
     def now(self) -> int:
         return self.w3.eth.get_block("latest")["timestamp"]
+
+    @property
+    def network(self) -> NetworkConfig:
+        """The universe as a validated network configuration (what networks/local.toml holds)."""
+        return parse_network(network_document(self.universe), "<local universe>")
 
 
 @pytest.fixture(scope="session")

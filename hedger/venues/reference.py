@@ -12,7 +12,7 @@ from decimal import Decimal
 from web3 import Web3
 
 from hedger.chain.contracts import load_artifact
-from hedger.chain.multicall import Block, Call, CallResult, ReadStep
+from hedger.chain.multicall import Block, CallResult, ReadStep, abi_functions
 from hedger.errors import ConfigError
 from hedger.model import (
     FundingRate,
@@ -34,7 +34,6 @@ _PER_MARKET_CALLS = (
     "mark",
     "rawPosition",
     "getPosition",
-    "liquidationPrice",
     "pendingOrder",
 )
 
@@ -45,7 +44,9 @@ class ReferenceVenue:
     def __init__(self, w3: Web3, network: NetworkConfig, config: VenueConfig):
         self.name = config.name
         self.config = config
-        self.contract = w3.eth.contract(address=config.require("address"), abi=load_artifact("PerpMarket").abi)
+        abi = load_artifact("PerpMarket").abi
+        self.contract = w3.eth.contract(address=config.require("address"), abi=abi)
+        self.fn = abi_functions(abi)
         token = network.tokens.get(config.require("margin_token"))
         if token is None:
             raise ConfigError(config.file, f"venues.{self.name}.margin_token", "names a token not in [tokens]")
@@ -56,23 +57,22 @@ class ReferenceVenue:
     # ------------------------------------------------------------------ reading
 
     def read(self, account: str, block: Block) -> ReadStep[VenueState]:
-        f = self.contract.functions
+        fn, at = self.fn, self.contract.address
         calls = [
-            Call.of(f.accountSummary(account)),
-            Call.of(f.margin(account)),
-            Call.of(f.minOrderDelay()),
-            Call.of(f.orderExpiry()),
+            fn["accountSummary"].call(at, account),
+            fn["margin"].call(at, account),
+            fn["minOrderDelay"].call(at),
+            fn["orderExpiry"].call(at),
         ]
         for market_id in (market_id for _, market_id in self.markets.values()):
             calls += [
-                Call.of(f.marketParams(market_id)),
-                Call.of(f.currentFundingRate(market_id)),
-                Call.of(f.marketSummary(market_id)),
-                Call.of(f.fillPrice(market_id, 0), label="mark"),
-                Call.of(f.rawPosition(account, market_id)),
-                Call.of(f.getPosition(account, market_id)),
-                Call.of(f.liquidationPrice(account, market_id)),
-                Call.of(f.pendingOrder(account, market_id)),
+                fn["marketParams"].call(at, market_id),
+                fn["currentFundingRate"].call(at, market_id),
+                fn["marketSummary"].call(at, market_id),
+                fn["fillPrice"].call(at, market_id, 0),
+                fn["rawPosition"].call(at, account, market_id),
+                fn["getPosition"].call(at, account, market_id),
+                fn["pendingOrder"].call(at, account, market_id),
             ]
         results = yield calls
         return self._build(block, results)
@@ -144,26 +144,27 @@ class ReferenceVenue:
         if not raw.ok or raw.value[0] == 0:
             return None
         size_raw, cost_raw, _ = raw.value
-        priced, summary, liquidation = chunk["getPosition"], chunk["marketSummary"], chunk["liquidationPrice"]
+        priced, summary = chunk["getPosition"], chunk["marketSummary"]
         price = from_units(summary.value[0], WAD_DECIMALS) if summary.ok else None
         contracts = from_units(abs(size_raw), WAD_DECIMALS)
+        funding = from_units(priced.value[4], WAD_DECIMALS) if priced.ok else Decimal(0)
+        pnl = from_units(priced.value[3], WAD_DECIMALS) if priced.ok else None
+        size, cost = from_units(size_raw, WAD_DECIMALS), from_units(cost_raw, WAD_DECIMALS)
         return Position(
             venue=self.name,
             symbol=market.symbol,
             asset=market.asset,
             side=Side.LONG if size_raw > 0 else Side.SHORT,
             contracts=contracts,
-            entry_price=Decimal(cost_raw) / Decimal(size_raw),
+            entry_price=cost / size,
             mark_price=price,
-            unrealized_pnl_usd=from_units(priced.value[3], WAD_DECIMALS) if priced.ok else None,
+            unrealized_pnl_usd=pnl,
             source=source,
             collateral_usd=margin.equity_usd if margin else None,
-            liquidation_price=from_units(liquidation.value, WAD_DECIMALS)
-            if liquidation.ok and liquidation.value
-            else None,
-            accrued_funding_usd=from_units(priced.value[4], WAD_DECIMALS) if priced.ok else Decimal(0),
+            liquidation_price=_liquidation_price(size, cost, funding, pnl, price, market, margin),
+            accrued_funding_usd=funding,
             maintenance_margin_usd=contracts * price * market.maintenance_margin_ratio if price is not None else None,
-            extra={"cost_basis_usd": from_units(cost_raw, WAD_DECIMALS), "margin_mode": "cross"},
+            extra={"cost_basis_usd": cost, "margin_mode": "cross"},
         )
 
     def _margin(self, summary: CallResult, margin_raw: CallResult, source: Source) -> MarginAccount | None:
@@ -242,3 +243,24 @@ class ReferenceVenue:
             data=bytes.fromhex(call._encode_transaction_data().removeprefix("0x")),
             description=f"{self.name}: {description}",
         )
+
+
+def _liquidation_price(
+    size: Decimal,
+    cost: Decimal,
+    funding: Decimal,
+    pnl: Decimal | None,
+    price: Decimal | None,
+    market: Market,
+    margin: MarginAccount | None,
+) -> Decimal | None:
+    """The oracle price of this market at which the cross-margin account reaches its maintenance
+    requirement, other markets at their current prices (PerpMarket.liquidationPrice, computed here
+    from values already read instead of one O(markets) view per market)."""
+    if margin is None or pnl is None or price is None:
+        return None
+    mmr = market.maintenance_margin_ratio
+    rest = margin.equity_usd - (pnl - funding) - margin.maintenance_requirement_usd + abs(size) * price * mmr
+    slope = size - abs(size) * mmr
+    liquidation = (cost + funding - rest) / slope
+    return liquidation if liquidation > 0 else None

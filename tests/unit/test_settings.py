@@ -1,0 +1,103 @@
+"""Network files: validated, with errors that name the file and the key."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+
+import pytest
+import tomli_w
+
+from hedger.errors import ConfigError
+from hedger.settings import load_network, parse_network
+
+ETH_FEED = "0x639Fe6ab55C921f74e7fac1ee960C0B6293ba612"
+USDC = "0xaf88d065e77c8cC2239327C5EDb3A432268e5831"
+DOC = {
+    "network": {"name": "testnet", "chain_id": 42161, "multicall": "0xcA11bde05977b3631167028862bE2a173976CA11"},
+    "feeds": {
+        "ETH/USD": {
+            "address": ETH_FEED, "asset": "ETH", "decimals": 8, "heartbeat_s": 86400,
+            "min_price": "10", "max_price": "1000000",
+        }
+    },
+    "tokens": {"USDC": {"address": USDC, "decimals": 6, "asset": "USDC", "feed": "ETH/USD", "stablecoin": True}},
+    "venues": {"ref": {"kind": "reference", "address": USDC, "markets": {"ETH": {"asset": "ETH", "id": 1}}}},
+}  # fmt: skip
+
+
+def doc_with(path: str, value) -> dict:
+    doc = copy.deepcopy(DOC)
+    *parents, last = path.split(".")
+    table = doc
+    for key in parents:
+        table = table[key]
+    if value is None:
+        del table[last]
+    else:
+        table[last] = value
+    return doc
+
+
+def test_a_valid_file_loads_with_exact_values(tmp_path):
+    path = tmp_path / "testnet.toml"
+    path.write_text(tomli_w.dumps(DOC))
+    network = load_network(str(path))
+    feed = network.feeds["ETH/USD"]
+    assert (network.chain_id, feed.heartbeat_s, feed.min_price) == (42161, 86400, Decimal(10))
+    assert network.rpc_env == "HEDGER_RPC_TESTNET"
+    assert network.venues["ref"].markets["ETH"].require("id", int) == 1
+    assert network.is_known_address(ETH_FEED.lower()) and not network.is_known_address("0x" + "12" * 20)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key", "problem"),
+    [
+        ("network.chain_id", None, "network.chain_id", "missing"),
+        ("network.chain_id", "42161", "network.chain_id", "must be int"),
+        ("feeds.ETH/USD.heartbeat_s", None, "feeds.ETH/USD.heartbeat_s", "missing"),
+        ("feeds.ETH/USD.min_price", "ten", "feeds.ETH/USD.min_price", "not a decimal"),
+        ("feeds.ETH/USD.max_price", "5", "feeds.ETH/USD.min_price", "below max_price"),
+        ("tokens.USDC.feed", "BTC/USD", "tokens.USDC.feed", "unknown feed"),
+        ("tokens.USDC.address", USDC.lower(), "tokens.USDC.address", "not checksummed"),
+    ],
+)
+def test_bad_values_name_the_file_and_key(path, value, key, problem):
+    doc = doc_with(path, value)
+    with pytest.raises(ConfigError) as error:
+        parse_network(doc, "networks/testnet.toml")
+    assert error.value.file == "networks/testnet.toml" and error.value.key == key
+    assert problem in error.value.problem
+
+
+def test_a_bad_checksum_suggests_the_right_spelling():
+    with pytest.raises(ConfigError) as error:
+        parse_network(doc_with("tokens.USDC.address", USDC.lower()), "f.toml")
+    assert USDC in str(error.value)
+
+
+def test_an_rpc_url_with_a_key_is_refused_and_env_wins(monkeypatch):
+    with pytest.raises(ConfigError, match="API key"):
+        parse_network(doc_with("network.rpc_url", "https://arb.example/v2/abcdefghijklmnopqrstuv"), "f.toml")
+    network = parse_network(doc_with("network.rpc_url", "http://127.0.0.1:8545"), "f.toml")
+    assert network.rpc_url() == "http://127.0.0.1:8545"
+    monkeypatch.setenv("HEDGER_RPC_TESTNET", "http://127.0.0.1:9999")
+    assert network.rpc_url() == "http://127.0.0.1:9999"
+    monkeypatch.delenv("HEDGER_RPC_TESTNET")
+    with pytest.raises(ConfigError, match="HEDGER_RPC_TESTNET"):
+        parse_network(DOC, "f.toml").rpc_url()
+
+
+def test_an_unknown_network_lists_the_known_ones(monkeypatch, tmp_path):
+    monkeypatch.setenv("HEDGER_NETWORKS_DIR", str(tmp_path))
+    (tmp_path / "alpha.toml").write_text(tomli_w.dumps(DOC))
+    with pytest.raises(ConfigError) as error:
+        load_network("beta")
+    assert "alpha" in str(error.value)
+
+
+def test_malformed_toml_is_a_config_error(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[network\nname = 1")
+    with pytest.raises(ConfigError, match="syntax"):
+        load_network(str(path))
