@@ -7,6 +7,8 @@ Exit codes: 0 success; 1 a hedger error (message and hint on stderr); 2 bad usag
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import signal
 import sys
 import threading
@@ -56,6 +58,35 @@ def _wait_for_stop(exited: Callable[[], int | None]) -> None:
             raise HedgerError("the chain process exited unexpectedly")
 
 
+def _connected(args: argparse.Namespace):
+    """The network file, a chain-id-pinned connection, and the account to act for."""
+    from hedger.chain.connect import connect
+    from hedger.settings import load_env, load_network, resolve_account
+
+    load_env()
+    network = load_network(args.network)
+    w3 = connect(network.rpc_url(args.rpc_url), network.chain_id, source=network.file)
+    return network, w3, resolve_account(network, args.account)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from hedger.display import status_text
+    from hedger.model import to_jsonable
+    from hedger.snapshot import SnapshotReader
+
+    network, w3, account = _connected(args)
+    snapshot = SnapshotReader(w3, network).take(account)
+    print(json.dumps(to_jsonable(snapshot), indent=2) if args.json else status_text(snapshot))
+    return EXIT_OK
+
+
+def _add_chain_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--network", default=os.environ.get("HEDGER_NETWORK", "local"), help="networks/<NAME>.toml")
+    parser.add_argument("--account", help="address to read (default: HEDGER_ACCOUNT, the signer's, or the demo's)")
+    parser.add_argument("--rpc-url", help="override the RPC URL (prefer the network's env variable in .env)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 def _compile(args: argparse.Namespace) -> int:
     from hedger.chain.contracts import compile_contracts, compiler_version
 
@@ -77,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--chain-id", type=int, help="fresh chain: its id (31337); fork: the id it must report")
     up.add_argument("--network-file", default="networks/local.toml")
     up.set_defaults(handler=_chain_up)
+
+    status = commands.add_parser("status", help="exposure, positions, funding, oracles, sequencer: one block")
+    _add_chain_options(status)
+    status.set_defaults(handler=_status)
 
     compile_cmd = commands.add_parser("compile", help="compile contracts/ with solc-js (only what changed)")
     compile_cmd.add_argument("--force", action="store_true", help="recompile everything")

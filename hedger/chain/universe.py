@@ -136,7 +136,10 @@ def deploy_universe(node: LocalNode, spec: UniverseSpec | None = None, demo_acco
         answer = to_units(feed.price, FEED_DECIMALS)
         contract = deploy(w3, "ChainlinkFeed", FEED_DECIMALS, feed.name, answer, sender=deployer)
         universe.feeds[feed.name] = contract.address
-    universe.sequencer_feed = deploy(w3, "SequencerUptimeFeed", sender=deployer).address
+    sequencer = deploy(w3, "SequencerUptimeFeed", sender=deployer)
+    universe.sequencer_feed = sequencer.address
+    up_since = w3.eth.get_block("latest")["timestamp"] - 86_400  # up for a day: no grace period pending
+    send(sequencer.functions.setStatusAt(0, up_since))
     if not w3.eth.get_code(MULTICALL3_ADDRESS):  # a fork of a real chain already has Multicall3
         node.set_code(MULTICALL3_ADDRESS, load_artifact("Batcher").deployed_bytecode)
 

@@ -1,0 +1,148 @@
+"""Plain-text tables for the CLI: a snapshot (`hedger status`) as a person reads it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+
+from hedger.model import OracleReading, Side, Snapshot
+
+
+def number(value: Decimal | None, places: int = 2, percent: bool = False) -> str:
+    if value is None:
+        return "—"
+    scaled = value * 100 if percent else value
+    text = f"{scaled:,.{places}f}"
+    return f"{text}%" if percent else text
+
+
+def times(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value:,.2f}x"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> str:
+    if not rows:
+        return f"{indent}(none)"
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=True)]
+    lines = [
+        indent + "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) for line in [headers, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def utc(timestamp: int) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def short(address: str) -> str:
+    return f"{address[:6]}…{address[-4:]}"
+
+
+def interval(seconds: int) -> str:
+    return f"{seconds // 3600} h" if seconds % 3600 == 0 else f"{seconds} s"
+
+
+def status_text(snap: Snapshot) -> str:
+    header = (
+        f"hedger status — network {snap.network} (chain {snap.chain_id}), account {snap.account}\n"
+        f"block {snap.block_number} at {utc(snap.block_timestamp)}; every value below is from this block "
+        f"({snap.rpc_round_trips} RPC round trips)"
+    )
+    sections = [
+        header,
+        "Exposure (spot held + perp; hedged = perp offset / spot)\n" + _exposure(snap),
+        "Positions\n" + _positions(snap),
+        "Funding (positive: longs pay shorts; per hour and annualised ×8760)\n" + _funding(snap),
+        "Oracles\n" + _oracles(snap),
+        "Sequencer\n" + _sequencer(snap),
+        "Pending orders\n" + _pending(snap),
+        "Margin\n" + _margins(snap),
+    ]
+    return "\n\n".join(sections)
+
+
+def _exposure(snap: Snapshot) -> str:
+    rows = [
+        [e.asset, number(e.spot, 6), number(e.perp, 6), number(e.net, 6), number(e.price), number(e.net_usd),
+         number(e.hedge_ratio, 1, percent=True)]
+        for e in snap.exposures
+    ]  # fmt: skip
+    return table(["asset", "spot", "perp", "net", "price", "net USD", "hedged"], rows)
+
+
+def _positions(snap: Snapshot) -> str:
+    rows = [
+        [f"{p.venue}:{p.symbol}", p.side.value, number(p.contracts, 6), number(p.entry_price), number(p.mark_price),
+         number(p.unrealized_pnl_usd), number(p.accrued_funding_usd, 4), number(p.liquidation_price), times(p.leverage)]
+        for p in snap.positions
+    ]  # fmt: skip
+    headers = ["market", "side", "size", "entry", "mark", "uPnL USD", "funding owed", "liq. price", "leverage"]
+    return table(headers, rows)
+
+
+def _funding(snap: Snapshot) -> str:
+    rows = []
+    for f in snap.funding:
+        borrow = f"{number(f.borrowing_long_per_hour, 5, True)} / {number(f.borrowing_short_per_hour, 5, True)}"
+        short_pays = f.paid_per_hour(Side.SHORT)
+        rows.append([
+            f"{f.venue}:{f.symbol}", number(f.per_hour, 5, True) if f.known else "unknown",
+            number(f.annualized, 2, True) if f.known else "unknown", number(short_pays, 5, True),
+            interval(f.interval_s), borrow, number(f.mark_price), number(f.index_price),
+        ])  # fmt: skip
+    headers = ["market", "longs pay/h", "annualised", "shorts pay/h", "native interval", "borrow L/S per h", "mark",
+               "index"]  # fmt: skip
+    return table(headers, rows)
+
+
+def _oracles(snap: Snapshot) -> str:
+    return table(
+        ["feed", "role", "price", "round", "updated", "age", "heartbeat", "status"],
+        [_oracle_row(o) for o in snap.oracles],
+    )
+
+
+def _oracle_row(o: OracleReading) -> list[str]:
+    if not o.ok:
+        return [o.feed, o.role, "—", "—", "—", "—", f"{o.heartbeat_s} s", f"FAILED: {o.error}"]
+    return [o.feed, o.role, number(o.price, 4), str(o.round_id), utc(o.updated_at), f"{o.age_s} s",
+            f"{o.heartbeat_s} s", _freshness(o)]  # fmt: skip
+
+
+def _freshness(o: OracleReading) -> str:
+    """A display hint only; the staleness guard (heartbeat + buffer) decides what may happen."""
+    if o.age_s is None:
+        return "no update time"
+    if o.age_s < 0:
+        return "future-dated"
+    return "within heartbeat" if o.age_s <= o.heartbeat_s else "past heartbeat"
+
+
+def _sequencer(snap: Snapshot) -> str:
+    s = snap.sequencer
+    if s is None:
+        return "  (no sequencer feed on this network)"
+    if s.error:
+        return f"  FAILED: {s.error}"
+    state = "up" if s.up else "DOWN"
+    return f"  {state} since {utc(s.started_at)} ({s.since_change_s} s ago; grace period {s.grace_period_s} s)"
+
+
+def _pending(snap: Snapshot) -> str:
+    rows = [
+        [f"{o.venue}:{o.symbol}", o.order_id, number(o.size_delta, 6), number(o.acceptable_price), utc(o.created_at),
+         utc(o.ready_at) if o.ready_at else "—", utc(o.expires_at) if o.expires_at else "—"]
+        for o in snap.pending_orders
+    ]  # fmt: skip
+    return table(["market", "order", "size delta", "acceptable", "created", "ready", "expires"], rows)
+
+
+def _margins(snap: Snapshot) -> str:
+    rows = [
+        [m.venue, f"{number(m.collateral)} {m.collateral_token}", number(m.equity_usd),
+         number(m.initial_requirement_usd), number(m.maintenance_requirement_usd), times(m.liquidation_buffer),
+         times(m.leverage)]
+        for m in snap.margins
+    ]  # fmt: skip
+    return table(["venue", "collateral", "equity USD", "initial req.", "maintenance req.", "buffer", "leverage"], rows)
