@@ -1,3 +1,4 @@
+# ruff: noqa: RUF009  (`setting(...)` returns a dataclasses.field carrying the docs; its defaults are immutable)
 """When to trade: the rebalancing policy, as one pure decision per market and moment.
 
 `rebalance_decision` runs per hourly row in the backtest (floats) and per market in the live planner
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from hedger.strategy.fields import check_ranges, require, setting
+
 ON_TARGET = "on_target"
 UNWIND = "unwind"
 INSIDE_BAND = "inside_band"
@@ -35,34 +38,53 @@ REBALANCE = "rebalance"
 
 @dataclass(frozen=True)
 class RebalancePolicy:
-    """Rebalancing thresholds. Defaults are hedger's; the sources they follow are named per field.
+    """When to rebalance one market. Every field documents its default and where it comes from."""
 
-    - `band_rel` 0.05: trade only when |target − current| ≥ 5% of |target| (Lyra `deltaThreshold`, a
-      relative delta gap; Rage Trade rebalances on a band too).
-    - `min_notional_usd` 50: and only when the gap is worth at least 50 USD (below that, fees and gas
-      dominate; venues have minimum order sizes of the same order).
-    - `cooldown_s` 3600: at most one rebalance per market per hour (Lyra `interactionDelay`)...
-    - `breach_override_rel` 0.25: ...unless the gap is at least 25% of the target: a large breach trades
-      at once.
-    - `max_order_notional_usd` 250 000: larger trades are split into orders of at most this (Lyra
-      `maxOrderCap`).
-    - Worth-it test: trade only when `gap_usd × expected_move_rel ≥ worth_it_multiple × (gas_usd +
-      fee_rate × gap_usd)`: the expected loss the hedge gap risks over the next interval (a typical
-      absolute move, `expected_move_rel` 0.02 ≈ a day's move of BTC/ETH) must cover the trade's gas
-      (`gas_usd` 1, an L2 order) and taker fee (`fee_rate` 0.0005). Set `worth_it_multiple` 0 to disable.
-    - `min_cancel_delay_s` 1200: a pending order is cancelled only after this (Lyra `minCancelDelay`).
-    """
+    band_rel: Decimal = setting(
+        Decimal("0.05"),
+        "trade only when |target − current| ≥ this fraction of |target|",
+        "Lyra pool hedger deltaThreshold (a delta-gap band); Rage Trade rebalances on a band too",
+        minimum=0,
+        maximum=1,
+    )
+    min_notional_usd: Decimal = setting(
+        Decimal(50),
+        "and only when the gap is worth at least this many USD",
+        "hedger: fees and gas dominate below",
+        minimum=0,
+    )
+    cooldown_s: int = setting(
+        3600, "at most one rebalance per market within this time...", "Lyra interactionDelay", minimum=0
+    )
+    breach_override_rel: Decimal = setting(
+        Decimal("0.25"), "...unless the gap is at least this fraction of |target|", "hedger", minimum=0
+    )
+    max_order_notional_usd: Decimal = setting(
+        Decimal(250_000), "larger trades are split into orders of at most this", "Lyra maxOrderCap", minimum=0
+    )
+    gas_usd: Decimal = setting(Decimal(1), "worth-it test: gas of one order, USD (an L2 order)", "hedger", minimum=0)
+    fee_rate: Decimal = setting(
+        Decimal("0.0005"), "worth-it test: taker fee, fraction of notional", "hedger", minimum=0
+    )
+    expected_move_rel: Decimal = setting(
+        Decimal("0.02"),
+        "worth-it test: typical absolute move the gap is exposed to before the next chance to trade",
+        "hedger: about one day's move of BTC/ETH (shared/data)",
+        minimum=0,
+    )
+    worth_it_multiple: Decimal = setting(
+        Decimal(1),
+        "trade when gap_usd × expected_move_rel ≥ this × (gas_usd + fee_rate × gap_usd); 0 disables",
+        "hedger",
+        minimum=0,
+    )
+    min_cancel_delay_s: int = setting(
+        1200, "a pending order is cancelled only once it is this old (or expired)", "Lyra minCancelDelay", minimum=0
+    )
 
-    band_rel: Decimal = Decimal("0.05")
-    min_notional_usd: Decimal = Decimal(50)
-    cooldown_s: int = 3600
-    breach_override_rel: Decimal = Decimal("0.25")
-    max_order_notional_usd: Decimal = Decimal(250_000)
-    gas_usd: Decimal = Decimal(1)
-    fee_rate: Decimal = Decimal("0.0005")
-    expected_move_rel: Decimal = Decimal("0.02")
-    worth_it_multiple: Decimal = Decimal(1)
-    min_cancel_delay_s: int = 1200
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        require(self.breach_override_rel >= self.band_rel, "breach_override_rel", "must be at least band_rel")
 
     def as_floats(self) -> RebalancePolicy:
         """The same policy with float thresholds, for float inputs (the backtest)."""

@@ -1,0 +1,363 @@
+"""Guards: small pure functions that judge one reading each and say allow, reduce-only or halt.
+
+Each returns a `GuardResult`: the verdict, a stable reason code, a sentence, the numbers that decided
+it, and its scope (the whole account, one asset, one venue or one market). `most_severe` combines them.
+The planner applies them: reduce-only keeps only risk-reducing actions; halt keeps nothing but
+risk-reducing actions that a trusted price (the anchor, see `resolve_price`) can bound.
+
+Oracle readings are judged as Chainlink, Liquity, GMX and Lyra judge them (docs/strategy.md has the
+table): broken, stale, out of bounds, an unconfirmed jump, two sources apart. When the oracles of an
+asset fail, risk-reducing orders are priced on the last good price, which the caller keeps in a
+`PriceMemory` and passes in: nothing here remembers anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, localcontext
+from typing import Any
+
+from hedger.model import FundingRate, MarginAccount, OracleReading, Reason, SequencerStatus, Side, Verdict
+from hedger.strategy.settings import GuardSettings
+from hedger.strategy.state import PlannerState
+
+GLOBAL = "global"
+_SEVERITY = {Verdict.ALLOW: 0, Verdict.REDUCE_ONLY: 1, Verdict.HALT: 2}
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    verdict: Verdict
+    code: str
+    message: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    scope: str = GLOBAL
+
+    @property
+    def reason(self) -> Reason:
+        return Reason(self.code, self.message, {"scope": self.scope, "verdict": self.verdict.value, **self.values})
+
+    def scoped(self, scope: str) -> GuardResult:
+        return GuardResult(self.verdict, self.code, self.message, self.values, scope)
+
+
+def asset_scope(asset: str) -> str:
+    return f"asset:{asset}"
+
+
+def venue_scope(venue: str) -> str:
+    return f"venue:{venue}"
+
+
+def market_scope(market_key: str) -> str:
+    return f"market:{market_key}"
+
+
+def allow(code: str, message: str = "", **values: Any) -> GuardResult:
+    return GuardResult(Verdict.ALLOW, code, message, values)
+
+
+def _result(verdict: Verdict, code: str, message: str, **values: Any) -> GuardResult:
+    return GuardResult(verdict, code, message, values)
+
+
+def most_severe(results: Iterable[GuardResult]) -> Verdict:
+    """The strictest verdict among the results (allow when there are none)."""
+    return max((r.verdict for r in results), key=_SEVERITY.__getitem__, default=Verdict.ALLOW)
+
+
+def severity(verdict: Verdict) -> int:
+    return _SEVERITY[verdict]
+
+
+def _relative_gap(a: Decimal, b: Decimal, base: Decimal) -> Decimal:
+    """|a − b| / base, exactly (oracle answers can carry more digits than Decimal's default precision)."""
+    with localcontext() as context:
+        context.prec = 80
+        return abs(a - b) / base
+
+
+# --- Oracle health -----------------------------------------------------------------------------------
+
+
+def oracle_broken(reading: OracleReading) -> GuardResult:
+    """Liquity's "broken": the call failed, round 0, updatedAt 0 or in the future, answer ≤ 0 (current or
+    previous round). Chainlink's deprecated answeredInRound is not used."""
+    now = reading.source.block_timestamp
+    problem = None
+    if reading.error is not None or reading.answer is None:
+        problem = f"the call failed: {reading.error or 'no answer'}"
+    elif reading.round_id == 0 or reading.round_id is None:
+        problem = "round id 0"
+    elif not reading.updated_at:
+        problem = "updatedAt is 0"
+    elif reading.updated_at > now:
+        problem = f"updatedAt {reading.updated_at} is in the future (block time {now})"
+    elif reading.answer <= 0:
+        problem = f"answer {reading.answer} ≤ 0"
+    elif reading.previous_answer is not None and reading.previous_answer <= 0:
+        problem = f"previous round's answer {reading.previous_answer} ≤ 0"
+    if problem is None:
+        return allow("oracle_ok", feed=reading.feed)
+    values = {"feed": reading.feed, "answer": reading.answer, "round_id": reading.round_id}
+    return _result(Verdict.HALT, "oracle_broken", f"{reading.feed}: {problem}", **values, updated_at=reading.updated_at)
+
+
+def oracle_stale(reading: OracleReading, settings: GuardSettings) -> GuardResult:
+    """Stale when now − updatedAt > heartbeat × (1 + buffer): exactly at the limit is still fresh."""
+    limit_s = reading.heartbeat_s * (1 + settings.oracle_staleness_buffer_rel)
+    age_s = reading.age_s
+    values = {"feed": reading.feed, "age_s": age_s, "heartbeat_s": reading.heartbeat_s, "limit_s": limit_s}
+    if age_s is not None and age_s > limit_s:
+        return _result(Verdict.HALT, "oracle_stale", f"{reading.feed}: {age_s} s old, limit {limit_s} s", **values)
+    return allow("oracle_fresh", **values)
+
+
+def oracle_out_of_bounds(reading: OracleReading) -> GuardResult:
+    """Our own bounds per feed (Chainlink's min/maxAnswer no longer stop a read)."""
+    price = reading.price
+    values = {"feed": reading.feed, "price": price, "min_price": reading.min_price, "max_price": reading.max_price}
+    if price is not None and not reading.min_price <= price <= reading.max_price:
+        return _result(Verdict.HALT, "oracle_out_of_bounds", f"{reading.feed}: {price} outside its bounds", **values)
+    return allow("oracle_in_bounds", **values)
+
+
+def round_jump(reading: OracleReading, settings: GuardSettings, confirmed_by: OracleReading | None) -> GuardResult:
+    """A move beyond `max_round_jump_rel` between two rounds halts unless a second, healthy source confirms
+    the new price within `max_source_divergence_rel` (Liquity). Measured |cur − prev| / max(cur, prev)."""
+    if reading.previous_answer is None or reading.answer is None or reading.previous_answer <= 0:
+        return allow("jump_unchecked", feed=reading.feed)
+    current, previous = Decimal(reading.answer), Decimal(reading.previous_answer)
+    jump = _relative_gap(current, previous, max(current, previous))
+    values = {"feed": reading.feed, "price": reading.price, "previous": reading.previous_price, "jump_rel": jump}
+    if jump <= settings.max_round_jump_rel:
+        return allow("jump_ok", **values)
+    if confirmed_by is not None and sources_apart(reading, confirmed_by, settings).verdict is Verdict.ALLOW:
+        return allow("jump_confirmed", f"{reading.feed}: jump confirmed by {confirmed_by.feed}", **values)
+    message = f"{reading.feed}: moved {jump:.4%} in one round, no second source confirms it"
+    return _result(Verdict.HALT, "oracle_jump", message, **values, limit_rel=settings.max_round_jump_rel)
+
+
+def sources_apart(primary: OracleReading, secondary: OracleReading, settings: GuardSettings) -> GuardResult:
+    """Two sources more than `max_source_divergence_rel` apart, relative to the lower price, trust neither."""
+    a, b = primary.price, secondary.price
+    if a is None or b is None or min(a, b) <= 0:
+        return allow("sources_unchecked", primary=primary.feed, secondary=secondary.feed)
+    gap = _relative_gap(a, b, min(a, b))
+    values = {"primary": a, "secondary": b, "gap_rel": gap, "limit_rel": settings.max_source_divergence_rel}
+    if gap > settings.max_source_divergence_rel:
+        message = f"{primary.feed} and {secondary.feed} are {gap:.4%} apart"
+        return _result(Verdict.HALT, "oracle_sources_apart", message, **values)
+    return allow("sources_agree", **values)
+
+
+def oracle_health(reading: OracleReading, settings: GuardSettings) -> tuple[GuardResult, ...]:
+    """Broken first (nothing else can be judged then), else stale and out of bounds."""
+    broken = oracle_broken(reading)
+    if broken.verdict is not Verdict.ALLOW:
+        return (broken,)
+    return (oracle_stale(reading, settings), oracle_out_of_bounds(reading))
+
+
+def healthy(reading: OracleReading | None, settings: GuardSettings) -> bool:
+    return reading is not None and most_severe(oracle_health(reading, settings)) is Verdict.ALLOW
+
+
+# --- Venue mark, sequencer, stablecoins ----------------------------------------------------------------
+
+
+def mark_vs_oracle(mark: Decimal | None, oracle: Decimal | None, settings: GuardSettings) -> GuardResult:
+    """Venue mark vs oracle (Lyra): beyond `mark_block_rel` halt (risk-reducing orders stay possible);
+    beyond `mark_worse_price_rel` allow, pricing orders at the worse of the two (code mark_worse_price)."""
+    if mark is None or oracle is None or oracle <= 0:
+        return allow("mark_unchecked", mark=mark, oracle=oracle)
+    gap = _relative_gap(mark, oracle, oracle)
+    values = {"mark": mark, "oracle": oracle, "gap_rel": gap}
+    if gap > settings.mark_block_rel:
+        message = f"venue mark {mark} is {gap:.4%} from the oracle {oracle}"
+        return _result(Verdict.HALT, "mark_oracle_apart", message, **values, limit_rel=settings.mark_block_rel)
+    if gap > settings.mark_worse_price_rel:
+        return allow("mark_worse_price", f"mark {gap:.4%} from the oracle: orders priced at the worse", **values)
+    return allow("mark_ok", **values)
+
+
+def sequencer(status: SequencerStatus | None, settings: GuardSettings) -> GuardResult:
+    """L2 sequencer uptime (Chainlink): down, within the grace period after coming up (exactly at the grace
+    period is still inside it), or startedAt 0 (uninitialised) → `sequencer_verdict`; unreadable → halt."""
+    if status is None:
+        return allow("no_sequencer_feed")
+    grace_s = max(status.grace_period_s, settings.sequencer_grace_period_s)
+    values = {"answer": status.answer, "started_at": status.started_at, "since_s": status.since_change_s}
+    if status.error is not None or status.answer is None:
+        return _result(Verdict.HALT, "sequencer_unreadable", f"sequencer feed failed: {status.error}", **values)
+    if not status.started_at:
+        return _result(settings.sequencer_verdict, "sequencer_uninitialised", "sequencer feed startedAt is 0", **values)
+    if not status.up:
+        return _result(settings.sequencer_verdict, "sequencer_down", "the L2 sequencer is down", **values)
+    if status.since_change_s <= grace_s:
+        message = f"sequencer up for {status.since_change_s} s, grace period {grace_s} s"
+        return _result(settings.sequencer_verdict, "sequencer_grace", message, **values, grace_period_s=grace_s)
+    return allow("sequencer_up", **values)
+
+
+def stablecoin_depeg(reading: OracleReading, settings: GuardSettings) -> GuardResult:
+    """Below 1 by `stable_pause_rel`: no new risk; by `stable_reduce_rel`: reduce-only and alert. Either way
+    margin is valued at `stable_value` (the feed price, capped above at `stable_price_cap`)."""
+    price = reading.price
+    if price is None:
+        return allow("stable_unpriced", feed=reading.feed)
+    values = {"feed": reading.feed, "price": price, "valued_at": stable_value(price, settings)}
+    if price <= 1 - settings.stable_reduce_rel:
+        message = f"{reading.asset} at {price}: depegged, reduce-only"
+        return _result(Verdict.REDUCE_ONLY, "stable_depeg_reduce", message, **values, alert=True)
+    if price <= 1 - settings.stable_pause_rel:
+        message = f"{reading.asset} at {price}: no new risk, margin valued at {price}"
+        return _result(Verdict.REDUCE_ONLY, "stable_depeg_pause", message, **values)
+    if price > settings.stable_price_cap:
+        return allow("stable_premium_capped", f"{reading.asset} at {price}: valued at the cap", **values)
+    return allow("stable_ok", **values)
+
+
+def stable_value(price: Decimal, settings: GuardSettings) -> Decimal:
+    """What one stablecoin is worth to hedger: the feed price, never more than the cap (CAPO)."""
+    return min(price, settings.stable_price_cap)
+
+
+# --- Margin, leverage, size, funding ---------------------------------------------------------------------
+
+
+def liquidation_distance(margin: MarginAccount, settings: GuardSettings, equity_usd: Decimal | None = None):
+    """Equity / maintenance requirement under `min_liquidation_buffer` → reduce-only (the planner adds
+    collateral or reduces). `equity_usd` overrides the venue's figure (e.g. margin at a depegged price)."""
+    equity = margin.equity_usd if equity_usd is None else equity_usd
+    requirement = margin.maintenance_requirement_usd
+    if requirement <= 0:
+        return allow("no_margin_requirement", venue=margin.venue)
+    buffer = equity / requirement
+    values = {"equity_usd": equity, "maintenance_usd": requirement, "buffer": buffer}
+    if buffer < settings.min_liquidation_buffer:
+        message = f"{margin.venue}: equity is {buffer:.3f}× the maintenance margin"
+        return _result(
+            Verdict.REDUCE_ONLY, "near_liquidation", message, **values, min_buffer=settings.min_liquidation_buffer
+        )
+    return allow("margin_ok", **values)
+
+
+def leverage(notional_usd: Decimal, equity_usd: Decimal, max_leverage: Decimal, where: str) -> GuardResult:
+    """Account leverage above the maximum (or equity ≤ 0 with positions) → reduce-only."""
+    values = {"notional_usd": notional_usd, "equity_usd": equity_usd, "max_leverage": max_leverage}
+    if notional_usd > 0 and (equity_usd <= 0 or notional_usd > equity_usd * max_leverage):
+        return _result(Verdict.REDUCE_ONLY, "leverage_above_max", f"{where}: leverage above {max_leverage}", **values)
+    return allow("leverage_ok", **values)
+
+
+def notional_cap(notional_usd: Decimal, max_notional_usd: Decimal, where: str) -> GuardResult:
+    """A position already above the per-market cap → reduce-only."""
+    values = {"notional_usd": notional_usd, "max_notional_usd": max_notional_usd}
+    if notional_usd > max_notional_usd:
+        return _result(Verdict.REDUCE_ONLY, "notional_above_max", f"{where}: position above the cap", **values)
+    return allow("notional_ok", **values)
+
+
+def funding_known(funding: FundingRate | None, settings: GuardSettings) -> GuardResult:
+    """A market whose funding is unknown gets `unknown_funding_verdict`."""
+    if funding is not None and funding.known:
+        return allow("funding_known")
+    where = "no funding reading" if funding is None else f"{funding.venue}:{funding.symbol} funding unknown"
+    return _result(settings.unknown_funding_verdict, "funding_unknown", where)
+
+
+def punitive_funding(funding: FundingRate, hedge_side: Side, settings: GuardSettings) -> GuardResult:
+    """Funding (plus borrowing) the hedge side pays per hour above the cap blocks increases (Lyra)."""
+    paid = funding.paid_per_hour(hedge_side)
+    values = {
+        "side": hedge_side.value,
+        "paid_per_hour": paid,
+        "rate": funding.rate,
+        "interval_s": funding.interval_s,
+        "limit_per_hour": settings.max_funding_paid_per_hour,
+        "sign_convention": funding.sign_convention,
+    }
+    if paid is not None and paid > settings.max_funding_paid_per_hour:
+        message = f"{funding.venue}:{funding.symbol}: {hedge_side.value} pays {paid:.6%} per hour"
+        return _result(Verdict.REDUCE_ONLY, "funding_punitive", message, **values)
+    return allow("funding_ok", **values)
+
+
+# --- One asset's price: the oracle guards together, with the last good price as the fallback anchor ---------
+
+
+@dataclass(frozen=True)
+class PriceView:
+    """What the guards make of an asset's oracles.
+
+    - `price`: the price to act on, or None when the oracles cannot be trusted now;
+    - `anchor`: the price that bounds risk-reducing orders: `price`, else a healthy second source,
+      else the last good price if recent enough; None when there is nothing to trust;
+    - `trusted_pair`: both sources healthy and within the divergence bound (recovery needs this);
+    - `results`: every oracle guard's result, scoped to the asset.
+    """
+
+    asset: str
+    price: Decimal | None
+    anchor: Decimal | None
+    anchor_source: str | None
+    trusted_pair: bool
+    both_failed: bool
+    results: tuple[GuardResult, ...]
+
+    @property
+    def verdict(self) -> Verdict:
+        return most_severe(self.results)
+
+
+def resolve_price(
+    asset: str,
+    primary: OracleReading | None,
+    secondary: OracleReading | None,
+    settings: GuardSettings,
+    state: PlannerState,
+    now: int,
+) -> PriceView:
+    """Judge an asset's primary (and optional secondary) source; see PriceView. Pure: `state` is read only."""
+    results = list(oracle_health(primary, settings)) if primary else [_missing_oracle(asset)]
+    primary_ok = primary is not None and most_severe(results) is Verdict.ALLOW
+    secondary_ok = healthy(secondary, settings)
+    if primary_ok:
+        results.append(round_jump(primary, settings, secondary if secondary_ok else None))
+    trusted_pair = False
+    if primary_ok and secondary_ok:
+        agreement = sources_apart(primary, secondary, settings)
+        results.append(agreement)
+        trusted_pair = agreement.verdict is Verdict.ALLOW
+    if asset in state.distrusted and secondary is not None and not trusted_pair:
+        message = f"{asset}: both sources failed; waiting until both are healthy and agree"
+        results.append(_result(Verdict.HALT, "oracle_recovering", message))
+    scoped = tuple(r.scoped(asset_scope(asset)) for r in results)
+    price = primary.price if most_severe(scoped) is Verdict.ALLOW else None
+    anchor, anchor_source = _anchor(
+        asset, price, secondary if secondary_ok and not primary_ok else None, settings, state, now
+    )
+    both_failed = secondary is not None and not primary_ok and not secondary_ok
+    return PriceView(asset, price, anchor, anchor_source, trusted_pair, both_failed, scoped)
+
+
+def _missing_oracle(asset: str) -> GuardResult:
+    return _result(Verdict.HALT, "oracle_missing", f"no primary oracle for {asset}")
+
+
+def _anchor(
+    asset: str,
+    price: Decimal | None,
+    healthy_secondary: OracleReading | None,
+    settings: GuardSettings,
+    state: PlannerState,
+    now: int,
+) -> tuple[Decimal | None, str | None]:
+    if price is not None:
+        return price, "oracle"
+    if healthy_secondary is not None:
+        return healthy_secondary.price, f"secondary:{healthy_secondary.feed}"
+    point = state.last_good(asset, now, settings.last_good_price_max_age_s)
+    return (point.price, "last_good_price") if point else (None, None)

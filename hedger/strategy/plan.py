@@ -1,0 +1,539 @@
+"""The plan: from a Snapshot to actions, each with its reason, or a halt with reasons. Pure.
+
+1. Prices: each asset's oracles are judged (`guards.resolve_price`): a trusted price, or only an anchor
+   (a healthy second source, or the last good price) that can bound risk-reducing orders.
+2. Guards: account-wide (sequencer, stablecoin depeg), per asset (oracles), per venue (liquidation
+   distance, leverage) and per market (funding known, punitive funding, venue mark vs oracle, notional).
+3. Targets: exposure × ratio per perp asset (`sizing`); the market with the cheapest net carry takes the
+   hedge, other markets of that asset go to zero; carry budget; per-market notional cap; venue step.
+4. Margin: add wallet collateral where the liquidation buffer is thin (else shrink that venue's positions
+   back to the target buffer, bypassing the rebalancing policy), or where a growing hedge needs it.
+5. Per market: a pending order blocks new orders (stale ones are cancelled after the minimum delay); the
+   rebalancing policy decides; growth is capped by leverage; orders are split at zero and by maximum size,
+   checked against venue minimums, and priced at the worse of mark and anchor less the slippage.
+6. Verdicts: allow keeps everything; reduce-only and halt keep risk-reducing actions only. An order needs
+   an anchor price to be built, so under halt it exists only where a trusted fallback price does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from hedger.model import (
+    ZERO,
+    Action,
+    ActionKind,
+    Balance,
+    MarginAccount,
+    Market,
+    Plan,
+    Reason,
+    Side,
+    Snapshot,
+    Verdict,
+)
+from hedger.strategy import guards as g
+from hedger.strategy.guards import GuardResult, PriceView
+from hedger.strategy.policy import RebalanceDecision, rebalance_decision, split_order
+from hedger.strategy.settings import StrategySettings
+from hedger.strategy.sizing import (
+    HedgeRatio,
+    Targets,
+    cap_growth,
+    cap_notional,
+    carry_quote,
+    cheapest,
+    growth,
+    leverage_capacity_usd,
+    target_units,
+    toward_zero,
+    within_carry_budget,
+)
+from hedger.strategy.state import PlannerState, PricePoint
+
+REDUCE_NEAR_LIQUIDATION = "reduce_near_liquidation"
+NOTABLE_ALLOW_CODES = frozenset({"mark_worse_price", "jump_confirmed", "stable_premium_capped"})
+
+
+def build_plan(
+    snapshot: Snapshot,
+    settings: StrategySettings | None = None,
+    ratios: Mapping[str, HedgeRatio] | None = None,
+    state: PlannerState | None = None,
+) -> Plan:
+    """What to do now, and why: the hedge engine's one entry point (pure; reads nothing else).
+
+    - `snapshot`: one block's readings (hedger.snapshot.SnapshotReader.take).
+    - `settings`: `StrategySettings.from_mapping(network.strategy, file)`; defaults when None.
+    - `ratios`: per held asset, its hedge ratio (Decimal, on its own perp or `sizing.hedge_with[asset]`'s),
+      or a basket row {perp asset: ratio}; assets not named use `sizing.default_ratio`. From an estimate:
+      `ratios_from_estimates`.
+    - `state`: what the previous run left (last good prices, distrusted oracles, last trade times);
+      `PlannerState()` on a first run. After a run: `advance_state(state, snapshot, settings)`, and once the
+      orders are sent `state.record_trades(plan.actions, now)`.
+
+    Returns a `Plan`: `verdict` is the most severe guard verdict anywhere (halt, reduce_only, allow);
+    `actions` are what passed the guards, in order (collateral first, cancellations, then orders), each
+    with its reason; `reasons` are the guard findings, the markets left alone and the actions dropped,
+    with the numbers. `plan.to_json()` is JSON-ready (Decimals as strings).
+    """
+    planner = _Planner(snapshot, settings or StrategySettings(), state or PlannerState(), ratios or {})
+    return planner.plan()
+
+
+def advance_state(state: PlannerState, snapshot: Snapshot, settings: StrategySettings) -> PlannerState:
+    """The oracle memory after `snapshot`: trusted prices become the last good prices; an asset whose two
+    sources both failed (or disagree) is distrusted until both are healthy and agree again."""
+    views = price_views(snapshot, settings, state)
+    last_good = dict(state.last_good_prices)
+    distrusted = set(state.distrusted)
+    for asset, view in views.items():
+        reading = snapshot.oracle(asset)
+        if view.price is not None and reading is not None and reading.updated_at is not None:
+            last_good[asset] = PricePoint(view.price, reading.updated_at)
+        if view.both_failed or _sources_disagree(view):
+            distrusted.add(asset)
+        elif view.trusted_pair:
+            distrusted.discard(asset)
+    return PlannerState(last_good, frozenset(distrusted), state.last_trade_at)
+
+
+def _sources_disagree(view: PriceView) -> bool:
+    return any(r.code == "oracle_sources_apart" for r in view.results)
+
+
+def price_views(snapshot: Snapshot, settings: StrategySettings, state: PlannerState) -> dict[str, PriceView]:
+    """Every asset with a feed, judged."""
+    assets = sorted({o.asset for o in snapshot.oracles})
+    now = snapshot.block_timestamp
+    return {
+        asset: g.resolve_price(
+            asset, snapshot.oracle(asset), snapshot.oracle(asset, "secondary"), settings.guards, state, now
+        )
+        for asset in assets
+    }
+
+
+def ratios_from_estimates(estimates: Mapping[str, object], places: int = 4) -> dict[str, HedgeRatio]:
+    """RatioEstimates (float statistics) as Decimal ratios for `build_plan`, rounded to `places` decimals.
+    A basket estimate (a Series indexed by perp asset) becomes a basket row."""
+    quantum = Decimal(1).scaleb(-places)
+
+    def exact(value: float) -> Decimal:
+        return Decimal(repr(float(value))).quantize(quantum)
+
+    out: dict[str, HedgeRatio] = {}
+    for asset, estimate in estimates.items():
+        ratio = estimate.ratio
+        out[asset] = {str(k): exact(v) for k, v in ratio.items()} if hasattr(ratio, "items") else exact(ratio)
+    return out
+
+
+@dataclass(frozen=True)
+class _VenueMargin:
+    """A venue's margin as hedger values it: stablecoin collateral at its (capped) oracle price."""
+
+    venue: str
+    account: MarginAccount | None
+    equity_usd: Decimal
+    wallet: Balance | None
+    token_price: Decimal
+
+    @property
+    def wallet_usd(self) -> Decimal:
+        return ZERO if self.wallet is None else self.wallet.amount * self.token_price
+
+
+@dataclass(frozen=True)
+class _MarketTarget:
+    market: Market
+    current: Decimal
+    target: Decimal | None
+    anchor: Decimal | None
+    mark: Decimal | None
+    notes: tuple[Reason, ...] = ()
+    forced: bool = False
+
+
+class _Planner:
+    """One planning run over one snapshot (built, used once, discarded)."""
+
+    def __init__(self, snapshot: Snapshot, settings: StrategySettings, state: PlannerState, ratios):
+        self.snapshot, self.settings, self.state, self.ratios = snapshot, settings, state, ratios
+        self.now = snapshot.block_timestamp
+        self.views = price_views(snapshot, settings, state)
+        self.venues = {venue: self._venue_margin(venue) for venue in sorted({m.venue for m in snapshot.markets})}
+        self.results: list[GuardResult] = [*self._account_results()]
+        self.results += [r for view in self.views.values() for r in view.results]
+        self.results += [r for venue in self.venues.values() for r in self._venue_results(venue)]
+        self.reasons: list[Reason] = []
+        self.actions: list[Action] = []
+        self.carry_scaled: dict[str, Decimal] = {}
+        self.added_usd: dict[str, Decimal] = {}
+
+    # --- prices and guards ---------------------------------------------------------------------------
+
+    def anchor(self, asset: str) -> Decimal | None:
+        view = self.views.get(asset)
+        return None if view is None else view.anchor
+
+    def stable_assets(self) -> frozenset[str]:
+        held = {b.asset for b in self.snapshot.balances if b.stablecoin}
+        return frozenset(held | {m.collateral_token for m in self.snapshot.margins})
+
+    def _account_results(self) -> list[GuardResult]:
+        guards = self.settings.guards
+        results = [g.sequencer(self.snapshot.sequencer, guards)]
+        for asset in sorted(self.stable_assets()):
+            reading = self.snapshot.oracle(asset)
+            if reading is not None and g.healthy(reading, guards):
+                results.append(g.stablecoin_depeg(reading, guards))
+        return results
+
+    def _venue_margin(self, venue: str) -> _VenueMargin:
+        account = self.snapshot.margin(venue)
+        token = account.collateral_token if account else None
+        wallet = next((b for b in self.snapshot.balances if token and token in (b.token, b.asset)), None)
+        view = self.views.get(wallet.asset if wallet else token or "")
+        token_price = g.stable_value(view.price, self.settings.guards) if view and view.price else Decimal(1)
+        if account is None:
+            return _VenueMargin(venue, None, ZERO, wallet, token_price)
+        equity = account.equity_usd + account.collateral * (token_price - 1)
+        return _VenueMargin(venue, account, equity, wallet, token_price)
+
+    def _venue_results(self, venue: _VenueMargin) -> list[GuardResult]:
+        if venue.account is None:
+            return []
+        scope = g.venue_scope(venue.venue)
+        distance = g.liquidation_distance(venue.account, self.settings.guards, venue.equity_usd)
+        lev = g.leverage(venue.account.notional_usd, venue.equity_usd, self.settings.sizing.max_leverage, venue.venue)
+        return [distance.scoped(scope), lev.scoped(scope)]
+
+    def _market_results(self, market: Market, side: Side, current: Decimal) -> list[GuardResult]:
+        guards, scope = self.settings.guards, g.market_scope(market.key)
+        funding = self.snapshot.funding_of(market.venue, market.symbol)
+        results = [g.funding_known(funding, guards)]
+        if funding is not None and funding.known:
+            results.append(g.punitive_funding(funding, side, guards))
+        results.append(g.mark_vs_oracle(self.mark(market), self.anchor(market.asset), guards))
+        anchor = self.anchor(market.asset)
+        if anchor is not None:
+            notional = abs(current) * anchor
+            results.append(g.notional_cap(notional, self.settings.sizing.max_notional_usd, market.key))
+        return [r.scoped(scope) for r in results]
+
+    def mark(self, market: Market) -> Decimal | None:
+        funding = self.snapshot.funding_of(market.venue, market.symbol)
+        return funding.mark_price if funding is not None else None
+
+    def verdict(self, market: Market, contributors: Iterable[str] = ()) -> tuple[Verdict, list[GuardResult]]:
+        scopes = {g.GLOBAL, g.venue_scope(market.venue), g.market_scope(market.key), g.asset_scope(market.asset)}
+        scopes |= {g.asset_scope(a) for a in contributors}
+        relevant = [r for r in self.results if r.scope in scopes]
+        return g.most_severe(relevant), [r for r in relevant if r.verdict is not Verdict.ALLOW]
+
+    def current(self, market: Market) -> Decimal:
+        position = self.snapshot.position(market.venue, market.symbol)
+        return ZERO if position is None else position.signed_size
+
+    # --- the run ------------------------------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        prices = {asset: view.anchor for asset, view in self.views.items()}
+        targets = target_units(self.snapshot.exposures, self.ratios, prices, self.settings.sizing, self.stable_assets())
+        self.reasons += targets.unsized.values()
+        market_targets = [
+            t for asset in sorted(self._perp_assets(targets)) for t in self._asset_targets(asset, targets)
+        ]
+        self.reasons += [note for t in market_targets for note in t.notes]
+        market_targets = self._liquidation_band(market_targets)
+        decided = [(t, self._decide(t)) for t in market_targets]
+        capacity = self._collateral_for_growth([(t, d) for t, d in decided if d is not None], targets)
+        for target, decision in decided:
+            if decision is not None:
+                self._orders(target, decision, capacity, targets.contributors.get(target.market.asset, ()))
+        return self._assemble()
+
+    def _perp_assets(self, targets: Targets) -> set[str]:
+        held = {p.asset for p in self.snapshot.positions}
+        return (set(targets.units) | held) - set(targets.unsized)
+
+    def _asset_targets(self, asset: str, targets: Targets) -> list[_MarketTarget]:
+        markets = [m for m in self.snapshot.markets if m.asset == asset]
+        total = targets.units.get(asset, ZERO)
+        if not markets:
+            if total != 0:
+                self.reasons.append(Reason("no_market", f"no perp market for {asset}", {"target": total}))
+            return []
+        side = Side.of(total) if total != 0 else Side.SHORT
+        for market in markets:
+            self.results += self._market_results(market, side, self.current(market))
+        if total == 0:
+            return [self._market_target(m, ZERO, ()) for m in markets]
+        chosen, notes = self._choose_market(markets, total, side)
+        return [self._market_target(m, total if m is chosen else ZERO, notes if m is chosen else ()) for m in markets]
+
+    def _choose_market(self, markets: list[Market], total: Decimal, side: Side) -> tuple[Market, tuple[Reason, ...]]:
+        """The cheapest by net carry among markets that may grow (and those already holding the hedge)."""
+        horizon = self.settings.sizing.carry_horizon_h
+        quotes = [
+            carry_quote(m, self.snapshot.funding_of(m.venue, m.symbol), side, horizon, self.current(m) != 0)
+            for m in markets
+        ]
+        eligible = [q for q in quotes if self.current(q.market) != 0 or self.verdict(q.market)[0] is Verdict.ALLOW]
+        best = cheapest(eligible or quotes)
+        target, note = within_carry_budget(total, best, self.settings.sizing.carry_budget_rel)
+        notes = [Reason("venue_choice", f"{best.market.key} has the cheapest net carry", best.values)]
+        if len(quotes) > 1:
+            notes[0] = replace(notes[0], values={**best.values, "candidates": [q.values for q in quotes]})
+        if note is not None:
+            notes.append(note)
+        self.carry_scaled[best.market.key] = target
+        return best.market, tuple(notes)
+
+    def _market_target(self, market: Market, total: Decimal, notes: tuple[Reason, ...]) -> _MarketTarget:
+        anchor = self.anchor(market.asset)
+        target = self.carry_scaled.get(market.key, total) if total != 0 else ZERO
+        notes = list(notes)
+        if anchor is not None and target != 0:
+            target, note = cap_notional(target, anchor, self.settings.sizing.max_notional_usd)
+            notes += [note] if note else []
+        target = toward_zero(target, market.size_step)
+        return _MarketTarget(market, self.current(market), target, anchor, self.mark(market), tuple(notes))
+
+    # --- margin ----------------------------------------------------------------------------------------
+
+    def _liquidation_band(self, targets: list[_MarketTarget]) -> list[_MarketTarget]:
+        """Where a venue is near liquidation: add wallet collateral back to the target buffer; what the
+        wallet cannot cover is made up by shrinking that venue's positions (forced, bypassing the policy)."""
+        out = []
+        shrink = {venue: self._shrink_fraction(self.venues[venue]) for venue in self.venues}
+        for target in targets:
+            fraction = shrink.get(target.market.venue)
+            if fraction is None or fraction <= 0 or target.current == 0:
+                out.append(target)
+                continue
+            limit = toward_zero(target.current * (1 - fraction), target.market.size_step)
+            desired = target.target if target.target is not None else target.current
+            bounded = desired if _within(desired, limit) else limit
+            out.append(replace(target, target=bounded, forced=bounded != target.current))
+        return out
+
+    def _shrink_fraction(self, venue: _VenueMargin) -> Decimal | None:
+        account = venue.account
+        guards, sizing = self.settings.guards, self.settings.sizing
+        if account is None or account.maintenance_requirement_usd <= 0:
+            return None
+        if venue.equity_usd / account.maintenance_requirement_usd >= guards.min_liquidation_buffer:
+            return None
+        needed_usd = sizing.liquidation_buffer_target * account.maintenance_requirement_usd - venue.equity_usd
+        added_usd = self._add_collateral(venue, needed_usd, "near_liquidation")
+        equity = venue.equity_usd + added_usd
+        return max(1 - equity / (sizing.liquidation_buffer_target * account.maintenance_requirement_usd), ZERO)
+
+    def _add_collateral(self, venue: _VenueMargin, needed_usd: Decimal, code: str) -> Decimal:
+        """An ADD_COLLATERAL action for up to `needed_usd` from the wallet; returns the USD added."""
+        usd = min(needed_usd, venue.wallet_usd)
+        if venue.wallet is None or usd <= 0 or usd < self.settings.sizing.min_collateral_update_usd:
+            return ZERO
+        tokens = toward_zero(usd / venue.token_price, Decimal(1).scaleb(-venue.wallet.decimals))
+        values = {"needed_usd": needed_usd, "wallet_usd": venue.wallet_usd, "token_price": venue.token_price}
+        message = f"{venue.venue}: add {tokens} {venue.wallet.token} of collateral"
+        reason = Reason(code, message, values)
+        self.actions.append(
+            Action(ActionKind.ADD_COLLATERAL, venue.venue, venue.wallet.token, reason, collateral_delta=tokens)
+        )
+        self.added_usd[venue.venue] = self.added_usd.get(venue.venue, ZERO) + tokens * venue.token_price
+        return tokens * venue.token_price
+
+    def _collateral_for_growth(self, decided, targets: Targets) -> dict[str, Decimal]:
+        """Per venue, the notional growth still possible; adds collateral first where the wallet can help."""
+        sizing = self.settings.sizing
+        capacity = {}
+        for name, venue in self.venues.items():
+            growing = [
+                growth(t.current, t.target) * t.anchor
+                for t, _ in decided
+                if t.market.venue == name
+                and t.anchor is not None
+                and t.target is not None
+                and self.verdict(t.market, targets.contributors.get(t.market.asset, ()))[0] is Verdict.ALLOW
+            ]
+            account = venue.account
+            notional = account.notional_usd if account else ZERO
+            equity = venue.equity_usd + self.added_usd.get(name, ZERO)
+            if growing and sum(growing) > 0:
+                needed = (notional + sum(growing)) / sizing.target_leverage - equity
+                if needed > 0:
+                    equity += self._add_collateral(venue, needed, "collateral_for_hedge")
+            initial = account.initial_requirement_usd if account else ZERO
+            capacity[name] = (equity, notional, initial)
+        return capacity
+
+    # --- per market ------------------------------------------------------------------------------------
+
+    def _decide(self, target: _MarketTarget):
+        """The rebalancing decision for one market, or None (and a reason) when it does not trade."""
+        market = target.market
+        if self._pending(market):
+            return None
+        if target.target is None or target.anchor is None:
+            self.reasons.append(Reason("no_price", f"{market.key}: no trusted or fallback price", {}))
+            return None
+        if target.forced:
+            return _forced_decision(target)
+        since = self.state.seconds_since_trade(market.key, self.now)
+        decision = rebalance_decision(target.current, target.target, target.anchor, since, self.settings.policy)
+        if not decision.trade:
+            values = {"current": target.current, "target": target.target, "seconds_since_last": since}
+            if decision.code != "on_target":
+                self.reasons.append(Reason(decision.code, f"{market.key}: no rebalance ({decision.code})", values))
+            return None
+        return decision
+
+    def _pending(self, market: Market) -> bool:
+        """A pending order blocks new orders on its market; one older than the minimum delay is cancelled."""
+        pending = self.snapshot.pending(market.venue, market.symbol)
+        for order in pending:
+            age_s = self.now - order.created_at
+            values = {"order_id": order.order_id, "age_s": age_s, "size_delta": order.size_delta}
+            if age_s >= self.settings.policy.min_cancel_delay_s or order.expired(self.now):
+                reason = Reason("stale_order", f"{market.key}: order {order.order_id} pending {age_s} s", values)
+                self.actions.append(
+                    Action(ActionKind.CANCEL_ORDER, market.venue, market.symbol, reason, order_id=order.order_id)
+                )
+            else:
+                self.reasons.append(Reason("order_pending", f"{market.key}: an order is pending", values))
+        return bool(pending)
+
+    def _orders(self, target: _MarketTarget, decision, capacity: dict, contributors: Iterable[str]) -> None:
+        market, notes = target.market, list(target.notes)
+        verdict, blocking = self.verdict(market, contributors)
+        goal = target.target
+        if verdict is Verdict.ALLOW and growth(target.current, goal) > 0:
+            goal, notes = self._within_capacity(target, goal, capacity, notes)
+        goal = toward_zero(goal, market.size_step)
+        for leg_from, leg_to in _legs(target.current, goal):
+            self._leg(target, leg_from, leg_to, decision.code, notes, verdict, blocking)
+
+    def _within_capacity(self, target: _MarketTarget, goal: Decimal, capacity: dict, notes: list):
+        market = target.market
+        equity, notional, initial = capacity[market.venue]
+        max_leverage = min(self.settings.sizing.max_leverage, market.max_leverage)
+        room = leverage_capacity_usd(equity, notional, initial, market.initial_margin_ratio, max_leverage)
+        capped, used_usd, note = cap_growth(target.current, goal, target.anchor, room)
+        capacity[market.venue] = (equity, notional + used_usd, initial + used_usd * market.initial_margin_ratio)
+        return capped, notes + ([note] if note else [])
+
+    def _leg(self, target, start: Decimal, end: Decimal, code: str, notes, verdict: Verdict, blocking) -> None:
+        market = target.market
+        size = end - start
+        if size == 0:
+            return
+        if end != 0 and not _meets_minimums(market, size, target.anchor):
+            values = {"size": size, "min_size": market.min_size, "min_notional_usd": market.min_notional_usd}
+            self.reasons.append(Reason("below_venue_minimum", f"{market.key}: order below the venue minimum", values))
+            return
+        policy = self.settings.policy
+        position = start
+        pieces = split_order(size, target.anchor, policy.max_order_notional_usd, market.size_step)
+        for index, piece in enumerate(pieces):
+            action = self._order(target, position, piece, code, notes, index, len(pieces))
+            position += piece
+            self._admit(action, verdict, blocking)
+
+    def _order(self, target: _MarketTarget, position: Decimal, piece: Decimal, code: str, notes, index, count):
+        market = target.market
+        values = {
+            "current": target.current,
+            "target": target.target,
+            "position_before": position,
+            "position_after": position + piece,
+            "price": target.anchor,
+            "mark": target.mark,
+            "order": f"{index + 1}/{count}",
+            "sizing": [n.code for n in notes],
+        }
+        message = f"{market.key}: {_kind(position, position + piece).value} {abs(piece)} ({code})"
+        return Action(
+            kind=_kind(position, position + piece),
+            venue=market.venue,
+            symbol=market.symbol,
+            reason=Reason(code, message, values),
+            size_delta=piece,
+            acceptable_price=acceptable_price(piece, target.anchor, target.mark, self.settings.sizing.slippage_rel),
+        )
+
+    def _admit(self, action: Action, verdict: Verdict, blocking: list[GuardResult]) -> None:
+        if verdict is Verdict.ALLOW or action.reduces_risk:
+            self.actions.append(action)
+            return
+        values = {"verdict": verdict.value, "guards": [r.code for r in blocking], "size_delta": action.size_delta}
+        message = f"{action.venue}:{action.symbol}: {action.kind.value} blocked ({verdict.value})"
+        self.reasons.append(Reason("blocked_by_guard", message, values))
+
+    def _assemble(self) -> Plan:
+        verdict = g.most_severe(self.results)
+        findings = [r.reason for r in self.results if r.verdict is not Verdict.ALLOW or r.code in NOTABLE_ALLOW_CODES]
+        actions = sorted(self.actions, key=_action_order)
+        return Plan(
+            network=self.snapshot.network,
+            account=self.snapshot.account,
+            block_number=self.snapshot.block_number,
+            block_timestamp=self.snapshot.block_timestamp,
+            verdict=verdict,
+            actions=tuple(actions),
+            reasons=tuple(findings + self.reasons),
+        )
+
+
+def _forced_decision(target: _MarketTarget) -> RebalanceDecision:
+    return RebalanceDecision(True, target.target - target.current, REDUCE_NEAR_LIQUIDATION)
+
+
+def _within(desired: Decimal, limit: Decimal) -> bool:
+    """`desired` is no larger than `limit` and on the same side (or zero)."""
+    return desired == 0 or ((desired > 0) == (limit > 0) and abs(desired) <= abs(limit))
+
+
+def _legs(current: Decimal, goal: Decimal) -> list[tuple[Decimal, Decimal]]:
+    """A move that crosses zero is two legs: close, then open on the other side."""
+    if current != 0 and goal != 0 and (current > 0) != (goal > 0):
+        return [(current, ZERO), (ZERO, goal)]
+    return [(current, goal)]
+
+
+def _kind(before: Decimal, after: Decimal) -> ActionKind:
+    if before == 0:
+        return ActionKind.OPEN
+    if after == 0:
+        return ActionKind.CLOSE
+    return ActionKind.INCREASE if abs(after) > abs(before) else ActionKind.DECREASE
+
+
+def _meets_minimums(market: Market, size: Decimal, price: Decimal) -> bool:
+    return abs(size) >= market.min_size and abs(size) * price >= market.min_notional_usd
+
+
+def acceptable_price(size_delta: Decimal, anchor: Decimal, mark: Decimal | None, slippage_rel: Decimal) -> Decimal:
+    """The worst fill accepted: the worse of mark and anchor for this direction, moved by the slippage."""
+    buying = size_delta > 0
+    reference = anchor if mark is None else (max(anchor, mark) if buying else min(anchor, mark))
+    return reference * (1 + slippage_rel) if buying else reference * (1 - slippage_rel)
+
+
+_ACTION_ORDER = {
+    ActionKind.ADD_COLLATERAL: 0,
+    ActionKind.CANCEL_ORDER: 1,
+    ActionKind.CLOSE: 2,
+    ActionKind.DECREASE: 2,
+    ActionKind.OPEN: 3,
+    ActionKind.INCREASE: 3,
+    ActionKind.WITHDRAW_COLLATERAL: 4,
+}
+
+
+def _action_order(action: Action) -> int:
+    return _ACTION_ORDER[action.kind]
