@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hedger.backtest.cli import add_backtest_command
 from hedger.errors import HedgerError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_cmd = commands.add_parser("compile", help="compile contracts/ with solc-js (only what changed)")
     compile_cmd.add_argument("--force", action="store_true", help="recompile everything")
     compile_cmd.set_defaults(handler=_compile)
+    add_backtest_command(commands)
     return parser
 
 

@@ -1,0 +1,135 @@
+"""`hedger backtest`: run named policies over history files and write a report.
+
+    hedger backtest --data binance_btcusdt_1h_2019_2023.csv --policy one_to_one,ols --out out/btc
+    hedger backtest --data binance_ethusdt_1h_2019_2023.csv,binance_btcusdt_1h_2019_2023.csv \\
+        --spot ETH --hedge-with BTC --out out/eth-with-btc
+    hedger backtest --data binance_btcusdt_1h_2019_2023.csv,dydx_btcusd_funding_1h_2022_2023.csv \\
+        --funding dydx --out out/btc-dydx
+
+`--data` takes Binance hourly files (spot, perp, mark, 8-hourly funding) and dYdX hourly funding files,
+comma-separated; the kind is read from each file's header and the asset from its name or `Symbol`
+column (or given as `ASSET=PATH`). `--spot` picks the asset held, `--hedge-with` the perp that hedges it,
+`--funding` whose funding the perp pays (Binance 8-hourly, or dYdX hourly over its 2022–2023 span).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hedger.errors import DataError
+
+if TYPE_CHECKING:
+    from hedger.backtest.data import HedgeHistory
+
+BASIS_POINT = 1e-4
+STANDARD_POLICIES = "unhedged,one_to_one,partial_50,ols,rolling_ols,ewma,band_1,band_10,band_25"
+
+
+def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `backtest` on the `hedger` subcommands."""
+    parser = subparsers.add_parser(
+        "backtest",
+        help="run hedge policies over price and funding history; write metrics.json, charts and an HTML report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", required=True, type=_comma_list, help="FILE[,FILE]: Binance and dYdX CSVs")
+    parser.add_argument(
+        "--policy",
+        type=_comma_list,
+        default=STANDARD_POLICIES,
+        help=f"NAME[,NAME] (default {STANDARD_POLICIES}); see hedger/backtest/policies.py for the names",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="directory for the report")
+    parser.add_argument("--spot", help="asset held (default: the first Binance file's)")
+    parser.add_argument("--hedge-with", help="asset of the perp that hedges it (default: --spot)")
+    parser.add_argument("--funding", choices=("binance", "dydx"), default="binance", help="funding source")
+    parser.add_argument("--spot-usd", type=float, default=1_000_000.0, help="spot value held at the start")
+    parser.add_argument("--fee-bps", type=float, default=5.0, help="taker fee, bps of traded notional")
+    parser.add_argument("--slippage-bps", type=float, default=2.0, help="slippage, bps of traded notional")
+    parser.add_argument("--gas-usd", type=float, default=1.0, help="gas per rebalance, USD")
+    parser.add_argument("--leverage", type=float, default=3.0, help="collateral = notional / leverage")
+    parser.add_argument("--maintenance-margin", type=float, default=0.03, help="fraction of notional")
+    parser.add_argument(
+        "--top-up-at", type=float, default=3.0, help="top up below this × maintenance margin (0: never, liquidate)"
+    )
+    parser.set_defaults(handler=run_backtest_command)
+    return parser
+
+
+def run_backtest_command(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `hedger --help` should not load pandas and matplotlib.
+    from hedger.backtest.engine import BacktestConfig, CostModel, MarginModel, run_backtest
+    from hedger.backtest.metrics import compute_metrics
+    from hedger.backtest.policies import policy_from_name
+    from hedger.report import summary_table, write_report
+
+    history = history_from_files(args.data, args.spot, args.hedge_with, args.funding)
+    config = BacktestConfig(
+        spot_value_usd=args.spot_usd,
+        costs=CostModel(args.fee_bps * BASIS_POINT, args.slippage_bps * BASIS_POINT, args.gas_usd),
+        margin=MarginModel(args.leverage, args.maintenance_margin, args.top_up_at or None, args.maintenance_margin),
+    )
+    results = [run_backtest(history, policy_from_name(name), config) for name in args.policy]
+    metrics = {result.policy.name: compute_metrics(result) for result in results}
+    files = write_report(results, metrics, args.out)
+    print(_headline(history))
+    print(summary_table(metrics))
+    print(f"wrote {files.metrics_json}, {len(files.charts)} charts and {files.html}")
+    return 0
+
+
+def history_from_files(
+    paths: list[str], spot: str | None = None, hedge_with: str | None = None, funding: str = "binance"
+) -> HedgeHistory:
+    """Load the files, then align the spot asset with the hedge perp and the chosen funding."""
+    from hedger.backtest.data import MarketHistory, align, load_binance, load_dydx_funding
+
+    markets: dict[str, MarketHistory] = {}
+    dydx = {}
+    for entry in paths:
+        asset, path = _asset_and_path(entry)
+        if _is_dydx(path):
+            rates = load_dydx_funding(path)
+            dydx[asset or rates.asset] = rates
+        else:
+            market = load_binance(path, asset)
+            markets.setdefault(market.asset, market)
+    if not markets:
+        raise DataError("no Binance price file in --data", "pass at least one binance_<asset>usdt_1h_*.csv")
+    spot = (spot or next(iter(markets))).upper()
+    hedge_with = (hedge_with or spot).upper()
+    for asset in (spot, hedge_with):
+        if asset not in markets:
+            raise DataError(f"no price file for {asset} in --data (have {sorted(markets)})")
+    if funding == "dydx" and hedge_with not in dydx:
+        raise DataError(f"--funding dydx needs the dYdX funding file of {hedge_with} in --data")
+    return align(markets[spot], markets[hedge_with], dydx.get(hedge_with) if funding == "dydx" else None)
+
+
+def _asset_and_path(entry: str) -> tuple[str | None, str]:
+    asset, separator, path = entry.partition("=")
+    return (asset.upper(), path) if separator else (None, entry)
+
+
+def _is_dydx(path: str) -> bool:
+    try:
+        with open(path) as file:
+            return file.readline().startswith("Symbol,")
+    except FileNotFoundError as error:
+        raise DataError(f"{path}: no such file") from error
+
+
+def _comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _headline(history: HedgeHistory) -> str:
+    described = history.describe()
+    return (
+        f"{history.spot_asset} spot hedged with the {history.hedge_asset} perp, funding {history.funding_source} "
+        f"every {history.funding_interval_h} h; {described['first_close_utc']} → {described['last_close_utc']}, "
+        f"{described['valid_hours']:,} of {described['hours']:,} hours valid ({history.gaps.invalid_hours} gap hours)"
+    )

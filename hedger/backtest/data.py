@@ -1,0 +1,236 @@
+"""Market history for backtests: load Binance and dYdX files, align them on UTC hours, record gaps.
+
+Time convention
+- Every row of a `HedgeHistory` is one UTC hour, stamped with its *close* time (a Binance bar opened at
+  10:00 closes at 11:00, and its close prices are observed then). Decisions are taken at close times.
+- Funding is stamped with its *settlement* time: Binance's 8-hour rate on the 00:00 row settles at 00:00,
+  which is the close of the 23:00 bar; a dYdX hourly rate stamped 05:00 settles at 05:00.
+- Rates are over the source's native interval (`funding_interval_h`: 8 for Binance, 1 for dYdX v3) and
+  follow the convention *positive: longs pay shorts*, so a short hedge receives a positive rate.
+
+Gaps are never filled: a missing or empty price leaves the hour invalid (`valid` is False), and the hour
+stays on the grid so every return that would span it is NaN. Funding that settles in an invalid hour is
+booked at the next valid hour (the position cannot change in between) and counted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hedger.errors import DataError
+
+HOUR = pd.Timedelta(hours=1)
+BINANCE_FUNDING_INTERVAL_H = 8
+DYDX_FUNDING_INTERVAL_H = 1
+BINANCE_COLUMNS = ("timestamp_utc", "perp_close", "spot_close", "mark_close", "funding_rate")
+DYDX_COLUMNS = ("Symbol", "Date", "Funding Rate")
+
+
+@dataclass(frozen=True)
+class FundingHistory:
+    """Realised funding rates of one perp, by settlement time (UTC)."""
+
+    source: str
+    asset: str
+    funding_interval_h: int
+    rates: pd.Series
+
+    @property
+    def annualized_mean(self) -> float:
+        return float(self.rates.mean()) * 8760 / self.funding_interval_h
+
+
+@dataclass(frozen=True)
+class MarketHistory:
+    """One asset's hourly spot, perp and mark closes (indexed by close time) and its venue funding."""
+
+    asset: str
+    prices: pd.DataFrame
+    funding: FundingHistory
+
+
+@dataclass(frozen=True)
+class GapReport:
+    """What the alignment found missing: nothing here was filled."""
+
+    missing_spot_hours: int
+    missing_perp_hours: int
+    invalid_hours: int
+    funding_events_deferred: int
+    first_invalid_hours: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "missing_spot_hours": self.missing_spot_hours,
+            "missing_perp_hours": self.missing_perp_hours,
+            "invalid_hours": self.invalid_hours,
+            "funding_events_deferred": self.funding_events_deferred,
+            "first_invalid_hours": list(self.first_invalid_hours),
+        }
+
+
+@dataclass(frozen=True)
+class HedgeHistory:
+    """Spot of one asset and the perp that hedges it, on one hourly grid, as numpy arrays.
+
+    `funding_rate[i]` is the rate (over `funding_interval_h`) settled at close time i on the position
+    held into it, priced at `funding_price_usd[i]` (mark close, or perp close where the mark is absent).
+    """
+
+    spot_asset: str
+    hedge_asset: str
+    funding_source: str
+    funding_interval_h: int
+    close_time: pd.DatetimeIndex
+    spot_usd: np.ndarray
+    perp_usd: np.ndarray
+    funding_price_usd: np.ndarray
+    funding_rate: np.ndarray
+    valid: np.ndarray
+    gaps: GapReport
+
+    def __len__(self) -> int:
+        return len(self.close_time)
+
+    @property
+    def years(self) -> float:
+        return (self.close_time[-1] - self.close_time[0]) / pd.Timedelta(days=365.25)
+
+    @property
+    def perp_units_per_spot_unit(self) -> np.ndarray:
+        """Perp units that hedge one spot unit at ratio 1, as `hedger.strategy.sizing` converts: 1 for the
+        same asset, spot price / perp price across assets (the ratio is value-for-value)."""
+        if self.spot_asset == self.hedge_asset:
+            return np.ones(len(self))
+        return self.spot_usd / self.perp_usd
+
+    def prices_frame(self) -> pd.DataFrame:
+        """Spot and perp closes on the grid, NaN where the hour is invalid (for the ratio estimators)."""
+        spot = np.where(self.valid, self.spot_usd, np.nan)
+        perp = np.where(self.valid, self.perp_usd, np.nan)
+        return pd.DataFrame({"spot": spot, "perp": perp}, index=self.close_time)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "spot_asset": self.spot_asset,
+            "hedge_asset": self.hedge_asset,
+            "funding_source": self.funding_source,
+            "funding_interval_h": self.funding_interval_h,
+            "first_close_utc": self.close_time[0].isoformat(),
+            "last_close_utc": self.close_time[-1].isoformat(),
+            "hours": len(self),
+            "valid_hours": int(self.valid.sum()),
+            "gaps": self.gaps.to_json(),
+        }
+
+
+def load_binance(path: str | Path, asset: str | None = None) -> MarketHistory:
+    """A Binance hourly file: bar-open timestamps become close times; funding keeps its settlement time."""
+    frame = _read_csv(path, BINANCE_COLUMNS)
+    opened = pd.to_datetime(frame["timestamp_utc"], utc=True)
+    if opened.duplicated().any():
+        raise DataError(f"{path}: duplicate timestamps")
+    close_time = pd.DatetimeIndex(opened + HOUR, name="close_time_utc")
+    prices = pd.DataFrame(
+        {
+            "spot": frame["spot_close"].to_numpy(float),
+            "perp": frame["perp_close"].to_numpy(float),
+            "mark": frame["mark_close"].to_numpy(float),
+        },
+        index=close_time,
+    ).sort_index()
+    funded = frame["funding_rate"].notna().to_numpy()
+    rates = pd.Series(frame["funding_rate"].to_numpy(float)[funded], index=pd.DatetimeIndex(opened[funded]))
+    asset = asset or _asset_from_name(path)
+    funding = FundingHistory(f"binance:{asset}", asset, BINANCE_FUNDING_INTERVAL_H, rates.sort_index())
+    return MarketHistory(asset, prices, funding)
+
+
+def load_dydx_funding(path: str | Path) -> FundingHistory:
+    """A dYdX v3 hourly funding file (`Symbol, Date, Funding Rate`): an hourly rate settled at `Date` (UTC)."""
+    frame = _read_csv(path, DYDX_COLUMNS)
+    symbols = frame["Symbol"].unique()
+    if len(symbols) != 1:
+        raise DataError(f"{path}: expected one symbol, found {list(symbols)}")
+    settled = pd.DatetimeIndex(pd.to_datetime(frame["Date"], utc=True))
+    if settled.duplicated().any():
+        raise DataError(f"{path}: duplicate funding times")
+    rates = pd.Series(frame["Funding Rate"].to_numpy(float), index=settled).sort_index()
+    asset = str(symbols[0]).split("-")[0].upper()
+    return FundingHistory(f"dydx:{symbols[0]}", asset, DYDX_FUNDING_INTERVAL_H, rates)
+
+
+def align(spot: MarketHistory, hedge: MarketHistory, funding: FundingHistory | None = None) -> HedgeHistory:
+    """Spot from `spot`, perp (and its funding, unless `funding` is given) from `hedge`, on one hourly grid.
+
+    The grid spans the hours both files cover (and the funding file, when one is given); hours missing
+    in either file stay on the grid as invalid.
+    """
+    funding = funding or hedge.funding
+    start = max(spot.prices.index[0], hedge.prices.index[0])
+    end = min(spot.prices.index[-1], hedge.prices.index[-1])
+    if funding is not hedge.funding:
+        start, end = max(start, funding.rates.index[0]), min(end, funding.rates.index[-1])
+    if start >= end:
+        raise DataError(f"{spot.asset} spot, {hedge.asset} perp and {funding.source} funding do not overlap")
+    grid = pd.date_range(start, end, freq="h", name="close_time_utc")
+    spot_usd = spot.prices["spot"].reindex(grid).to_numpy()
+    perp_usd = hedge.prices["perp"].reindex(grid).to_numpy()
+    mark_usd = hedge.prices["mark"].reindex(grid).to_numpy()
+    valid = np.isfinite(spot_usd) & np.isfinite(perp_usd) & (spot_usd > 0) & (perp_usd > 0)
+    funding_rate, deferred = _funding_on_valid_hours(funding.rates, grid, valid)
+    gaps = GapReport(
+        missing_spot_hours=int((~np.isfinite(spot_usd)).sum()),
+        missing_perp_hours=int((~np.isfinite(perp_usd)).sum()),
+        invalid_hours=int((~valid).sum()),
+        funding_events_deferred=deferred,
+        first_invalid_hours=tuple(t.isoformat() for t in grid[~valid][:10]),
+    )
+    return HedgeHistory(
+        spot_asset=spot.asset,
+        hedge_asset=hedge.asset,
+        funding_source=funding.source,
+        funding_interval_h=funding.funding_interval_h,
+        close_time=grid,
+        spot_usd=spot_usd,
+        perp_usd=perp_usd,
+        funding_price_usd=np.where(np.isfinite(mark_usd), mark_usd, perp_usd),
+        funding_rate=funding_rate,
+        valid=valid,
+        gaps=gaps,
+    )
+
+
+def _funding_on_valid_hours(rates: pd.Series, grid: pd.DatetimeIndex, valid: np.ndarray) -> tuple[np.ndarray, int]:
+    """Rates on the grid; a rate settled in an invalid hour moves to the next valid hour (counted)."""
+    on_grid = rates.reindex(grid).fillna(0.0).to_numpy()
+    valid_positions = np.flatnonzero(valid)
+    target = np.searchsorted(valid_positions, np.arange(len(grid)))
+    settled = on_grid != 0.0
+    lands = settled & (target < len(valid_positions))
+    moved = np.zeros(len(grid))
+    np.add.at(moved, valid_positions[target[lands]], on_grid[lands])
+    return moved, int((settled & ~valid).sum())
+
+
+def _read_csv(path: str | Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError as error:
+        raise DataError(f"{path}: no such file") from error
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing columns {missing}")
+    return frame
+
+
+def _asset_from_name(path: str | Path) -> str:
+    match = re.search(r"binance_([a-z0-9]+?)usdt", Path(path).name.lower())
+    if not match:
+        raise DataError(f"{path}: cannot tell the asset from the file name", "pass it as ASSET=PATH")
+    return match.group(1).upper()

@@ -1,0 +1,151 @@
+"""Metrics of a backtest: hedge effectiveness, tracking, costs, carry, drawdown, liquidations.
+
+Returns are P&L over a period divided by the spot value at its start. A step is used at the 1 h horizon
+only when both of its ends are valid consecutive hours (a return spanning a gap is dropped and counted);
+at the 1 d horizon, only when both ends are valid UTC midnights exactly 24 hours apart.
+
+- Hedge effectiveness (Ederington): HE = 1 − Var(hedged) / Var(unhedged), on the price P&L of the book
+  (spot + perp mark-to-market) — the classic measure; `he_1h_book` also includes funding, costs and
+  liquidation losses.
+- Tracking error: the standard deviation of (target ratio − held ratio) × perp return, annualised: what
+  banding, cooldowns and liquidations cost against holding the target ratio continuously.
+- Net carry: funding received − trading fees − slippage − gas (liquidation losses reported apart); per year,
+  as a percentage of the average spot value held (the hedge notional of a 1:1 hedge).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hedger.backtest.engine import BacktestResult
+
+HOURS_PER_YEAR = 8760
+DAYS_PER_YEAR = 365.25
+
+
+def ederington(hedged: np.ndarray, unhedged: np.ndarray) -> float:
+    """1 − Var(hedged) / Var(unhedged) (sample variances); NaN with fewer than two observations."""
+    if len(hedged) < 2 or np.var(unhedged) == 0:
+        return math.nan
+    return float(1.0 - np.var(hedged, ddof=1) / np.var(unhedged, ddof=1))
+
+
+def hourly_steps(result: BacktestResult) -> np.ndarray:
+    """Rows i whose step from i−1 spans exactly one hour with both ends valid."""
+    valid = result.history.valid
+    return np.flatnonzero(valid[1:] & valid[:-1]) + 1
+
+
+def daily_ends(result: BacktestResult) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) rows of the UTC days whose midnights are both valid and 24 h apart."""
+    h = result.history
+    midnights = np.flatnonzero(h.valid & (h.close_time.hour == 0))
+    hours_apart = np.diff(h.close_time[midnights].as_unit("s").asi8) // 3600
+    complete = hours_apart == 24
+    return midnights[:-1][complete], midnights[1:][complete]
+
+
+def period_returns(result: BacktestResult, pnl_usd: np.ndarray, start: np.ndarray, end: np.ndarray):
+    """(hedged, unhedged) returns between row pairs: P&L accrued in (start, end] over the spot value at start."""
+    cumulative = np.cumsum(pnl_usd)
+    spot = result.history.spot_usd
+    start_value = result.spot_units * spot[start]
+    hedged = (cumulative[end] - cumulative[start]) / start_value
+    return hedged, spot[end] / spot[start] - 1.0
+
+
+def hedge_effectiveness(result: BacktestResult) -> dict[str, float | int]:
+    hours = hourly_steps(result)
+    hedged_1h, unhedged_1h = period_returns(result, result.price_pnl_usd, hours - 1, hours)
+    book_1h, _ = period_returns(result, result.book_pnl_usd, hours - 1, hours)
+    day_start, day_end = daily_ends(result)
+    hedged_1d, unhedged_1d = period_returns(result, result.price_pnl_usd, day_start, day_end)
+    valid_steps = int(result.history.valid.sum()) - 1
+    return {
+        "he_1h": ederington(hedged_1h, unhedged_1h),
+        "he_1d": ederington(hedged_1d, unhedged_1d),
+        "he_1h_book": ederington(book_1h, unhedged_1h),
+        "hedged_vol_annualised": float(np.std(hedged_1h, ddof=1) * math.sqrt(HOURS_PER_YEAR)),
+        "unhedged_vol_annualised": float(np.std(unhedged_1h, ddof=1) * math.sqrt(HOURS_PER_YEAR)),
+        "hours_used": len(hours),
+        "hours_dropped_gap": valid_steps - len(hours),
+        "days_used": len(day_start),
+    }
+
+
+def tracking_error(result: BacktestResult) -> float:
+    hours = hourly_steps(result)
+    perp = result.history.perp_usd
+    held_ratio = result.realised_ratio[hours - 1]
+    shortfall = (result.target_ratio[hours - 1] - held_ratio) * (perp[hours] / perp[hours - 1] - 1.0)
+    return float(np.std(shortfall, ddof=1) * math.sqrt(HOURS_PER_YEAR))
+
+
+def max_drawdown(value: np.ndarray) -> tuple[float, float]:
+    """(largest fall from a running peak in USD, as a fraction of that peak), ignoring NaN hours."""
+    value = value[np.isfinite(value)]
+    peak = np.maximum.accumulate(value)
+    fall = peak - value
+    return float(fall.max()), float((fall / peak).max())
+
+
+def ratio_tracking(result: BacktestResult) -> dict[str, float]:
+    valid = result.history.valid
+    target, realised, drift = result.target_ratio[valid], result.realised_ratio[valid], result.drift_ratio[valid]
+    band = result.rebalance.band_rel
+    with np.errstate(invalid="ignore", divide="ignore"):
+        off_band = np.abs(drift - target) > band * np.abs(target)
+    return {
+        "mean_target_ratio": float(np.mean(target)),
+        "mean_realised_ratio": float(np.mean(realised)),
+        "mean_abs_ratio_gap": float(np.mean(np.abs(realised - target))),
+        "share_hours_outside_band": float(np.mean(off_band)),
+    }
+
+
+def carry_and_costs(result: BacktestResult) -> dict[str, float | int]:
+    """Funding and costs in USD, and per year as a percentage of the average spot value held."""
+    funding = float(result.funding_usd.sum())
+    fees, slippage, gas = (float(a.sum()) for a in (result.trading_fee_usd, result.slippage_usd, result.gas_usd))
+    net_carry = funding - fees - slippage - gas
+    per_year_pct = 100.0 / float(np.nanmean(result.unhedged_value_usd)) / result.history.years
+    return {
+        "rebalances": int(np.count_nonzero(result.traded_notional_usd)),
+        "traded_notional_usd": float(result.traded_notional_usd.sum()),
+        "trading_fees_usd": fees,
+        "slippage_usd": slippage,
+        "gas_usd": gas,
+        "funding_pnl_usd": funding,
+        "net_carry_usd": net_carry,
+        "funding_pct_per_year": funding * per_year_pct,
+        "net_carry_pct_per_year": net_carry * per_year_pct,
+    }
+
+
+def margin_events(result: BacktestResult) -> dict[str, float | int]:
+    return {
+        "liquidations": len(result.liquidations),
+        "liquidation_loss_usd": float(result.liquidation_loss_usd.sum()),
+        "top_ups": result.top_ups,
+        "top_up_usd": result.top_up_usd,
+    }
+
+
+def compute_metrics(result: BacktestResult) -> dict[str, float | int]:
+    """Every metric of one run, as plain JSON-able numbers."""
+    hedged_dd_usd, hedged_dd = max_drawdown(result.book_value_usd)
+    _, unhedged_dd = max_drawdown(result.unhedged_value_usd)
+    book = result.book_value_usd
+    return {
+        **hedge_effectiveness(result),
+        "tracking_error_annualised": tracking_error(result),
+        **carry_and_costs(result),
+        **margin_events(result),
+        "max_drawdown_usd": hedged_dd_usd,
+        "max_drawdown_pct": 100.0 * hedged_dd,
+        "unhedged_max_drawdown_pct": 100.0 * unhedged_dd,
+        "final_book_value_usd": float(book[np.isfinite(book)][-1]),
+        **ratio_tracking(result),
+    }

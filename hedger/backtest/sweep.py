@@ -1,0 +1,85 @@
+"""Many policy configurations over one history, in parallel.
+
+Ratio series are estimated once per estimator in the parent process (vectorised); the worker processes
+inherit them with the history (fork) and run only the accounting loop and the metrics.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from hedger.backtest.data import HedgeHistory
+from hedger.backtest.engine import BacktestConfig, run_backtest
+from hedger.backtest.metrics import compute_metrics
+from hedger.backtest.policies import HedgePolicy, policy_from_name, target_ratio
+
+SWEEP_ESTIMATORS = (
+    "one_to_one",
+    "partial_50",
+    "partial_75",
+    "ols",
+    "rolling_ols_168",
+    "rolling_ols_720",
+    "rolling_ols_2160",
+    "ewma_0.99",
+    "ewma_0.995",
+    "ewma_0.999",
+)
+SWEEP_BANDS = (0.01, 0.02, 0.05, 0.10, 0.25)
+SWEEP_LEVERAGES = (2.0, 3.0, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class SweepCase:
+    policy: HedgePolicy
+    config: BacktestConfig
+
+    @property
+    def label(self) -> str:
+        return f"{self.policy.name}@{self.config.margin.leverage:g}x"
+
+
+def standard_sweep(base: BacktestConfig | None = None) -> list[SweepCase]:
+    """10 ratio estimators × 5 rebalance bands × 4 leverages = 200 configurations."""
+    base = base or BacktestConfig()
+    return [
+        SweepCase(policy_from_name(name).with_band(band), replace(base, margin=replace(base.margin, leverage=leverage)))
+        for name, band, leverage in itertools.product(SWEEP_ESTIMATORS, SWEEP_BANDS, SWEEP_LEVERAGES)
+    ]
+
+
+def run_sweep(history: HedgeHistory, cases: Sequence[SweepCase], workers: int = 2) -> list[dict[str, object]]:
+    """Metrics of every case, in order: {"label", "policy", "leverage", **metrics}."""
+    ratios = {_ratio_key(case.policy): target_ratio(history, case.policy) for case in cases}
+    _SHARED.update(history=history, ratios=ratios)
+    try:
+        if workers <= 1:
+            return [_run_case(case) for case in cases]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return pool.map(_run_case, cases, chunksize=max(1, len(cases) // (4 * workers)))
+    finally:
+        _SHARED.clear()
+
+
+_SHARED: dict[str, object] = {}
+
+
+def _ratio_key(policy: HedgePolicy) -> tuple:
+    return (policy.estimator, policy.fallback_ratio)
+
+
+def _run_case(case: SweepCase) -> dict[str, object]:
+    history = _SHARED["history"]
+    ratio: np.ndarray = _SHARED["ratios"][_ratio_key(case.policy)]
+    result = run_backtest(history, case.policy, case.config, ratio)
+    return {
+        "label": case.label,
+        "policy": case.policy.name,
+        "leverage": case.config.margin.leverage,
+        **compute_metrics(result),
+    }
