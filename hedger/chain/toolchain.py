@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 from pathlib import Path
 
 from hedger.errors import ToolchainError
-
-_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
 def project_root() -> Path:
@@ -20,14 +17,9 @@ def project_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def _native_anvil(root: Path) -> Path:
-    system = platform.system().lower()
-    arch = _ARCH.get(platform.machine().lower(), platform.machine().lower())
-    return root / "node_modules" / "@foundry-rs" / f"anvil-{system}-{arch}" / "bin" / "anvil"
-
-
 def find_anvil() -> Path:
-    """Anvil from HEDGER_ANVIL, else node_modules (the native binary, then .bin), else PATH."""
+    """Anvil from HEDGER_ANVIL, else node_modules/.bin (npm's @foundry-rs/anvil-<platform> package:
+    the real binary, no wrapper), else PATH."""
     explicit = os.environ.get("HEDGER_ANVIL")
     if explicit:
         path = Path(explicit)
@@ -38,15 +30,16 @@ def find_anvil() -> Path:
             )
         return path
     root = project_root()
-    for candidate in (_native_anvil(root), root / "node_modules" / ".bin" / "anvil"):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
+    candidate = root / "node_modules" / ".bin" / "anvil"
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return candidate
     on_path = shutil.which("anvil")
     if on_path:
         return Path(on_path)
     raise ToolchainError(
         f"Anvil not found (looked at HEDGER_ANVIL, {root / 'node_modules'}, and PATH)",
-        "run `make setup` (npm ci installs @foundry-rs/anvil), or set HEDGER_ANVIL to an anvil binary",
+        "run `make setup` (npm ci installs @foundry-rs/anvil-linux-amd64), or set HEDGER_ANVIL to an anvil binary"
+        " (other platforms: npm install @foundry-rs/anvil-<os>-<arch>, or Foundry's own installer)",
     )
 
 
