@@ -219,6 +219,16 @@ def stablecoin_depeg(reading: OracleReading, settings: GuardSettings) -> GuardRe
     return allow("stable_ok", **values)
 
 
+def stablecoin(reading: OracleReading, settings: GuardSettings) -> GuardResult:
+    """A stablecoin's feed: when it cannot be used, margin cannot be valued: reduce-only; else the depeg bands."""
+    problems = [r for r in oracle_health(reading, settings) if r.verdict is not Verdict.ALLOW]
+    if problems:
+        codes = [r.code for r in problems]
+        message = f"{reading.asset}: its feed is unusable ({', '.join(codes)}), margin cannot be valued"
+        return _result(Verdict.REDUCE_ONLY, "stable_unpriced", message, feed=reading.feed, problems=codes)
+    return stablecoin_depeg(reading, settings)
+
+
 def stable_value(price: Decimal, settings: GuardSettings) -> Decimal:
     """What one stablecoin is worth to hedger: the feed price, never more than the cap (CAPO)."""
     return min(price, settings.stable_price_cap)

@@ -170,7 +170,6 @@ class _Planner:
         self.results += [r for venue in self.venues.values() for r in self._venue_results(venue)]
         self.reasons: list[Reason] = []
         self.actions: list[Action] = []
-        self.carry_scaled: dict[str, Decimal] = {}
         self.added_usd: dict[str, Decimal] = {}
 
     # --- prices and guards ---------------------------------------------------------------------------
@@ -185,12 +184,8 @@ class _Planner:
 
     def _account_results(self) -> list[GuardResult]:
         guards = self.settings.guards
-        results = [g.sequencer(self.snapshot.sequencer, guards)]
-        for asset in sorted(self.stable_assets()):
-            reading = self.snapshot.oracle(asset)
-            if reading is not None and g.healthy(reading, guards):
-                results.append(g.stablecoin_depeg(reading, guards))
-        return results
+        stables = [self.snapshot.oracle(asset) for asset in sorted(self.stable_assets())]
+        return [g.sequencer(self.snapshot.sequencer, guards)] + [g.stablecoin(r, guards) for r in stables if r]
 
     def _venue_margin(self, venue: str) -> _VenueMargin:
         account = self.snapshot.margin(venue)
@@ -217,8 +212,8 @@ class _Planner:
         results = [g.funding_known(funding, guards)]
         if funding is not None and funding.known:
             results.append(g.punitive_funding(funding, side, guards))
-        results.append(g.mark_vs_oracle(self.mark(market), self.anchor(market.asset), guards))
         anchor = self.anchor(market.asset)
+        results.append(g.mark_vs_oracle(self.mark(market), anchor, guards))
         if anchor is not None:
             notional = abs(current) * anchor
             results.append(g.notional_cap(notional, self.settings.sizing.max_notional_usd, market.key))
@@ -272,11 +267,12 @@ class _Planner:
             self.results += self._market_results(market, side, self.current(market))
         if total == 0:
             return [self._market_target(m, ZERO, ()) for m in markets]
-        chosen, notes = self._choose_market(markets, total, side)
-        return [self._market_target(m, total if m is chosen else ZERO, notes if m is chosen else ()) for m in markets]
+        chosen, target, notes = self._choose_market(markets, total, side)
+        return [self._market_target(m, target if m is chosen else ZERO, notes if m is chosen else ()) for m in markets]
 
-    def _choose_market(self, markets: list[Market], total: Decimal, side: Side) -> tuple[Market, tuple[Reason, ...]]:
-        """The cheapest by net carry among markets that may grow (and those already holding the hedge)."""
+    def _choose_market(self, markets: list[Market], total: Decimal, side: Side):
+        """The cheapest market by net carry among those that may grow (or already hold the hedge), and the
+        target there after the carry budget; returns (market, target, notes)."""
         horizon = self.settings.sizing.carry_horizon_h
         quotes = [
             carry_quote(m, self.snapshot.funding_of(m.venue, m.symbol), side, horizon, self.current(m) != 0)
@@ -290,12 +286,10 @@ class _Planner:
             notes[0] = replace(notes[0], values={**best.values, "candidates": [q.values for q in quotes]})
         if note is not None:
             notes.append(note)
-        self.carry_scaled[best.market.key] = target
-        return best.market, tuple(notes)
+        return best.market, target, tuple(notes)
 
-    def _market_target(self, market: Market, total: Decimal, notes: tuple[Reason, ...]) -> _MarketTarget:
+    def _market_target(self, market: Market, target: Decimal, notes: tuple[Reason, ...]) -> _MarketTarget:
         anchor = self.anchor(market.asset)
-        target = self.carry_scaled.get(market.key, total) if total != 0 else ZERO
         notes = list(notes)
         if anchor is not None and target != 0:
             target, note = cap_notional(target, anchor, self.settings.sizing.max_notional_usd)
@@ -385,7 +379,8 @@ class _Planner:
         if target.forced:
             return _forced_decision(target)
         since = self.state.seconds_since_trade(market.key, self.now)
-        decision = rebalance_decision(target.current, target.target, target.anchor, since, self.settings.policy)
+        policy = replace(self.settings.policy, fee_rate=market.taker_fee)
+        decision = rebalance_decision(target.current, target.target, target.anchor, since, policy)
         if not decision.trade:
             values = {"current": target.current, "target": target.target, "seconds_since_last": since}
             if decision.code != "on_target":
@@ -415,6 +410,8 @@ class _Planner:
         if verdict is Verdict.ALLOW and growth(target.current, goal) > 0:
             goal, notes = self._within_capacity(target, goal, capacity, notes)
         goal = toward_zero(goal, market.size_step)
+        if goal == target.current:
+            self.reasons += [n for n in notes if n.code == "capped_by_leverage"]
         for leg_from, leg_to in _legs(target.current, goal):
             self._leg(target, leg_from, leg_to, decision.code, notes, verdict, blocking)
 
