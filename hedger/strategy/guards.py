@@ -42,8 +42,11 @@ class GuardResult:
         return GuardResult(self.verdict, self.code, self.message, self.values, scope)
 
 
+ASSET_SCOPE = "asset:"
+
+
 def asset_scope(asset: str) -> str:
-    return f"asset:{asset}"
+    return f"{ASSET_SCOPE}{asset}"
 
 
 def venue_scope(venue: str) -> str:

@@ -249,7 +249,7 @@ class _Planner:
         for target, decision in decided:
             if decision is not None:
                 self._orders(target, decision, capacity, targets.contributors.get(target.market.asset, ()))
-        return self._assemble()
+        return self._assemble(targets)
 
     def _perp_assets(self, targets: Targets) -> set[str]:
         held = {p.asset for p in self.snapshot.positions}
@@ -471,8 +471,15 @@ class _Planner:
         message = f"{action.venue}:{action.symbol}: {action.kind.value} blocked ({verdict.value})"
         self.reasons.append(Reason("blocked_by_guard", message, values))
 
-    def _assemble(self) -> Plan:
-        verdict = g.most_severe(self.results)
+    def _assemble(self, targets: Targets) -> Plan:
+        """The plan's verdict is the most severe among the guards that govern some market: account-wide,
+        venue and market guards, and the oracle guards of assets that are traded or hedged (a stablecoin's
+        feed governs through the account-wide stablecoin guard)."""
+        hedged = {m.asset for m in self.snapshot.markets} | {a for c in targets.contributors.values() for a in c}
+        governing = {g.asset_scope(asset) for asset in hedged}
+        verdict = g.most_severe(
+            r for r in self.results if r.scope in governing or not r.scope.startswith(g.ASSET_SCOPE)
+        )
         findings = [r.reason for r in self.results if r.verdict is not Verdict.ALLOW or r.code in NOTABLE_ALLOW_CODES]
         actions = sorted(self.actions, key=_action_order)
         return Plan(
