@@ -82,3 +82,52 @@ class DataError(HedgerError, ValueError):
     """Price or return history that cannot be used as given (too short, non-positive prices, no time index)."""
 
     hint = "check the input data: a UTC time index, positive prices, enough complete observations"
+
+
+class ExecutionError(HedgerError):
+    """A transaction was not sent, or did not do what it should."""
+
+
+class NotAllowlisted(ExecutionError):
+    """A transaction would go to an address the network file does not name: refused, nothing sent."""
+
+    def __init__(self, address: str, network_file: str):
+        self.address = address
+        super().__init__(
+            f"refusing to send to {address}: it is not named in {network_file}",
+            "only addresses in the network file receive transactions; add it there if it is right",
+        )
+
+
+class SimulationFailed(ExecutionError):
+    """The transaction reverted in simulation (eth_call): nothing was sent. `reason` is decoded."""
+
+    def __init__(self, description: str, reason):
+        self.reason = reason
+        super().__init__(f"simulation of '{description}' reverted: {reason}", "nothing was sent; see the reason")
+
+
+class TransactionReverted(ExecutionError):
+    """A sent transaction was mined but reverted."""
+
+    def __init__(self, tx_hash: str, reason):
+        self.tx_hash, self.reason = tx_hash, reason
+        super().__init__(f"transaction {tx_hash} reverted on chain: {reason}")
+
+
+class TransactionTimeout(ExecutionError):
+    """No receipt in time, even after fee bumps; the journal keeps the transaction for the next run."""
+
+    hint = "the transaction may still be mined: the next run reconciles it before sending anything new"
+
+
+class FeeCapExceeded(ExecutionError):
+    """The network asks for more than the configured fee cap: nothing sent."""
+
+    hint = "wait for fees to fall, or raise execution.max_fee_per_gas_gwei in the network file"
+
+
+class InsufficientFunds(ExecutionError):
+    """The account cannot pay for gas (or the value sent)."""
+
+    hint = "fund the account with the chain's native coin"

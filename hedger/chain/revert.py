@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -79,3 +81,18 @@ def decode_revert(data: bytes | str | None, abis: Iterable[list[dict[str, Any]]]
     except Exception:  # malformed body: report what we can rather than fail while reporting a failure
         return RevertReason("UndecodableRevert", {"selector": "0x" + selector.hex()}, raw)
     return RevertReason("UnknownError", {"selector": "0x" + selector.hex()}, raw)
+
+
+def known_abis() -> list[list[dict[str, Any]]]:
+    """ABIs whose custom errors hedger can name: every compiled contract of this project and every
+    venue ABI shipped with the package (hedger/venues/abi/*.json)."""
+    from hedger.chain.contracts import build_dir
+
+    sources = sorted(build_dir().glob("*.json")) + sorted((Path(__file__).parents[1] / "venues" / "abi").glob("*.json"))
+    abis = []
+    for path in sources:
+        data = json.loads(path.read_text())
+        abi = data.get("abi", data) if isinstance(data, dict) else data
+        if isinstance(abi, list):
+            abis.append(abi)
+    return abis

@@ -8,6 +8,7 @@ for the execution layer. Venues never send anything themselves.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Protocol
@@ -15,7 +16,7 @@ from typing import Protocol
 from web3 import Web3
 
 from hedger.chain.multicall import Block, ReadStep
-from hedger.errors import ConfigError
+from hedger.errors import ConfigError, HedgerError
 from hedger.model import FundingRate, MarginAccount, Market, PendingOrder, Position
 from hedger.settings import NetworkConfig, VenueConfig
 
@@ -46,7 +47,11 @@ class TxRequest:
 @dataclass(frozen=True)
 class OrderIntent:
     """An order to encode: signed size in base units, a worst acceptable price, and for venues with
-    isolated collateral (GMX) the collateral to send with it, in collateral-token units."""
+    isolated collateral (GMX) the collateral to send with it, in collateral-token units.
+
+    Venues that size orders in USD (GMX) need `reference_price` (the current index price, from the
+    snapshot) to turn an increase into USD, and `position` (the open position from the snapshot) to
+    decrease or close it exactly."""
 
     market: Market
     size_delta: Decimal
@@ -54,6 +59,8 @@ class OrderIntent:
     reduce_only: bool = False
     collateral_delta: Decimal = Decimal(0)
     extra: dict = field(default_factory=dict)
+    reference_price: Decimal | None = None
+    position: Position | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,32 @@ class Approval:
     token: str
     spender: str
     amount: int
+
+
+class UnsupportedOrder(HedgerError, ValueError):
+    """An order this venue cannot encode as asked (the message says why and what to send instead)."""
+
+    hint = "change the order as the message says; nothing was encoded"
+
+
+class FundingSource(Protocol):
+    """Funding that a venue does not publish on-chain (Hyperliquid), from elsewhere: per hour,
+    positive when longs pay, or None when unknown for that symbol."""
+
+    name: str
+
+    def funding_per_hour(self, symbol: str) -> Decimal | None: ...
+
+
+@dataclass(frozen=True)
+class StaticFundingSource:
+    """A fixed table of hourly funding rates by market symbol (tests, or a manual override)."""
+
+    rates_per_hour: Mapping[str, Decimal]
+    name: str = "static"
+
+    def funding_per_hour(self, symbol: str) -> Decimal | None:
+        return self.rates_per_hour.get(symbol)
 
 
 class Venue(Protocol):
@@ -86,6 +119,25 @@ class Venue(Protocol):
     def approvals(self, account: str, intent: OrderIntent | None, collateral: Decimal) -> list[Approval]:
         """Allowances the encoded transactions rely on (the executor checks and grants them)."""
         ...
+
+
+class AsyncVenue(Venue, Protocol):
+    """A venue whose orders are executed later by a keeper (GMX v2, Synthetix, PerpMarket's commits)."""
+
+    def order_id_from_receipt(self, receipt: dict) -> str | None:
+        """The venue's id of the order a mined transaction created (None if it created none)."""
+        ...
+
+    def order_outcome(self, order_id: str, from_block: int) -> OrderOutcome:
+        """Whether a committed order was executed or cancelled (with the decoded reason), or is pending."""
+        ...
+
+
+@dataclass(frozen=True)
+class OrderOutcome:
+    status: str  # "pending" | "executed" | "cancelled"
+    block_number: int | None = None
+    reason: str | None = None
 
 
 def to_units(value: Decimal, decimals: int, rounding: str = ROUND_DOWN) -> int:

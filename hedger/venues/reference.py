@@ -10,9 +10,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from web3 import Web3
+from web3.logs import DISCARD
 
 from hedger.chain.contracts import load_artifact
 from hedger.chain.multicall import Block, CallResult, ReadStep, abi_functions
+from hedger.chain.revert import decode_revert, known_abis
 from hedger.errors import ConfigError
 from hedger.model import (
     FundingRate,
@@ -24,7 +26,16 @@ from hedger.model import (
     Source,
 )
 from hedger.settings import MarketConfig, NetworkConfig, VenueConfig
-from hedger.venues.base import Approval, OrderIntent, TxRequest, VenueState, acceptable_units, from_units, to_units
+from hedger.venues.base import (
+    Approval,
+    OrderIntent,
+    OrderOutcome,
+    TxRequest,
+    VenueState,
+    acceptable_units,
+    from_units,
+    to_units,
+)
 
 WAD_DECIMALS = 18
 _PER_MARKET_CALLS = (
@@ -230,6 +241,27 @@ class ReferenceVenue:
         """What a keeper sends to execute a pending order (anyone may)."""
         _, market_id = self.markets[order.symbol]
         return self._tx(self.contract.functions.settleOrder(account, market_id), f"settle order {order.order_id}")
+
+    def order_id_from_receipt(self, receipt: dict) -> str | None:
+        committed = self.contract.events.OrderCommitted().process_receipt(receipt, errors=DISCARD)
+        return str(committed[0]["args"]["orderId"]) if committed else None
+
+    def order_outcome(self, order_id: str, from_block: int) -> OrderOutcome:
+        """Settled or cancelled, from the venue's events (orderId is their first indexed topic)."""
+        topic = "0x" + int(order_id).to_bytes(32, "big").hex()
+        for name in ("OrderSettled", "OrderCancelled"):
+            event = getattr(self.contract.events, name)()
+            logs = self.contract.w3.eth.get_logs(
+                {"address": self.contract.address, "fromBlock": from_block, "topics": [event.topic, topic]}
+            )
+            if logs:
+                decoded = event.process_log(logs[0])
+                if name == "OrderSettled":
+                    return OrderOutcome("executed", logs[0]["blockNumber"])
+                return OrderOutcome(
+                    "cancelled", logs[0]["blockNumber"], str(decode_revert(decoded["args"]["reason"], known_abis()))
+                )
+        return OrderOutcome("pending")
 
     def approvals(self, account: str, intent: OrderIntent | None, collateral: Decimal) -> list[Approval]:
         if collateral <= 0:

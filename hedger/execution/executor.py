@@ -1,0 +1,251 @@
+"""Carry out a Plan: one journalled intent per action, its transactions sent through the Sender.
+
+- A halted plan sends nothing.
+- On start, `reconcile` brings every unfinished intent of the account to its outcome first (receipts,
+  nonces, pending async orders), so a restart never sends a second order for an intent.
+- Never a new order on a market while one is pending there (on the venue, or in the journal).
+- Async orders are tracked until executed, cancelled or expired; cancellations are decoded; orders
+  that keep failing on a market are retried at most `RetryPolicy.max_failures` times, with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi import encode as abi_encode
+from eth_utils import function_signature_to_4byte_selector
+from web3 import Web3
+
+from hedger.errors import ExecutionError, SimulationFailed
+from hedger.execution.journal import Intent, IntentStatus, Journal, TxStatus
+from hedger.execution.sender import Sender, SendPolicy, TxAccount
+from hedger.model import Action, ActionKind, Plan, Snapshot
+from hedger.settings import NetworkConfig
+from hedger.venues.base import OrderIntent, TxRequest, Venue
+
+log = logging.getLogger(__name__)
+ORDER_KINDS = (ActionKind.OPEN, ActionKind.INCREASE, ActionKind.DECREASE, ActionKind.CLOSE)
+_ALLOWANCE = function_signature_to_4byte_selector("allowance(address,address)")
+_APPROVE = function_signature_to_4byte_selector("approve(address,uint256)")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a market's orders may fail (cancelled, reverted) before hedger stops retrying."""
+
+    max_failures: int = 3
+    window_s: int = 86_400
+    backoff_base_s: int = 60
+
+    def wait_s(self, failures: int) -> int:
+        return 0 if failures == 0 else self.backoff_base_s * 2 ** (failures - 1)
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    action: Action
+    status: str  # "done" | "order_pending" | "skipped" | "failed"
+    detail: str = ""
+    intent_id: str | None = None
+    tx_hashes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExecutionReport:
+    outcomes: tuple[ActionOutcome, ...] = ()
+    reconciled: tuple[str, ...] = ()
+    halted: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return any(o.status == "failed" for o in self.outcomes)
+
+    @property
+    def sent(self) -> tuple[ActionOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status in ("done", "order_pending"))
+
+
+@dataclass
+class Executor:
+    w3: Web3
+    network: NetworkConfig
+    account: TxAccount
+    journal: Journal
+    venues: Mapping[str, Venue]
+    policy: SendPolicy = field(default_factory=SendPolicy)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        self.sender = Sender(self.w3, self.network, self.account, self.journal, self.policy)
+
+    # ------------------------------------------------------------------ restart safety
+
+    def reconcile(self) -> tuple[str, ...]:
+        """Finish what a previous run left unfinished, before anything new is sent."""
+        notes = []
+        for intent in self.journal.unfinished(self.account.address, self.network.name):
+            notes.append(f"{intent.id[:8]} {intent.kind} {intent.venue}:{intent.symbol}: {self._reconcile(intent)}")
+        return tuple(notes)
+
+    def _reconcile(self, intent: Intent) -> str:
+        if intent.status is IntentStatus.PLANNED:
+            self.journal.set_intent_status(intent.id, IntentStatus.ABANDONED, "nothing was signed; replanned")
+            return "abandoned (nothing was signed)"
+        if intent.status is IntentStatus.ORDER_PENDING:
+            return self._follow_order(intent)
+        receipt = None
+        try:
+            for record in self._open_tx_heads(intent):
+                receipt = self.sender.resume(record, f"{intent.kind} {intent.symbol}") or receipt
+        except ExecutionError as error:
+            self.journal.set_intent_status(intent.id, IntentStatus.FAILED, str(error))
+            return f"failed: {error}"
+        return self._conclude(intent, receipt)
+
+    def _open_tx_heads(self, intent: Intent):
+        """The latest transaction of every nonce of the intent that has no outcome yet."""
+        heads: dict[int, Any] = {}
+        for record in self.journal.txs(intent.id):
+            heads[record.nonce] = record
+        return [r for r in heads.values() if not r.status.final]
+
+    def _conclude(self, intent: Intent, receipt: dict | None) -> str:
+        txs = self.journal.txs(intent.id)
+        if any(t.status in (TxStatus.REVERTED, TxStatus.DROPPED) for t in txs):
+            self.journal.set_intent_status(intent.id, IntentStatus.FAILED, "a transaction reverted or was dropped")
+            return "failed"
+        main = [t for t in txs if t.purpose == "main" and t.status is TxStatus.MINED]
+        if not main:
+            self.journal.set_intent_status(intent.id, IntentStatus.ABANDONED, "its main transaction was never signed")
+            return "abandoned (main transaction never signed)"
+        return self._mined(intent, receipt or self._receipt(main[-1].tx_hash))
+
+    def _mined(self, intent: Intent, receipt: dict) -> str:
+        venue = self.venues[intent.venue]
+        order_id = None
+        if hasattr(venue, "order_id_from_receipt"):
+            order_id = venue.order_id_from_receipt(self.w3.eth.get_transaction_receipt(receipt["transactionHash"]))
+        if order_id is not None:
+            self.journal.set_intent_status(intent.id, IntentStatus.ORDER_PENDING, order_id=order_id)
+            return f"order {order_id} pending on the venue"
+        self.journal.set_intent_status(intent.id, IntentStatus.DONE)
+        return "done"
+
+    def _follow_order(self, intent: Intent) -> str:
+        venue = self.venues[intent.venue]
+        outcome = venue.order_outcome(intent.order_id, intent.plan_block)
+        if outcome.status == "executed":
+            self.journal.set_intent_status(intent.id, IntentStatus.DONE)
+        elif outcome.status == "cancelled":
+            self.journal.set_intent_status(intent.id, IntentStatus.FAILED, f"cancelled by the venue: {outcome.reason}")
+        return f"order {intent.order_id} {outcome.status}" + (f": {outcome.reason}" if outcome.reason else "")
+
+    # ------------------------------------------------------------------ a plan
+
+    def execute(self, plan: Plan, snapshot: Snapshot) -> ExecutionReport:
+        reconciled = self.reconcile()
+        if plan.halted:
+            return ExecutionReport(reconciled=reconciled, halted=True)
+        outcomes = [self._execute(action, plan, snapshot) for action in plan.actions]
+        return ExecutionReport(tuple(outcomes), reconciled)
+
+    def _execute(self, action: Action, plan: Plan, snapshot: Snapshot) -> ActionOutcome:
+        refusal = self._refusal(action, snapshot)
+        if refusal:
+            return ActionOutcome(action, "skipped", refusal)
+        venue = self.venues[action.venue]
+        intent = self.journal.record_intent(self.network.name, self.network.chain_id, self.account.address, action,
+                                            plan.block_number)  # fmt: skip
+        hashes: list[str] = []
+        try:
+            receipt = None
+            for purpose, request in self._requests(venue, action, snapshot):
+                receipt = self.sender.send(intent.id, request, purpose)
+                hashes.append(receipt["transactionHash"])
+        except (SimulationFailed, ExecutionError) as error:
+            self.journal.set_intent_status(intent.id, IntentStatus.FAILED, str(error))
+            return ActionOutcome(action, "failed", str(error).split("\n")[0], intent.id, tuple(hashes))
+        note = self._mined(self.journal.intent(intent.id), receipt)
+        status = "order_pending" if "pending" in note else "done"
+        return ActionOutcome(action, status, note, intent.id, tuple(hashes))
+
+    def _refusal(self, action: Action, snapshot: Snapshot) -> str | None:
+        if action.venue not in self.venues:
+            return f"unknown venue {action.venue}"
+        if action.kind not in ORDER_KINDS:
+            return None
+        if action.acceptable_price is None:
+            return "no acceptable price: every order needs a slippage bound"
+        if snapshot.pending(action.venue, action.symbol) or self._open_in_journal(action):
+            return "an order is already pending on this market"
+        failures = self.journal.recent_failures(
+            self.account.address, action.venue, action.symbol, time.time() - self.retry.window_s
+        )
+        if failures >= self.retry.max_failures:
+            return f"{failures} failed orders on this market in {self.retry.window_s} s: not retrying (retry cap)"
+        last = self._last_failure_at(action)
+        if last is not None and time.time() - last < self.retry.wait_s(failures):
+            return f"backing off {self.retry.wait_s(failures)} s after {failures} failed order(s)"
+        return None
+
+    def _open_in_journal(self, action: Action) -> bool:
+        return any(
+            i.venue == action.venue and i.symbol == action.symbol and i.kind in {k.value for k in ORDER_KINDS}
+            for i in self.journal.unfinished(self.account.address, self.network.name)
+        )
+
+    def _last_failure_at(self, action: Action) -> float | None:
+        failed = [
+            i for i in self.journal.intents(self.account.address)
+            if i.venue == action.venue and i.symbol == action.symbol and i.status is IntentStatus.FAILED
+        ]  # fmt: skip
+        if not failed:
+            return None
+        events = self.journal.events(failed[-1].id)
+        return events[-1]["at"] if events else None
+
+    # ------------------------------------------------------------------ transactions of an action
+
+    def _requests(self, venue: Venue, action: Action, snapshot: Snapshot) -> list[tuple[str, TxRequest]]:
+        account = self.account.address
+        if action.kind is ActionKind.CANCEL_ORDER:
+            order = next(o for o in snapshot.pending(action.venue, action.symbol) if o.order_id == action.order_id)
+            return [("main", venue.encode_cancel(account, order))]
+        if action.kind in (ActionKind.ADD_COLLATERAL, ActionKind.WITHDRAW_COLLATERAL):
+            amount = (
+                action.collateral_delta if action.kind is ActionKind.ADD_COLLATERAL else -abs(action.collateral_delta)
+            )
+            approvals = venue.approvals(account, None, amount)
+            return self._approvals(approvals) + [("main", r) for r in venue.encode_collateral(account, amount)]
+        market = snapshot.market(action.venue, action.symbol)
+        if market is None:
+            raise ExecutionError(f"market {action.venue}:{action.symbol} is not in the snapshot")
+        intent = OrderIntent(
+            market, action.size_delta, action.acceptable_price, action.reduces_risk, action.collateral_delta
+        )
+        approvals = venue.approvals(account, intent, action.collateral_delta)
+        return self._approvals(approvals) + [("main", r) for r in venue.encode_order(account, intent)]
+
+    def _approvals(self, approvals) -> list[tuple[str, TxRequest]]:
+        """Approve exactly what is missing (never an unlimited allowance)."""
+        requests = []
+        for approval in approvals:
+            current = self._allowance(approval.token, approval.spender)
+            if current < approval.amount:
+                data = _APPROVE + abi_encode(["address", "uint256"], [approval.spender, approval.amount])
+                requests.append(
+                    ("approve", TxRequest(approval.token, data, f"approve {approval.amount} to {approval.spender}"))
+                )
+        return requests
+
+    def _allowance(self, token: str, spender: str) -> int:
+        data = _ALLOWANCE + abi_encode(["address", "address"], [self.account.address, spender])
+        result = self.sender.rpc.request("eth_call", [{"to": token, "data": "0x" + data.hex()}, "latest"])
+        return int(result, 16) if result and result != "0x" else 0
+
+    def _receipt(self, tx_hash: str) -> dict:
+        return self.sender.rpc.request("eth_getTransactionReceipt", [tx_hash])

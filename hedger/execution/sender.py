@@ -1,0 +1,339 @@
+"""Send one transaction safely: allowlisted destination, simulated first, EIP-1559 fees under a cap,
+a journalled nonce, signed bytes written down before broadcast, receipt awaited, a stuck
+transaction replaced with a fee bump, and every outcome recorded.
+
+Nothing is sent that was not simulated first; a failing simulation sends nothing and raises
+`SimulationFailed` with the decoded revert reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from hedger.chain.connect import Rpc
+from hedger.chain.revert import RevertReason, decode_revert, known_abis
+from hedger.errors import (
+    ChainIdMismatch,
+    ExecutionError,
+    FeeCapExceeded,
+    InsufficientFunds,
+    NotAllowlisted,
+    RpcError,
+    SimulationFailed,
+    TransactionReverted,
+    TransactionTimeout,
+)
+from hedger.execution.journal import Journal, TxRecord, TxStatus, checkpoint
+from hedger.execution.nonces import NonceManager
+from hedger.settings import NetworkConfig
+from hedger.venues.base import TxRequest
+
+log = logging.getLogger(__name__)
+GWEI = 10**9
+MIN_REPLACEMENT_BUMP = Decimal("0.125")  # what nodes require to replace a pending transaction
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    """Fees and patience. Every field has a default; a network file's [execution] table overrides."""
+
+    max_fee_per_gas_gwei: Decimal = Decimal(200)
+    max_priority_fee_gwei: Decimal = Decimal(3)
+    base_fee_multiplier: Decimal = Decimal(2)
+    replacement_bump: Decimal = Decimal("0.15")
+    gas_limit_multiplier: Decimal = Decimal("1.25")
+    receipt_timeout_s: float = 180.0
+    stuck_after_s: float = 45.0
+    max_replacements: int = 3
+    poll_interval_s: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.replacement_bump < MIN_REPLACEMENT_BUMP:
+            raise ValueError(f"replacement_bump must be ≥ {MIN_REPLACEMENT_BUMP} (nodes refuse smaller bumps)")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> SendPolicy:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown execution settings: {sorted(unknown)}")
+        converted = {k: type(getattr(cls(), k))(str(v)) if isinstance(getattr(cls(), k), Decimal) else v
+                     for k, v in values.items()}  # fmt: skip
+        return cls(**converted)
+
+
+class TxAccount(Protocol):
+    """Who sends: the user's key (signs locally) or, in dry runs on a fork, an impersonated address."""
+
+    address: str
+
+    def sign(self, tx: dict[str, Any]) -> tuple[str, str] | None:
+        """(hash, raw) of the signed transaction, or None when the node signs (impersonation)."""
+        ...
+
+
+@dataclass
+class KeyAccount:
+    account: LocalAccount
+    address: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.address = self.account.address
+
+    def __repr__(self) -> str:  # never show the key
+        return f"KeyAccount({self.address})"
+
+    def sign(self, tx: dict[str, Any]) -> tuple[str, str]:
+        signed = self.account.sign_transaction(tx)
+        return "0x" + signed.hash.hex().removeprefix("0x"), "0x" + signed.raw_transaction.hex().removeprefix("0x")
+
+
+@dataclass
+class ImpersonatedAccount:
+    address: str
+
+    def sign(self, tx: dict[str, Any]) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Fees:
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+    def bumped(self, bump: Decimal, floor: Fees) -> Fees:
+        factor = 1 + bump
+        return Fees(
+            max(int(self.max_fee_per_gas * factor) + 1, floor.max_fee_per_gas),
+            max(int(self.max_priority_fee_per_gas * factor) + 1, floor.max_priority_fee_per_gas),
+        )
+
+
+class Sender:
+    def __init__(self, w3: Web3, network: NetworkConfig, account: TxAccount, journal: Journal, policy: SendPolicy):
+        self.rpc = Rpc(w3)
+        self.network, self.account, self.journal, self.policy = network, account, journal, policy
+        chain_id = int(self.rpc.request("eth_chainId", []), 16)
+        if chain_id != network.chain_id:
+            raise ChainIdMismatch(network.chain_id, chain_id, network.file)
+        self.nonces = NonceManager(self.rpc, account.address)
+        self._abis = known_abis()
+
+    # ------------------------------------------------------------------ checks before sending
+
+    def check_destination(self, request: TxRequest) -> None:
+        if not self.network.is_known_address(request.to):
+            raise NotAllowlisted(request.to, self.network.file)
+
+    def simulate(self, request: TxRequest) -> bytes:
+        """eth_call from the account at the latest block; a revert raises SimulationFailed (decoded)."""
+        self.check_destination(request)
+        try:
+            result = self.rpc.request("eth_call", [self._call_object(request), "latest"])
+        except RpcError as error:
+            raise SimulationFailed(request.description, self._reason_of(error)) from None
+        return bytes.fromhex(result.removeprefix("0x"))
+
+    def fees(self) -> Fees:
+        block = self.rpc.request("eth_getBlockByNumber", ["latest", False])
+        base_fee = int(block.get("baseFeePerGas", "0x0"), 16)
+        cap = int(self.policy.max_fee_per_gas_gwei * GWEI)
+        if base_fee > cap:
+            raise FeeCapExceeded(f"base fee {base_fee / GWEI:.2f} gwei is above the cap of {cap / GWEI:.2f} gwei")
+        suggested = int(self.rpc.request("eth_maxPriorityFeePerGas", []), 16)
+        priority = min(suggested, int(self.policy.max_priority_fee_gwei * GWEI))
+        max_fee = min(int(base_fee * self.policy.base_fee_multiplier) + priority, cap)
+        return Fees(max(max_fee, priority), priority)
+
+    # ------------------------------------------------------------------ sending
+
+    def send(self, intent_id: str, request: TxRequest, purpose: str) -> dict[str, Any]:
+        """Simulate, sign, journal, broadcast, confirm. Returns the receipt of the mined transaction."""
+        self.simulate(request)
+        gas = self._estimate_gas(request)
+        fees = self.fees()
+        nonce = self.nonces.allocate()
+        tx = {
+            "type": 2, "chainId": self.network.chain_id, "nonce": nonce, "to": Web3.to_checksum_address(request.to),
+            "data": "0x" + request.data.hex(), "value": request.value, "gas": gas,
+            "maxFeePerGas": fees.max_fee_per_gas, "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+        }  # fmt: skip
+        record = self._sign_record_broadcast(intent_id, tx, purpose, fees, replaces=None)
+        return self._await_receipt(record, tx, request.description)
+
+    def resume(self, record: TxRecord, description: str) -> dict[str, Any] | None:
+        """Bring a journalled, unfinished transaction to its outcome after a restart: find its receipt,
+        notice its nonce was taken by another transaction, or rebroadcast the very same signed bytes."""
+        family = self._family(record)
+        receipt = self._first_receipt(family)
+        if receipt is not None:
+            return self._settle(family, receipt, description)
+        if self.nonces.used(record.nonce):
+            for member in family:
+                self.journal.set_tx_status(member.id, TxStatus.DROPPED, error="nonce used by another transaction")
+            return None
+        latest = family[-1]
+        if latest.raw_tx:
+            self._broadcast_raw(latest)
+        return self._await_receipt(latest, self._tx_of(latest), description)
+
+    def _sign_record_broadcast(
+        self, intent_id: str, tx: dict[str, Any], purpose: str, fees: Fees, replaces: int | None
+    ) -> TxRecord:
+        signed = self.account.sign(tx)
+        if signed is None:  # impersonation (dry runs): the node signs, the hash comes back
+            tx_hash = self.rpc.request("eth_sendTransaction", [_json_tx({**tx, "from": self.account.address})])
+            record = self._record(intent_id, purpose, tx, tx_hash, "", fees, replaces)
+            self.journal.set_tx_status(record.id, TxStatus.SENT)
+            return record
+        tx_hash, raw = signed
+        record = self._record(intent_id, purpose, tx, tx_hash, raw, fees, replaces)
+        self._broadcast_raw(record)
+        return record
+
+    def _record(self, intent_id, purpose, tx, tx_hash, raw, fees: Fees, replaces) -> TxRecord:
+        return self.journal.record_signed(
+            intent_id, purpose, tx["to"], tx["nonce"], tx_hash, raw, fees.max_fee_per_gas,
+            fees.max_priority_fee_per_gas, replaces,
+        )  # fmt: skip
+
+    def _broadcast_raw(self, record: TxRecord) -> None:
+        try:
+            self.rpc.request("eth_sendRawTransaction", [record.raw_tx])
+        except RpcError as error:
+            message = str(error).lower()
+            if "already known" in message or "already imported" in message:
+                pass  # the node has it: broadcasting the same bytes again is harmless
+            elif "nonce too low" in message:
+                return  # mined already, or taken by another transaction: the receipt wait / resume tells
+            elif "insufficient funds" in message:
+                self.journal.set_tx_status(record.id, TxStatus.DROPPED, error="insufficient funds")
+                raise InsufficientFunds(f"{self.account.address} cannot pay for {record.tx_hash}") from None
+            else:
+                raise
+        self.journal.set_tx_status(record.id, TxStatus.SENT)
+
+    # ------------------------------------------------------------------ confirmation and replacement
+
+    def _await_receipt(self, record: TxRecord, tx: dict[str, Any], description: str) -> dict[str, Any]:
+        started = last_broadcast = time.monotonic()
+        family = self._family(record)
+        while time.monotonic() - started < self.policy.receipt_timeout_s:
+            receipt = self._first_receipt(family)
+            if receipt is not None:
+                return self._settle(family, receipt, description)
+            if self.nonces.used(tx["nonce"]) and self._first_receipt(family) is None:
+                for member in family:
+                    self.journal.set_tx_status(member.id, TxStatus.DROPPED, error="nonce used by another transaction")
+                raise ExecutionError(f"nonce {tx['nonce']} was used by a transaction hedger did not send")
+            if (
+                time.monotonic() - last_broadcast >= self.policy.stuck_after_s
+                and len(family) <= self.policy.max_replacements
+            ):
+                family.append(self._replace(family[-1], tx))
+                last_broadcast = time.monotonic()
+            time.sleep(self.policy.poll_interval_s)
+        raise TransactionTimeout(f"no receipt for {family[-1].tx_hash} after {self.policy.receipt_timeout_s:.0f} s")
+
+    def _replace(self, stuck: TxRecord, tx: dict[str, Any]) -> TxRecord:
+        """Same nonce, same call, fees up by at least the policy's bump (≥ 12.5%)."""
+        old = Fees(stuck.max_fee_per_gas, stuck.max_priority_fee_per_gas)
+        fees = old.bumped(self.policy.replacement_bump, floor=self.fees())
+        cap = int(self.policy.max_fee_per_gas_gwei * GWEI)
+        if fees.max_fee_per_gas > cap:
+            raise FeeCapExceeded(
+                f"replacing {stuck.tx_hash} needs {fees.max_fee_per_gas / GWEI:.2f} gwei, above the cap"
+            )
+        tx.update(maxFeePerGas=fees.max_fee_per_gas, maxPriorityFeePerGas=fees.max_priority_fee_per_gas)
+        log.warning("replacing stuck transaction", extra={"tx": stuck.tx_hash, "nonce": stuck.nonce})
+        return self._sign_record_broadcast(stuck.intent_id, dict(tx), stuck.purpose, fees, replaces=stuck.id)
+
+    def _settle(self, family: list[TxRecord], receipt: dict[str, Any], description: str) -> dict[str, Any]:
+        mined_hash = receipt["transactionHash"]
+        status = TxStatus.MINED if int(receipt["status"], 16) == 1 else TxStatus.REVERTED
+        block, gas_used = int(receipt["blockNumber"], 16), int(receipt["gasUsed"], 16)
+        price = int(receipt.get("effectiveGasPrice", "0x0"), 16)
+        for member in family:
+            if member.tx_hash.lower() == mined_hash.lower():
+                self.journal.set_tx_status(member.id, status, block, gas_used, price)
+            elif not member.status.final:
+                self.journal.set_tx_status(member.id, TxStatus.REPLACED)
+        if status is TxStatus.REVERTED:
+            raise TransactionReverted(mined_hash, self._replay_reason(receipt))
+        checkpoint("receipt_recorded")
+        return receipt
+
+    def _family(self, record: TxRecord) -> list[TxRecord]:
+        """The transaction and every replacement of it (same intent, same nonce)."""
+        return [t for t in self.journal.txs(record.intent_id) if t.nonce == record.nonce]
+
+    def _first_receipt(self, family: list[TxRecord]) -> dict[str, Any] | None:
+        for member in family:
+            receipt = self.rpc.request("eth_getTransactionReceipt", [member.tx_hash])
+            if receipt:
+                return receipt
+        return None
+
+    # ------------------------------------------------------------------ helpers
+
+    def _estimate_gas(self, request: TxRequest) -> int:
+        try:
+            estimate = int(self.rpc.request("eth_estimateGas", [self._call_object(request)]), 16)
+        except RpcError as error:
+            raise SimulationFailed(request.description, self._reason_of(error)) from None
+        return int(estimate * self.policy.gas_limit_multiplier)
+
+    def _call_object(self, request: TxRequest) -> dict[str, Any]:
+        return {
+            "from": self.account.address,
+            "to": request.to,
+            "data": "0x" + request.data.hex(),
+            "value": hex(request.value),
+        }
+
+    def _reason_of(self, error: RpcError) -> RevertReason:
+        data = _revert_data(error)
+        return decode_revert(data, self._abis) if data else RevertReason("RpcError", {"message": str(error)}, b"")
+
+    def _replay_reason(self, receipt: dict[str, Any]) -> RevertReason:
+        """Why a mined transaction reverted: replay it as a call at the block before."""
+        tx = self.rpc.request("eth_getTransactionByHash", [receipt["transactionHash"]])
+        call = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"]}
+        try:
+            self.rpc.request("eth_call", [call, hex(int(receipt["blockNumber"], 16) - 1)])
+        except RpcError as error:
+            return self._reason_of(error)
+        return RevertReason("UnknownRevert", {}, b"")
+
+    def _tx_of(self, record: TxRecord) -> dict[str, Any]:
+        onchain = self.rpc.request("eth_getTransactionByHash", [record.tx_hash]) or {}
+        return {
+            "type": 2, "chainId": self.network.chain_id, "nonce": record.nonce, "to": record.to_address,
+            "data": onchain.get("input", "0x"), "value": int(onchain.get("value", "0x0"), 16),
+            "gas": int(onchain.get("gas", "0x0"), 16), "maxFeePerGas": record.max_fee_per_gas,
+            "maxPriorityFeePerGas": record.max_priority_fee_per_gas,
+        }  # fmt: skip
+
+
+def _revert_data(error: RpcError) -> str | None:
+    """The revert bytes an RPC error carries (JSON-RPC error.data), if any."""
+    cause = error.args[0] if error.args else ""
+    text = str(cause)
+    start = text.find("'data': '0x")
+    if start < 0:
+        return None
+    start += len("'data': '")
+    return text[start : text.find("'", start)]
+
+
+def _json_tx(tx: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: hex(v) if isinstance(v, int) and k != "type" else v for k, v in tx.items() if k not in ("type", "chainId")
+    }
