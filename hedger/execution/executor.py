@@ -224,9 +224,13 @@ class Executor:
         market = snapshot.market(action.venue, action.symbol)
         if market is None:
             raise ExecutionError(f"market {action.venue}:{action.symbol} is not in the snapshot")
+        funding = snapshot.funding_of(action.venue, action.symbol)
+        oracle = snapshot.oracle(market.asset)
+        reference_price = (funding.index_price if funding else None) or (oracle.price if oracle else None)
         intent = OrderIntent(
-            market, action.size_delta, action.acceptable_price, action.reduces_risk, action.collateral_delta
-        )
+            market, action.size_delta, action.acceptable_price, action.reduces_risk, action.collateral_delta,
+            reference_price=reference_price, position=snapshot.position(action.venue, action.symbol),
+        )  # fmt: skip
         approvals = venue.approvals(account, intent, action.collateral_delta)
         return self._approvals(approvals) + [("main", r) for r in venue.encode_order(account, intent)]
 
