@@ -62,13 +62,14 @@ def write_report(
 
 
 def metrics_document(results: Sequence[BacktestResult], metrics: Mapping[str, Mapping[str, float]]) -> dict:
+    """What metrics.json holds: the data and its gaps, costs and margin, each policy and its metrics."""
     first = results[0]
     return _json_safe(
         {
             "data": first.history.describe(),
             "config": _plain(first.config),
             "policies": {
-                r.policy.name: {"policy": r.policy.describe(), "metrics": metrics[r.policy.name]} for r in results
+                r.policy.name: {"policy": _policy_json(r), "metrics": metrics[r.policy.name]} for r in results
             },
             "liquidations": {r.policy.name: [_plain(e) for e in r.liquidations] for r in results if r.liquidations},
         }
@@ -76,12 +77,14 @@ def metrics_document(results: Sequence[BacktestResult], metrics: Mapping[str, Ma
 
 
 def _policy_json(result: BacktestResult) -> dict[str, object]:
-    """The estimator and the rebalance thresholds as the planner ran them (costs from the backtest)."""
+    """The estimator, the rebalance thresholds as the planner ran them (costs from the backtest), and how
+    often each of `rebalance_decision`'s answers came up."""
     policy = result.policy
     return {
         "estimator": repr(policy.estimator),
         "fallback_ratio": policy.fallback_ratio,
         "rebalance": _plain(result.rebalance),
+        "decision_codes": result.decision_codes,
     }
 
 

@@ -53,7 +53,10 @@ def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
     parser.add_argument("--leverage", type=float, default=3.0, help="collateral = notional / leverage")
     parser.add_argument("--maintenance-margin", type=float, default=0.03, help="fraction of notional")
     parser.add_argument(
-        "--top-up-at", type=float, default=3.0, help="top up below this × maintenance margin (0: never, liquidate)"
+        "--top-up-below",
+        type=float,
+        default=0.5,
+        help="top up to initial margin when equity falls below this fraction of it (0: never)",
     )
     parser.set_defaults(handler=run_backtest_command)
     return parser
@@ -70,7 +73,7 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     config = BacktestConfig(
         spot_value_usd=args.spot_usd,
         costs=CostModel(args.fee_bps * BASIS_POINT, args.slippage_bps * BASIS_POINT, args.gas_usd),
-        margin=MarginModel(args.leverage, args.maintenance_margin, args.top_up_at or None, args.maintenance_margin),
+        margin=MarginModel(args.leverage, args.maintenance_margin, args.top_up_below or None, args.maintenance_margin),
     )
     results = [run_backtest(history, policy_from_name(name), config) for name in args.policy]
     metrics = {result.policy.name: compute_metrics(result) for result in results}

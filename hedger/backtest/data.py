@@ -40,10 +40,6 @@ class FundingHistory:
     funding_interval_h: int
     rates: pd.Series
 
-    @property
-    def annualized_mean(self) -> float:
-        return float(self.rates.mean()) * 8760 / self.funding_interval_h
-
 
 @dataclass(frozen=True)
 class MarketHistory:

@@ -5,12 +5,13 @@ A book holds `spot_units` of the spot asset for the whole run and hedges them wi
 1. the position held since the previous valid close is marked to market, and funding settled at this
    close is paid or received on it (positive rate: longs pay shorts, so a short receives it);
 2. the margin account is checked: equity below maintenance is a liquidation (the position is closed,
-   a liquidation fee is lost); equity below `top_up_at` × maintenance is topped up to initial margin;
+   a liquidation fee is lost); equity below `top_up_below` × initial margin is topped up to it;
 3. the live planner's `rebalance_decision` compares the held hedge with the target and may trade; a trade
    pays the taker fee and slippage on the traded notional plus a fixed gas cost, and resets the margin
    account to notional ÷ leverage.
-The target is sized as `hedger.strategy.sizing` sizes it, vectorised: −ratio × spot units for the same
-asset, −ratio × spot units × spot price ÷ perp price across assets (the ratio is value-for-value).
+The target is sized as `hedger.strategy.sizing` sizes it, vectorised (`target_perp_units`): −ratio × spot
+units for the same asset, −ratio × spot units × spot price ÷ perp price across assets (the ratio is
+value-for-value). Sizing's caps (maximum notional, leverage) are not applied: the whole book is hedged.
 Everything that is not path-dependent (P&L, funding, costs by step, book value) is computed with numpy
 after the loop; the loop itself works on Python floats only.
 """
@@ -43,13 +44,16 @@ class CostModel:
 class MarginModel:
     """Isolated margin for the hedge: collateral = notional / leverage whenever the hedge is traded.
 
-    `top_up_at` None disables top-ups: the position is liquidated when equity falls below maintenance.
+    At each close, equity below maintenance (`maintenance_margin_ratio` × notional) is a liquidation;
+    otherwise equity below `top_up_below` × the initial margin (notional / leverage) is topped up from the
+    wallet back to the initial margin (a keeper that checks hourly). `top_up_below` None: never top up.
     `liquidation_fee_rate` (fraction of notional, capped at the remaining equity) is lost on liquidation.
+    Defaults: dYdX v3's 3% maintenance on BTC/ETH; sizing's 3x maximum leverage.
     """
 
     leverage: float = 3.0
     maintenance_margin_ratio: float = 0.03
-    top_up_at: float | None = 3.0
+    top_up_below: float | None = 0.5
     liquidation_fee_rate: float = 0.03
 
 
@@ -148,9 +152,13 @@ def run_backtest(
     first = int(np.flatnonzero(history.valid)[0])
     spot_units = config.spot_value_usd / history.spot_usd[first]
     rebalance = planner_policy(policy, config.costs)
-    target_size = -ratio * spot_units * history.perp_units_per_spot_unit
-    path = _simulate(history, target_size, rebalance, config.margin)
+    path = _simulate(history, target_perp_units(history, ratio, spot_units), rebalance, config.margin)
     return _account(history, policy, rebalance, config, ratio, spot_units, path)
+
+
+def target_perp_units(history: HedgeHistory, ratio: np.ndarray, spot_units: float) -> np.ndarray:
+    """Signed perp units the hedge targets at each close: `hedger.strategy.sizing.target_units`, vectorised."""
+    return -ratio * spot_units * history.perp_units_per_spot_unit
 
 
 @dataclass
@@ -168,8 +176,8 @@ class _Path:
 
 def _simulate(history: HedgeHistory, target_size: np.ndarray, rebalance: RebalancePolicy, margin: MarginModel) -> _Path:
     maintenance_ratio = margin.maintenance_margin_ratio
-    top_up_ratio = -math.inf if margin.top_up_at is None else margin.top_up_at * maintenance_ratio
     initial_ratio = 1.0 / margin.leverage
+    top_up_ratio = -math.inf if margin.top_up_below is None else margin.top_up_below * initial_ratio
     decide = rebalance_decision
     perp = history.perp_usd.tolist()
     funding_rate, funding_price = history.funding_rate.tolist(), history.funding_price_usd.tolist()

@@ -22,7 +22,6 @@ import numpy as np
 from hedger.backtest.engine import BacktestResult
 
 HOURS_PER_YEAR = 8760
-DAYS_PER_YEAR = 365.25
 
 
 def ederington(hedged: np.ndarray, unhedged: np.ndarray) -> float:

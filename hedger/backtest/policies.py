@@ -7,7 +7,7 @@ e.g. `partial_50`, `rolling_ols_720`, `ewma_0.995_band_10`, `band_2`.
 
 Out of sample: the ratio set at close t comes from `series(...)` at t, i.e. from returns up to and including
 t, and is held over (t, t+1]: estimated on the past, applied to the next period. Until an estimator has
-enough data (its warm-up), the policy holds `fallback_ratio` (1:1 by default) and the warm-up is reported.
+enough data (its warm-up), the policy holds `fallback_ratio` (1:1 by default).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
+import pandas as pd
 
 from hedger.backtest.data import HedgeHistory
 from hedger.errors import DataError
@@ -36,12 +37,6 @@ class HedgePolicy:
     estimator: RatioEstimator
     rebalance: RebalancePolicy = field(default_factory=RebalancePolicy)
     fallback_ratio: float = 1.0
-
-    def describe(self) -> dict[str, object]:
-        rebalance = {
-            k: float(v) if isinstance(v, Decimal) else v for k, v in dataclasses.asdict(self.rebalance).items()
-        }
-        return {"estimator": repr(self.estimator), "rebalance": rebalance, "fallback_ratio": self.fallback_ratio}
 
     def with_band(self, band_rel: float, name: str | None = None) -> HedgePolicy:
         """The same policy with another band (a breach override narrower than the band is widened to it)."""
@@ -64,7 +59,7 @@ def target_ratio(history: HedgeHistory, policy: HedgePolicy) -> np.ndarray:
     return estimated_ratio(history, policy.estimator).fillna(policy.fallback_ratio).to_numpy(float)
 
 
-def estimated_ratio(history: HedgeHistory, estimator: RatioEstimator):
+def estimated_ratio(history: HedgeHistory, estimator: RatioEstimator) -> pd.Series:
     """`estimator.series` over the history's log returns (NaN before its warm-up, never across a gap)."""
     prices = history.prices_frame()
     spot_returns, perp_returns = paired_returns(prices["spot"], prices["perp"], horizon="1h")

@@ -7,14 +7,17 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from hedger.backtest.engine import BacktestConfig, CostModel, MarginModel, run_backtest
+from hedger.backtest.engine import BacktestConfig, CostModel, MarginModel, run_backtest, target_perp_units
 from hedger.backtest.metrics import compute_metrics
 from hedger.backtest.policies import HedgePolicy, policy_from_name
+from hedger.model import Exposure
 from hedger.strategy.policy import RebalancePolicy
 from hedger.strategy.ratio import FixedRatio
+from hedger.strategy.settings import SizingSettings
+from hedger.strategy.sizing import target_units
 from tests.unit.backtest.synthetic import random_walk, synthetic_history
 
-FREE = BacktestConfig(costs=CostModel(0.0, 0.0, 0.0), margin=MarginModel(leverage=1.0, top_up_at=None))
+FREE = BacktestConfig(costs=CostModel(0.0, 0.0, 0.0), margin=MarginModel(leverage=1.0, top_up_below=None))
 ALWAYS_TRADE = RebalancePolicy(
     band_rel=Decimal(0),
     min_notional_usd=Decimal(0),
@@ -122,7 +125,7 @@ def test_book_value_is_spot_plus_every_cash_flow():
 
 def test_a_jump_through_maintenance_is_a_liquidation_and_the_policy_reopens():
     prices = np.array([100.0] * 5 + [108.0] * 5)
-    margin = MarginModel(leverage=10.0, maintenance_margin_ratio=0.03, top_up_at=None, liquidation_fee_rate=0.03)
+    margin = MarginModel(leverage=10.0, maintenance_margin_ratio=0.03, top_up_below=None, liquidation_fee_rate=0.03)
     result = run_backtest(synthetic_history(prices), one_to_one(), BacktestConfig(margin=margin))
 
     (event,) = result.liquidations
@@ -136,7 +139,7 @@ def test_a_jump_through_maintenance_is_a_liquidation_and_the_policy_reopens():
 
 def test_top_ups_keep_a_slowly_losing_short_alive():
     prices = 100.0 * 1.01 ** np.arange(60)
-    margin = MarginModel(leverage=5.0, maintenance_margin_ratio=0.03, top_up_at=3.0)
+    margin = MarginModel(leverage=5.0, maintenance_margin_ratio=0.03, top_up_below=0.5)
     result = run_backtest(synthetic_history(prices), one_to_one(), BacktestConfig(margin=margin))
 
     assert result.liquidations == ()
@@ -146,7 +149,7 @@ def test_top_ups_keep_a_slowly_losing_short_alive():
 
 def test_without_top_ups_the_same_path_liquidates():
     prices = 100.0 * 1.01 ** np.arange(60)
-    margin = MarginModel(leverage=5.0, maintenance_margin_ratio=0.03, top_up_at=None)
+    margin = MarginModel(leverage=5.0, maintenance_margin_ratio=0.03, top_up_below=None)
     result = run_backtest(synthetic_history(prices), one_to_one(), BacktestConfig(margin=margin))
 
     assert len(result.liquidations) >= 1
@@ -168,3 +171,19 @@ def test_a_gap_freezes_the_position_and_the_return_across_it_is_dropped():
     assert np.isnan(result.book_value_usd[[100, 101]]).all()
     assert metrics["hours_dropped_gap"] == 1
     assert metrics["hours_used"] == 199 - 3
+
+
+@pytest.mark.parametrize("hedge_asset", ["SYN", "OTHER"])
+def test_targets_are_what_the_live_sizing_code_targets(hedge_asset):
+    spot, perp = random_walk(50, seed=51), random_walk(50, seed=52, start=30.0)
+    history = synthetic_history(spot, perp, hedge_asset=hedge_asset)
+    ratio = np.linspace(0.5, 1.5, 50)
+    settings = SizingSettings(hedge_with={"SYN": hedge_asset})
+
+    vectorised = target_perp_units(history, ratio, spot_units=12.5)
+
+    for row in (0, 17, 49):
+        exposure = Exposure("SYN", spot=Decimal("12.5"), perp=Decimal(0), price=Decimal(str(spot[row])))
+        prices = {"SYN": Decimal(str(spot[row])), "OTHER": Decimal(str(perp[row]))}
+        live = target_units([exposure], {"SYN": Decimal(str(ratio[row]))}, prices, settings)
+        assert float(live.units[hedge_asset]) == pytest.approx(vectorised[row], rel=1e-12)
