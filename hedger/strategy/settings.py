@@ -190,7 +190,7 @@ class SizingSettings:
     slippage_rel: Decimal = setting(
         Decimal("0.01"),
         "acceptable price: the worse of mark and oracle, moved this much against the order",
-        "Lyra acceptableSpotSlippage 1.05 is far wider; GMX UIs default to 0.3–1%",
+        "hedger; Lyra's GMX hedger uses acceptableSpotSlippage 1.05 (5%), far wider",
         minimum=0,
         maximum=1,
     )
