@@ -1,7 +1,8 @@
 """The `hedger` command line.
 
-Exit codes: 0 success; 1 a hedger error (message and hint on stderr); 2 bad usage;
-130 interrupted.
+Exit codes: 0 success (or nothing to do); 1 a hedger error (message and hint on stderr); 2 bad usage;
+3 the guards halted the plan (nothing sent); 4 an action failed (simulation or on chain; see the
+journal); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from hedger.backtest.cli import add_backtest_command
 from hedger.errors import HedgerError
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_HALTED, EXIT_ACTION_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 
 def _chain_up(args: argparse.Namespace) -> int:
@@ -59,26 +60,66 @@ def _wait_for_stop(exited: Callable[[], int | None]) -> None:
             raise HedgerError("the chain process exited unexpectedly")
 
 
-def _connected(args: argparse.Namespace):
-    """The network file, a chain-id-pinned connection, and the account to act for."""
-    from hedger.chain.connect import connect
-    from hedger.settings import load_env, load_network, resolve_account
+def _session(args: argparse.Namespace):
+    """Network file, chain-id-pinned connection, account, settings and journal, from the options."""
+    from hedger.session import Session, parse_ratios
 
-    load_env()
-    network = load_network(args.network)
-    w3 = connect(network.rpc_url(args.rpc_url), network.chain_id, source=network.file)
-    return network, w3, resolve_account(network, args.account)
+    return Session.open(
+        args.network,
+        args.rpc_url,
+        args.account,
+        getattr(args, "journal", None),
+        parse_ratios(getattr(args, "ratio", [])),
+    )
 
 
 def _status(args: argparse.Namespace) -> int:
     from hedger.display import status_text
     from hedger.model import to_jsonable
-    from hedger.snapshot import SnapshotReader
 
-    network, w3, account = _connected(args)
-    snapshot = SnapshotReader(w3, network).take(account)
+    snapshot = _session(args).snapshot()
     print(json.dumps(to_jsonable(snapshot), indent=2) if args.json else status_text(snapshot))
     return EXIT_OK
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from hedger.display import plan_text
+
+    session = _session(args)
+    plan = session.plan(session.snapshot())
+    print(json.dumps(plan.to_json(), indent=2) if args.json else plan_text(plan))
+    return EXIT_HALTED if plan.halted else EXIT_OK
+
+
+def _rebalance(args: argparse.Namespace) -> int:
+    from hedger.display import execution_text, exposure_change_text, plan_text
+    from hedger.execution.dry_run import dry_run
+    from hedger.model import to_jsonable
+
+    session = _session(args)
+    state = session.state()
+    before = session.snapshot()
+    plan = session.plan(before, state)
+    if args.execute:
+        report = session.executor().execute(plan, before)
+        session.remember(before, report, state)
+        after, method = session.snapshot(), "executed on chain"
+    else:
+        simulated = dry_run(session.network, before, plan, session.rpc_url, session.send_policy)
+        report, after, method = simulated.report, simulated.after, f"dry run: {simulated.method}"
+    if args.json:
+        exposure_after = to_jsonable(after.exposures) if after else None
+        out = {"plan": plan.to_json(), "mode": method, "report": to_jsonable(report),
+               "exposure_before": to_jsonable(before.exposures), "exposure_after": exposure_after}  # fmt: skip
+        print(json.dumps(out, indent=2))
+    else:
+        print(plan_text(plan))
+        print(f"\nExecution ({method})\n{execution_text(report)}")
+        if after is not None:
+            print(f"\nExposure before → after\n{exposure_change_text(before, after)}")
+    if plan.halted:
+        return EXIT_HALTED
+    return EXIT_ACTION_FAILED if report.failed else EXIT_OK
 
 
 def _add_chain_options(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +127,11 @@ def _add_chain_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--account", help="address to read (default: HEDGER_ACCOUNT, the signer's, or the demo's)")
     parser.add_argument("--rpc-url", help="override the RPC URL (prefer the network's env variable in .env)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _add_plan_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ratio", action="append", metavar="ASSET=R", help="hedge ratio for an asset (repeatable)")
+    parser.add_argument("--journal", help="journal file (default: .hedger/<network>-journal.sqlite)")
 
 
 def _compile(args: argparse.Namespace) -> int:
@@ -113,6 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="exposure, positions, funding, oracles, sequencer: one block")
     _add_chain_options(status)
     status.set_defaults(handler=_status)
+
+    plan = commands.add_parser("plan", help="what hedger would do now, and why (sends nothing)")
+    _add_chain_options(plan)
+    _add_plan_options(plan)
+    plan.set_defaults(handler=_plan)
+
+    rebalance = commands.add_parser("rebalance", help="carry out the plan: a dry run on a fork unless --execute")
+    _add_chain_options(rebalance)
+    _add_plan_options(rebalance)
+    rebalance.add_argument("--execute", action="store_true", help="send the transactions (key from .env)")
+    rebalance.set_defaults(handler=_rebalance)
 
     compile_cmd = commands.add_parser("compile", help="compile contracts/ with solc-js (only what changed)")
     compile_cmd.add_argument("--force", action="store_true", help="recompile everything")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from hedger.model import OracleReading, Side, Snapshot
+from hedger.model import OracleReading, Plan, Side, Snapshot
+
+if TYPE_CHECKING:
+    from hedger.execution.executor import ExecutionReport
 
 
 def number(value: Decimal | None, places: int = 2, percent: bool = False) -> str:
@@ -146,3 +150,50 @@ def _margins(snap: Snapshot) -> str:
         for m in snap.margins
     ]  # fmt: skip
     return table(["venue", "collateral", "equity USD", "initial req.", "maintenance req.", "buffer", "leverage"], rows)
+
+
+def plan_text(plan: Plan) -> str:
+    header = (
+        f"hedger plan — {plan.network}, account {plan.account}, block {plan.block_number}: verdict {plan.verdict.value}"
+    )
+    rows = [
+        [a.kind.value, f"{a.venue}:{a.symbol}", number(a.size_delta, 6) if a.size_delta else "",
+         number(a.collateral_delta, 2) if a.collateral_delta else "", number(a.acceptable_price),
+         f"{a.reason.code}: {a.reason.message}"]
+        for a in plan.actions
+    ]  # fmt: skip
+    actions = table(["action", "market", "size delta", "collateral", "acceptable price", "why"], rows)
+    reasons = "\n".join(f"  - {r.code}: {r.message}{_values(r.values)}" for r in plan.reasons) or "  (none)"
+    return f"{header}\n\nActions\n{actions}\n\nReasons\n{reasons}"
+
+
+def _values(values: Mapping[str, Any]) -> str:
+    shown = (f"{k}={format(v.normalize(), 'f') if isinstance(v, Decimal) else v}" for k, v in values.items())
+    return f" ({', '.join(shown)})" if values else ""
+
+
+def execution_text(report: ExecutionReport) -> str:
+    lines = [f"  reconciled: {note}" for note in report.reconciled]
+    if report.halted:
+        lines.append("  halted by the guards: nothing sent")
+    for outcome in report.outcomes:
+        hashes = f" [{', '.join(outcome.tx_hashes)}]" if outcome.tx_hashes else ""
+        action = outcome.action
+        lines.append(
+            f"  {outcome.status:<13} {action.kind.value} {action.venue}:{action.symbol} — {outcome.detail}{hashes}"
+        )
+    return "\n".join(lines) or "  (nothing to do)"
+
+
+def exposure_change_text(before: Snapshot, after: Snapshot) -> str:
+    rows = []
+    for exposure in before.exposures:
+        later = after.exposure(exposure.asset)
+        if later is None or (later.perp == exposure.perp and later.spot == exposure.spot):
+            continue
+        rows.append([
+            exposure.asset, f"{number(exposure.perp, 6)} → {number(later.perp, 6)}",
+            f"{number(exposure.net, 6)} → {number(later.net, 6)}",
+            f"{number(exposure.hedge_ratio, 1, True)} → {number(later.hedge_ratio, 1, True)}",
+        ])  # fmt: skip
+    return table(["asset", "perp", "net", "hedged"], rows)

@@ -97,6 +97,7 @@ class NetworkConfig:
     venues: Mapping[str, VenueConfig]
     sequencer: SequencerConfig | None
     strategy: Mapping[str, Any] = field(default_factory=dict)
+    execution: Mapping[str, Any] = field(default_factory=dict)
     accounts: Mapping[str, str] = field(default_factory=dict)
     addresses: frozenset[str] = frozenset()
 
@@ -160,6 +161,7 @@ def parse_network(doc: Mapping[str, Any], file: str) -> NetworkConfig:
         venues={name: _venue(name, t) for name, t in _Table(doc, file).tables("venues")},
         sequencer=_sequencer(_Table(doc, file)),
         strategy=dict(doc.get("strategy", {})),
+        execution=dict(doc.get("execution", {})),
         accounts={k: to_checksum_address(v) for k, v in doc.get("accounts", {}).items()},
         addresses=addresses,
     )

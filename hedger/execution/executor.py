@@ -163,7 +163,7 @@ class Executor:
         hashes: list[str] = []
         try:
             receipt = None
-            for purpose, request in self._requests(venue, action, snapshot):
+            for purpose, request in self.transactions(venue, action, snapshot):
                 receipt = self.sender.send(intent.id, request, purpose)
                 hashes.append(receipt["transactionHash"])
         except (SimulationFailed, ExecutionError) as error:
@@ -210,7 +210,7 @@ class Executor:
 
     # ------------------------------------------------------------------ transactions of an action
 
-    def _requests(self, venue: Venue, action: Action, snapshot: Snapshot) -> list[tuple[str, TxRequest]]:
+    def transactions(self, venue: Venue, action: Action, snapshot: Snapshot) -> list[tuple[str, TxRequest]]:
         account = self.account.address
         if action.kind is ActionKind.CANCEL_ORDER:
             order = next(o for o in snapshot.pending(action.venue, action.symbol) if o.order_id == action.order_id)

@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, intent_id TEXT, tx_id INTEGER,
     event TEXT NOT NULL, detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS intents_open ON intents(account, status);
 CREATE INDEX IF NOT EXISTS txs_intent ON txs(intent_id, seq);
 """
@@ -244,6 +245,18 @@ class Journal:
         if intent_id:
             query, args = query + " WHERE intent_id=?", (intent_id,)
         return [dict(r) for r in self.db.execute(query + " ORDER BY id", args).fetchall()]
+
+    def load_value(self, key: str) -> Any:
+        row = self.db.execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
+        return None if row is None else json.loads(row["value"])
+
+    def save_value(self, key: str, value: Any) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO kv VALUES (?,?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value,"
+                " updated_at=excluded.updated_at",
+                (key, json.dumps(value, default=str), time.time()),
+            )
 
     def _event(self, intent_id: str | None, tx_id: int | None, event: str, detail: dict[str, Any]) -> None:
         self.db.execute(

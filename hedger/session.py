@@ -1,0 +1,122 @@
+"""Everything one account on one network needs, wired once: connection, snapshot reader, strategy
+settings, hedge ratios, journal and planner memory. The CLI, the keeper and the scripts all use it,
+so they read, plan and execute through the same code."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from web3 import Web3
+
+from hedger.chain.connect import connect
+from hedger.errors import ConfigError, HedgerError
+from hedger.execution.executor import ExecutionReport, Executor, RetryPolicy
+from hedger.execution.journal import Journal
+from hedger.execution.sender import KeyAccount, SendPolicy
+from hedger.execution.signer import load_signer
+from hedger.execution.state_store import load_state, save_state
+from hedger.model import Plan, Snapshot
+from hedger.settings import NetworkConfig, load_env, load_network, resolve_account
+from hedger.snapshot import SnapshotReader
+from hedger.strategy.plan import advance_state, build_plan
+from hedger.strategy.settings import StrategySettings
+from hedger.strategy.state import PlannerState
+
+
+def default_journal_path(network: str) -> Path:
+    return Path(os.environ.get("HEDGER_JOURNAL", Path(".hedger") / f"{network}-journal.sqlite"))
+
+
+@dataclass
+class Session:
+    network: NetworkConfig
+    w3: Web3
+    account: str
+    rpc_url: str
+    journal_path: Path
+    ratios: dict[str, Decimal] = field(default_factory=dict)
+
+    @classmethod
+    def open(
+        cls,
+        network: str,
+        rpc_url: str | None = None,
+        account: str | None = None,
+        journal: str | Path | None = None,
+        ratios: dict[str, Decimal] | None = None,
+    ) -> Session:
+        load_env()
+        config = load_network(network)
+        url = config.rpc_url(rpc_url)
+        w3 = connect(url, config.chain_id, source=config.file)
+        return cls(config, w3, resolve_account(config, account), url,
+                   Path(journal) if journal else default_journal_path(config.name), ratios or {})  # fmt: skip
+
+    def __post_init__(self) -> None:
+        self.reader = SnapshotReader(self.w3, self.network)
+        self.settings = StrategySettings.from_mapping(self.network.strategy, self.network.file)
+        self.send_policy = _send_policy(self.network)
+        self._journal: Journal | None = None
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            self._journal = Journal(self.journal_path)
+        return self._journal
+
+    @property
+    def venues(self) -> dict:
+        return {venue.name: venue for venue in self.reader.venues}
+
+    def snapshot(self) -> Snapshot:
+        return self.reader.take(self.account)
+
+    def state(self) -> PlannerState:
+        return load_state(self.journal, self.network.name, self.account)
+
+    def plan(self, snapshot: Snapshot, state: PlannerState | None = None) -> Plan:
+        return build_plan(snapshot, self.settings, self.ratios, state if state is not None else self.state())
+
+    def executor(self) -> Executor:
+        signer = load_signer()
+        if signer.address != self.account:
+            raise HedgerError(
+                f"the signing key belongs to {signer.address}, not to {self.account}",
+                "act for the key's own account (drop --account), or configure that account's key",
+            )
+        return Executor(self.w3, self.network, KeyAccount(signer), self.journal, self.venues, self.send_policy,
+                        RetryPolicy())  # fmt: skip
+
+    def remember(self, snapshot: Snapshot, report: ExecutionReport | None, state: PlannerState) -> PlannerState:
+        """Advance the planner's memory after a run (oracle memory; cooldown clocks of what was sent)."""
+        new_state = advance_state(state, snapshot, self.settings)
+        if report is not None:
+            new_state = new_state.record_trades([o.action for o in report.sent], snapshot.block_timestamp)
+        save_state(self.journal, self.network.name, self.account, new_state)
+        return new_state
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+
+
+def _send_policy(network: NetworkConfig) -> SendPolicy:
+    try:
+        return SendPolicy.from_mapping(dict(network.execution))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(network.file, "execution", str(error)) from error
+
+
+def parse_ratios(values: list[str] | None) -> dict[str, Decimal]:
+    """--ratio ETH=0.5 --ratio BTC=1 → {"ETH": Decimal("0.5"), "BTC": Decimal(1)}."""
+    ratios = {}
+    for value in values or []:
+        asset, _, ratio = value.partition("=")
+        try:
+            ratios[asset.strip()] = Decimal(ratio)
+        except ArithmeticError:
+            raise ConfigError("--ratio", value, "expected ASSET=DECIMAL, e.g. ETH=0.5") from None
+    return ratios
