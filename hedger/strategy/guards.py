@@ -91,7 +91,7 @@ def oracle_broken(reading: OracleReading) -> GuardResult:
     problem = None
     if reading.error is not None or reading.answer is None:
         problem = f"the call failed: {reading.error or 'no answer'}"
-    elif reading.round_id == 0 or reading.round_id is None:
+    elif not reading.round_id:
         problem = "round id 0"
     elif not reading.updated_at:
         problem = "updatedAt is 0"
@@ -240,7 +240,9 @@ def stable_value(price: Decimal, settings: GuardSettings) -> Decimal:
 # --- Margin, leverage, size, funding ---------------------------------------------------------------------
 
 
-def liquidation_distance(margin: MarginAccount, settings: GuardSettings, equity_usd: Decimal | None = None):
+def liquidation_distance(
+    margin: MarginAccount, settings: GuardSettings, equity_usd: Decimal | None = None
+) -> GuardResult:
     """Equity / maintenance requirement under `min_liquidation_buffer` → reduce-only (the planner adds
     collateral or reduces). `equity_usd` overrides the venue's figure (e.g. margin at a depegged price)."""
     equity = margin.equity_usd if equity_usd is None else equity_usd

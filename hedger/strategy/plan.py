@@ -157,6 +157,15 @@ class _MarketTarget:
     forced: bool = False
 
 
+@dataclass(frozen=True)
+class _Room:
+    """A venue account's margin as growth uses it up within one plan."""
+
+    equity_usd: Decimal
+    notional_usd: Decimal
+    initial_usd: Decimal
+
+
 class _Planner:
     """One planning run over one snapshot (built, used once, discarded)."""
 
@@ -342,8 +351,8 @@ class _Planner:
         self.added_usd[venue.venue] = self.added_usd.get(venue.venue, ZERO) + tokens * venue.token_price
         return tokens * venue.token_price
 
-    def _collateral_for_growth(self, decided, targets: Targets) -> dict[str, Decimal]:
-        """Per venue, the notional growth still possible; adds collateral first where the wallet can help."""
+    def _collateral_for_growth(self, decided, targets: Targets) -> dict[str, _Room]:
+        """Per venue, the room left for growth; adds wallet collateral first where growth needs it."""
         sizing = self.settings.sizing
         capacity = {}
         for name, venue in self.venues.items():
@@ -363,12 +372,12 @@ class _Planner:
                 if needed > 0:
                     equity += self._add_collateral(venue, needed, "collateral_for_hedge")
             initial = account.initial_requirement_usd if account else ZERO
-            capacity[name] = (equity, notional, initial)
+            capacity[name] = _Room(equity, notional, initial)
         return capacity
 
     # --- per market ------------------------------------------------------------------------------------
 
-    def _decide(self, target: _MarketTarget):
+    def _decide(self, target: _MarketTarget) -> RebalanceDecision | None:
         """The rebalancing decision for one market, or None (and a reason) when it does not trade."""
         market = target.market
         if self._pending(market):
@@ -403,7 +412,13 @@ class _Planner:
                 self.reasons.append(Reason("order_pending", f"{market.key}: an order is pending", values))
         return bool(pending)
 
-    def _orders(self, target: _MarketTarget, decision, capacity: dict, contributors: Iterable[str]) -> None:
+    def _orders(
+        self,
+        target: _MarketTarget,
+        decision: RebalanceDecision,
+        capacity: dict[str, _Room],
+        contributors: Iterable[str],
+    ) -> None:
         market, notes = target.market, list(target.notes)
         verdict, blocking = self.verdict(market, contributors)
         goal = target.target
@@ -415,16 +430,31 @@ class _Planner:
         for leg_from, leg_to in _legs(target.current, goal):
             self._leg(target, leg_from, leg_to, decision.code, notes, verdict, blocking)
 
-    def _within_capacity(self, target: _MarketTarget, goal: Decimal, capacity: dict, notes: list):
-        market = target.market
-        equity, notional, initial = capacity[market.venue]
+    def _within_capacity(self, target: _MarketTarget, goal: Decimal, capacity: dict[str, _Room], notes: list):
+        """Cap the growth at the venue's room, and take what it uses out of the room."""
+        market, room = target.market, capacity[target.market.venue]
         max_leverage = min(self.settings.sizing.max_leverage, market.max_leverage)
-        room = leverage_capacity_usd(equity, notional, initial, market.initial_margin_ratio, max_leverage)
-        capped, used_usd, note = cap_growth(target.current, goal, target.anchor, room)
-        capacity[market.venue] = (equity, notional + used_usd, initial + used_usd * market.initial_margin_ratio)
+        room_usd = leverage_capacity_usd(
+            room.equity_usd, room.notional_usd, room.initial_usd, market.initial_margin_ratio, max_leverage
+        )
+        capped, used_usd, note = cap_growth(target.current, goal, target.anchor, room_usd)
+        capacity[market.venue] = replace(
+            room,
+            notional_usd=room.notional_usd + used_usd,
+            initial_usd=room.initial_usd + used_usd * market.initial_margin_ratio,
+        )
         return capped, notes + ([note] if note else [])
 
-    def _leg(self, target, start: Decimal, end: Decimal, code: str, notes, verdict: Verdict, blocking) -> None:
+    def _leg(
+        self,
+        target: _MarketTarget,
+        start: Decimal,
+        end: Decimal,
+        code: str,
+        notes: list[Reason],
+        verdict: Verdict,
+        blocking: list[GuardResult],
+    ) -> None:
         market = target.market
         size = end - start
         if size == 0:
@@ -441,7 +471,9 @@ class _Planner:
             position += piece
             self._admit(action, verdict, blocking)
 
-    def _order(self, target: _MarketTarget, position: Decimal, piece: Decimal, code: str, notes, index, count):
+    def _order(
+        self, target: _MarketTarget, position: Decimal, piece: Decimal, code: str, notes: list[Reason], index, count
+    ) -> Action:
         market = target.market
         values = {
             "current": target.current,
