@@ -179,7 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hedger.logs import configure
+
     args = build_parser().parse_args(argv)
+    configure()
     try:
         return args.handler(args)
     except HedgerError as error:

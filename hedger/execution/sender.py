@@ -166,6 +166,8 @@ class Sender:
             "maxFeePerGas": fees.max_fee_per_gas, "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
         }  # fmt: skip
         record = self._sign_record_broadcast(intent_id, tx, purpose, fees, replaces=None)
+        sent = {"account": self.account.address, "hash": record.tx_hash, "nonce": nonce, "to": request.to}
+        log.info("transaction sent", extra={**sent, "purpose": purpose, "what": request.description})
         return self._await_receipt(record, tx, request.description)
 
     def resume(self, record: TxRecord, description: str) -> dict[str, Any] | None:
@@ -265,6 +267,10 @@ class Sender:
                 self.journal.set_tx_status(member.id, status, block, gas_used, price)
             elif not member.status.final:
                 self.journal.set_tx_status(member.id, TxStatus.REPLACED)
+        log.info(
+            "transaction mined",
+            extra={"hash": mined_hash, "block": block, "status": status.value, "gas_used": gas_used},
+        )
         if status is TxStatus.REVERTED:
             raise TransactionReverted(mined_hash, self._replay_reason(receipt))
         checkpoint("receipt_recorded")

@@ -1,0 +1,36 @@
+"""JSON-lines logging for the CLI and the keeper: one object per line on stderr, with the `extra`
+fields of each record. Nothing logged here ever holds a key (hedger never passes one to a logger)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": round(record.created, 3),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure(level: str | None = None, stream=None) -> None:
+    """Route hedger's logs (and web3's warnings) to `stream` as JSON lines, at HEDGER_LOG_LEVEL or `level`."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonLines())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel((level or os.environ.get("HEDGER_LOG_LEVEL", "WARNING")).upper())
