@@ -58,7 +58,7 @@ class Session:
     def __post_init__(self) -> None:
         self.reader = SnapshotReader(self.w3, self.network)
         self.settings = StrategySettings.from_mapping(self.network.strategy, self.network.file)
-        self.send_policy = _send_policy(self.network)
+        self.send_policy, self.retry_policy, self.reduce_when_halted = _execution_settings(self.network)
         self._journal: Journal | None = None
 
     @property
@@ -88,7 +88,7 @@ class Session:
                 "act for the key's own account (drop --account), or configure that account's key",
             )
         return Executor(self.w3, self.network, KeyAccount(signer), self.journal, self.venues, self.send_policy,
-                        RetryPolicy())  # fmt: skip
+                        self.retry_policy, self.reduce_when_halted)  # fmt: skip
 
     def remember(self, snapshot: Snapshot, report: ExecutionReport | None, state: PlannerState) -> PlannerState:
         """Advance the planner's memory after a run (oracle memory; cooldown clocks of what was sent)."""
@@ -103,9 +103,14 @@ class Session:
             self._journal.close()
 
 
-def _send_policy(network: NetworkConfig) -> SendPolicy:
+def _execution_settings(network: NetworkConfig) -> tuple[SendPolicy, RetryPolicy, bool]:
+    """The [execution] table: SendPolicy fields, RetryPolicy fields, and `reduce_when_halted`."""
+    table = dict(network.execution)
+    reduce_when_halted = table.pop("reduce_when_halted", False)
+    retry_keys = set(RetryPolicy.__dataclass_fields__)
+    retry = {k: table.pop(k) for k in list(table) if k in retry_keys}
     try:
-        return SendPolicy.from_mapping(dict(network.execution))
+        return SendPolicy.from_mapping(table), RetryPolicy(**retry), bool(reduce_when_halted)
     except (TypeError, ValueError) as error:
         raise ConfigError(network.file, "execution", str(error)) from error
 

@@ -23,7 +23,7 @@ from web3 import Web3
 from hedger.errors import ExecutionError, SimulationFailed
 from hedger.execution.journal import Intent, IntentStatus, Journal, TxStatus
 from hedger.execution.sender import Sender, SendPolicy, TxAccount
-from hedger.model import Action, ActionKind, Plan, Snapshot
+from hedger.model import Action, ActionKind, Plan, Snapshot, Verdict
 from hedger.settings import NetworkConfig
 from hedger.venues.base import OrderIntent, TxRequest, Venue
 
@@ -78,6 +78,7 @@ class Executor:
     venues: Mapping[str, Venue]
     policy: SendPolicy = field(default_factory=SendPolicy)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    reduce_when_halted: bool = False  # send a halted plan's risk-reducing actions (bounded at an anchor price)
 
     def __post_init__(self) -> None:
         self.sender = Sender(self.w3, self.network, self.account, self.journal, self.policy)
@@ -147,14 +148,16 @@ class Executor:
     # ------------------------------------------------------------------ a plan
 
     def execute(self, plan: Plan, snapshot: Snapshot) -> ExecutionReport:
+        """Send the plan's actions. A halted plan sends nothing (unless `reduce_when_halted`, and then
+        only risk-reducing actions); under reduce-only, a risk-adding action is refused here too."""
         reconciled = self.reconcile()
-        if plan.halted:
+        if plan.halted and not self.reduce_when_halted:
             return ExecutionReport(reconciled=reconciled, halted=True)
         outcomes = [self._execute(action, plan, snapshot) for action in plan.actions]
-        return ExecutionReport(tuple(outcomes), reconciled)
+        return ExecutionReport(tuple(outcomes), reconciled, halted=plan.halted)
 
     def _execute(self, action: Action, plan: Plan, snapshot: Snapshot) -> ActionOutcome:
-        refusal = self._refusal(action, snapshot)
+        refusal = self._refusal(action, plan, snapshot)
         if refusal:
             return ActionOutcome(action, "skipped", refusal)
         venue = self.venues[action.venue]
@@ -173,9 +176,11 @@ class Executor:
         status = "order_pending" if "pending" in note else "done"
         return ActionOutcome(action, status, note, intent.id, tuple(hashes))
 
-    def _refusal(self, action: Action, snapshot: Snapshot) -> str | None:
+    def _refusal(self, action: Action, plan: Plan, snapshot: Snapshot) -> str | None:
         if action.venue not in self.venues:
             return f"unknown venue {action.venue}"
+        if plan.verdict is not Verdict.ALLOW and not action.reduces_risk:
+            return f"risk-adding action under a {plan.verdict.value} verdict"
         if action.kind not in ORDER_KINDS:
             return None
         if action.acceptable_price is None:

@@ -192,3 +192,24 @@ def test_orders_cancelled_by_the_venue_are_retried_at_most_the_cap(chain, tmp_pa
         (note,) = ex.reconcile()
         assert "cancelled" in note and "AcceptablePriceExceeded" in note
         chain.transact(chain.feed("ETH/USD").functions.setAnswer(3000 * 10**8))
+
+
+def test_reduce_only_and_halted_plans_send_only_what_reduces_risk(chain, tmp_path):
+    ex = executor(chain, tmp_path)
+    snap = snapshot(chain, ex)
+    ex.execute(plan_of(snap, deposit(5000), order(-5, 2900)), snap)
+    snap = snapshot(chain, ex)
+    reduce_only = replace(plan_of(snap, order(-1, 2900, ActionKind.INCREASE), order(2, 3100, ActionKind.DECREASE)),
+                          verdict=Verdict.REDUCE_ONLY)  # fmt: skip
+    report = ex.execute(reduce_only, snap)
+    assert [o.status for o in report.outcomes] == ["skipped", "done"]
+    assert "risk-adding" in report.outcomes[0].detail
+    assert chain.perp.functions.getPosition(ex.account.address, 1).call()[0] == -3 * WAD
+
+    halted = replace(plan_of(snapshot(chain, ex), order(1, 3100, ActionKind.DECREASE)), verdict=Verdict.HALT)
+    assert ex.execute(halted, snapshot(chain, ex)).halted  # by default a halt sends nothing at all
+    assert chain.perp.functions.getPosition(ex.account.address, 1).call()[0] == -3 * WAD
+    ex.reduce_when_halted = True
+    report = ex.execute(halted, snapshot(chain, ex))
+    assert [o.status for o in report.outcomes] == ["done"]
+    assert chain.perp.functions.getPosition(ex.account.address, 1).call()[0] == -2 * WAD
