@@ -129,6 +129,21 @@ def _add_chain_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _keeper_run(args: argparse.Namespace) -> int:
+    from hedger.keeper import Keeper, KeeperConfig
+    from hedger.metrics import KeeperMetrics
+
+    session = _session(args)
+    config = KeeperConfig.from_mapping(
+        dict(session.network.keeper), dry_run=args.dry_run or None, poll_interval_s=args.interval,
+        max_cycles=args.max_cycles, kill_switch_file=Path(args.kill_switch) if args.kill_switch else None,
+    )  # fmt: skip
+    metrics = KeeperMetrics()
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
+    return Keeper(session, config, metrics).run()
+
+
 def _add_plan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ratio", action="append", metavar="ASSET=R", help="hedge ratio for an asset (repeatable)")
     parser.add_argument("--journal", help="journal file (default: .hedger/<network>-journal.sqlite)")
@@ -170,6 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plan_options(rebalance)
     rebalance.add_argument("--execute", action="store_true", help="send the transactions (key from .env)")
     rebalance.set_defaults(handler=_rebalance)
+
+    keeper = commands.add_parser("keeper", help="the keeper loop").add_subparsers(dest="keeper_command", required=True)
+    run = keeper.add_parser("run", help="snapshot → plan → execute on every new block, until SIGTERM")
+    _add_chain_options(run)
+    _add_plan_options(run)
+    run.add_argument("--dry-run", action="store_true", help="plan and log every block, send nothing")
+    run.add_argument("--interval", type=float, help="seconds between polls for a new block (default 1)")
+    run.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    run.add_argument("--kill-switch", help="file whose existence stops risk-adding actions (default .hedger/STOP)")
+    run.add_argument("--max-cycles", type=int, help="stop after N cycles (default: run until stopped)")
+    run.set_defaults(handler=_keeper_run)
 
     compile_cmd = commands.add_parser("compile", help="compile contracts/ with solc-js (only what changed)")
     compile_cmd.add_argument("--force", action="store_true", help="recompile everything")

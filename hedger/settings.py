@@ -98,6 +98,7 @@ class NetworkConfig:
     sequencer: SequencerConfig | None
     strategy: Mapping[str, Any] = field(default_factory=dict)
     execution: Mapping[str, Any] = field(default_factory=dict)
+    keeper: Mapping[str, Any] = field(default_factory=dict)
     accounts: Mapping[str, str] = field(default_factory=dict)
     addresses: frozenset[str] = frozenset()
 
@@ -162,6 +163,7 @@ def parse_network(doc: Mapping[str, Any], file: str) -> NetworkConfig:
         sequencer=_sequencer(_Table(doc, file)),
         strategy=dict(doc.get("strategy", {})),
         execution=dict(doc.get("execution", {})),
+        keeper=dict(doc.get("keeper", {})),
         accounts={k: to_checksum_address(v) for k, v in doc.get("accounts", {}).items()},
         addresses=addresses,
     )

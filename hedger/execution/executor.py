@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,7 @@ class Executor:
     policy: SendPolicy = field(default_factory=SendPolicy)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     reduce_when_halted: bool = False  # send a halted plan's risk-reducing actions (bounded at an anchor price)
+    risk_gate: Callable[[], str | None] | None = None  # asked right before each risk-adding action (kill switch)
 
     def __post_init__(self) -> None:
         self.sender = Sender(self.w3, self.network, self.account, self.journal, self.policy)
@@ -179,8 +180,12 @@ class Executor:
     def _refusal(self, action: Action, plan: Plan, snapshot: Snapshot) -> str | None:
         if action.venue not in self.venues:
             return f"unknown venue {action.venue}"
-        if plan.verdict is not Verdict.ALLOW and not action.reduces_risk:
-            return f"risk-adding action under a {plan.verdict.value} verdict"
+        if not action.reduces_risk:
+            if plan.verdict is not Verdict.ALLOW:
+                return f"risk-adding action under a {plan.verdict.value} verdict"
+            gate = self.risk_gate() if self.risk_gate else None
+            if gate:
+                return gate
         if action.kind not in ORDER_KINDS:
             return None
         if action.acceptable_price is None:

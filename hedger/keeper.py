@@ -1,0 +1,182 @@
+"""The keeper: on every new block, snapshot → plan → execute → journal, for as long as it runs.
+
+- RPC failures: the cycle is skipped and retried with exponential backoff (capped), never a crash.
+- Kill switch (a file, or HEDGER_KILL_SWITCH=1): risk-adding actions stop at once (checked every
+  cycle and again right before each action is sent); risk-reducing ones continue.
+- Gas budget per day: once the journal shows the last 24 h spent it, only risk-reducing actions.
+- SIGTERM / SIGINT: the current cycle finishes, then the keeper exits 0.
+- A restart is safe: the executor reconciles the journal before sending anything.
+- Logs are JSON lines; metrics are optional (Prometheus).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+
+from hedger.chain.connect import TRANSIENT_ERRORS
+from hedger.errors import RpcError
+from hedger.execution.executor import ExecutionReport
+from hedger.metrics import KeeperMetrics
+from hedger.model import Plan, Reason, Snapshot, Verdict
+from hedger.session import Session
+
+log = logging.getLogger("hedger.keeper")
+KILL_SWITCH_ENV = "HEDGER_KILL_SWITCH"
+_SEVERITY = {Verdict.ALLOW: 0, Verdict.REDUCE_ONLY: 1, Verdict.HALT: 2}
+
+
+@dataclass(frozen=True)
+class KeeperConfig:
+    poll_interval_s: float = 1.0
+    dry_run: bool = False
+    gas_budget_per_day_wei: int | None = None
+    kill_switch_file: Path = Path(".hedger") / "STOP"
+    max_backoff_s: float = 30.0
+    max_cycles: int | None = None  # bounded runs (scripts, tests); None runs until stopped
+
+    @classmethod
+    def from_mapping(cls, table: dict, **overrides) -> KeeperConfig:
+        """The network file's [keeper] table (gas_budget_per_day in native coin, e.g. "0.05"), then overrides."""
+        values = {k: v for k, v in table.items() if k != "gas_budget_per_day"}
+        if "gas_budget_per_day" in table:
+            values["gas_budget_per_day_wei"] = int(Decimal(str(table["gas_budget_per_day"])) * 10**18)
+        if "kill_switch_file" in values:
+            values["kill_switch_file"] = Path(values["kill_switch_file"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    block_number: int
+    plan: Plan
+    report: ExecutionReport | None
+    snapshot_s: float
+
+
+class Keeper:
+    def __init__(self, session: Session, config: KeeperConfig, metrics: KeeperMetrics | None = None):
+        self.session, self.config = session, config
+        self.metrics = metrics or KeeperMetrics()
+        self.state = session.state()
+        self.executor = None if config.dry_run else session.executor()
+        if self.executor is not None:
+            self.executor.risk_gate = self.risk_gate
+        self.stop_requested = threading.Event()
+        self.last_block: int | None = None
+        self.cycles = 0
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> int:
+        self._install_signal_handlers()
+        failures = 0
+        log.info("keeper started", extra={"account": self.session.account, "network": self.session.network.name,
+                                           "dry_run": self.config.dry_run})  # fmt: skip
+        while not self.stop_requested.is_set() and not self._bounded_out():
+            try:
+                if self._wait_for_new_block():
+                    self.cycle()
+                failures = 0
+            except (RpcError, *TRANSIENT_ERRORS) as error:
+                failures += 1
+                delay = min(self.config.max_backoff_s, 0.5 * 2**failures)
+                self.metrics.rpc_errors.inc()
+                log.warning("rpc unavailable, backing off", extra={"error": str(error)[:300], "retry_in_s": delay})
+                self.stop_requested.wait(delay)
+        log.info("keeper stopped", extra={"cycles": self.cycles, "last_block": self.last_block})
+        self.session.close()
+        return 0
+
+    def cycle(self) -> CycleResult:
+        started = time.monotonic()
+        snapshot = self.session.snapshot()
+        snapshot_s = time.monotonic() - started
+        self.metrics.snapshot_seconds.observe(snapshot_s)
+        plan = self._gated(self.session.plan(snapshot, self.state))
+        report = None if self.executor is None else self.executor.execute(plan, snapshot)
+        self.state = self.session.remember(snapshot, report, self.state)
+        self.cycles += 1
+        self.last_block = snapshot.block_number
+        self._record(snapshot, plan, report, snapshot_s)
+        return CycleResult(snapshot.block_number, plan, report, snapshot_s)
+
+    def request_stop(self, *_: object) -> None:
+        self.stop_requested.set()
+
+    # ------------------------------------------------------------------ gates
+
+    def risk_gate(self) -> str | None:
+        """Why risk-adding actions must not be sent right now, or None."""
+        if self.config.kill_switch_file.exists() or os.environ.get(KILL_SWITCH_ENV, "").lower() in ("1", "true"):
+            self.metrics.kill_switch.set(1)
+            return f"kill switch engaged ({self.config.kill_switch_file} or {KILL_SWITCH_ENV})"
+        self.metrics.kill_switch.set(0)
+        budget = self.config.gas_budget_per_day_wei
+        if budget is not None and self.executor is not None:
+            spent = self.session.journal.gas_spent_since(self.session.account, time.time() - 86_400)
+            if spent >= budget:
+                return f"gas budget spent: {spent} of {budget} wei in the last 24 h"
+        return None
+
+    def _gated(self, plan: Plan) -> Plan:
+        reason = self.risk_gate()
+        if reason is None or _SEVERITY[plan.verdict] >= _SEVERITY[Verdict.REDUCE_ONLY]:
+            return plan
+        return replace(plan, verdict=Verdict.REDUCE_ONLY, reasons=(*plan.reasons, Reason("keeper_gate", reason)))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _wait_for_new_block(self) -> bool:
+        while not self.stop_requested.is_set():
+            number = int(self.session.reader.rpc.request("eth_blockNumber", []), 16)
+            if self.last_block is None or number > self.last_block:
+                return True
+            self.stop_requested.wait(self.config.poll_interval_s)
+        return False
+
+    def _bounded_out(self) -> bool:
+        return self.config.max_cycles is not None and self.cycles >= self.config.max_cycles
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+
+    def _record(self, snapshot: Snapshot, plan: Plan, report: ExecutionReport | None, snapshot_s: float) -> None:
+        m = self.metrics
+        m.cycles.inc()
+        m.block.set(snapshot.block_number)
+        m.plans.labels(plan.verdict.value).inc()
+        for reason in plan.reasons:
+            if plan.verdict is not Verdict.ALLOW:
+                m.guard_trips.labels(reason.code).inc()
+        for exposure in snapshot.exposures:
+            m.exposure.labels(exposure.asset).set(float(exposure.net))
+            if exposure.hedge_ratio is not None:
+                m.hedge_ratio.labels(exposure.asset).set(float(exposure.hedge_ratio))
+        outcomes = report.outcomes if report else ()
+        for outcome in outcomes:
+            if outcome.status in ("done", "order_pending"):
+                m.tx_sent.inc()
+                m.gas_spent_wei.inc(self._gas_of(outcome.intent_id))
+            elif outcome.status == "failed":
+                m.tx_failed.inc()
+        log.info("cycle", extra={
+            "block": snapshot.block_number, "verdict": plan.verdict.value, "snapshot_s": round(snapshot_s, 4),
+            "rpc_round_trips": snapshot.rpc_round_trips, "actions": len(plan.actions),
+            "outcomes": [f"{o.status}:{o.action.kind.value}:{o.action.venue}:{o.action.symbol}" for o in outcomes],
+            "reasons": [r.code for r in plan.reasons][:20], "dry_run": self.executor is None,
+        })  # fmt: skip
+
+    def _gas_of(self, intent_id: str | None) -> int:
+        if intent_id is None:
+            return 0
+        return sum((t.gas_used or 0) * (t.effective_gas_price or 0) for t in self.session.journal.txs(intent_id))
