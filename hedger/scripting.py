@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
-from hedger.chain.anvil import Anvil, LocalNode
+from hedger.chain.anvil import DEFAULT_CHAIN_ID, DEV_ACCOUNTS, Anvil, LocalNode
+from hedger.chain.connect import connect
+from hedger.chain.universe import deploy_universe, network_document
 from hedger.errors import AnvilError
+from hedger.session import Session
+from hedger.settings import load_env, load_network, parse_network, resolve_account
 
 DEFAULT_LOCAL_RPC = "http://127.0.0.1:8545"
 
@@ -54,3 +60,21 @@ def script_node() -> Iterator[LocalNode]:
         pass
     with Anvil.launch() as node:
         yield node
+
+
+def script_session(node: LocalNode, journal: Path | None = None) -> Session:
+    """A Session for the scripts: on a throwaway node the reference universe is deployed first (nothing
+    else is there yet); on a lasting node networks/local.toml describes what `hedger chain up` deployed.
+    On a local chain (31337) without HEDGER_PRIVATE_KEY, the demo wallet's key is used: Anvil's public
+    development key #1, never one that holds real funds."""
+    if is_throwaway(node):
+        universe = deploy_universe(node)
+        network = parse_network(network_document(universe), "<reference universe deployed by the script>")
+    else:
+        network = load_network("local")
+    load_env()
+    if network.chain_id == DEFAULT_CHAIN_ID and not os.environ.get("HEDGER_PRIVATE_KEY"):
+        os.environ["HEDGER_PRIVATE_KEY"] = dict(DEV_ACCOUNTS)[network.accounts["demo"]]
+    w3 = connect(node.url, network.chain_id, source=network.file)
+    journal_path = journal or Path(tempfile.mkdtemp(prefix="hedger-script-")) / "journal.sqlite"
+    return Session(network, w3, resolve_account(network), node.url, journal_path)

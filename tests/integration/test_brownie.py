@@ -171,3 +171,20 @@ def test_deploy_local_runs_with_plain_python_on_a_throwaway_anvil(fresh_universe
     assert head.group(2) == fresh_universe.perp_market
     assert "a throwaway chain" in proc.stdout
     assert (LOCAL_TOML.read_bytes() if LOCAL_TOML.exists() else None) == before
+
+
+def test_brownie_runs_a_hedge_and_the_keeper_on_its_own_anvil(brownie_home):
+    home, _ = brownie_home
+    code, out = run_brownie(home, "run", "scripts/hedge_once.py")
+    assert code == 0, out
+    assert "Running 'scripts/hedge_once.py::main'" in out
+    for line in ("done          add_collateral reference:USDC", "done          open reference:ETH",
+                 "done          open reference:BTC"):  # fmt: skip
+        assert line in out, out
+    assert re.search(r"ETH\s+0\.000000 → -11\.000000\s+11\.000000 → -0\.0\d+\s+0\.0% → 100\.0%", out), out
+
+    code, out = run_brownie(home, "run", "scripts/keeper.py", "main", "2")
+    assert code == 0, out
+    cycles = re.findall(r"^block \d+: allow; (.*)$", out, re.MULTILINE)
+    assert cycles[0].startswith("done add_collateral USDC, done open BTC, done open ETH"), out
+    assert cycles[1] == "nothing to do"

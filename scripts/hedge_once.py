@@ -1,0 +1,33 @@
+"""One hedge, end to end: snapshot → plan → simulate, sign, send → final exposure.
+
+    brownie run scripts/hedge_once.py          # on brownie's development network (Anvil)
+    python scripts/hedge_once.py               # on HEDGER_RPC_LOCAL / :8545, or a throwaway Anvil
+
+On a node that outlives the script it acts on what networks/local.toml describes (`hedger chain up`);
+on a throwaway node it deploys the reference universe first.
+"""
+
+from __future__ import annotations
+
+from hedger.display import execution_text, exposure_change_text, plan_text
+from hedger.execution.executor import ExecutionReport
+from hedger.scripting import script_node, script_session
+
+
+def main() -> ExecutionReport:
+    with script_node() as node:
+        session = script_session(node)
+        state = session.state()
+        before = session.snapshot()
+        plan = session.plan(before, state)
+        print(plan_text(plan))
+        report = session.executor().execute(plan, before)
+        session.remember(before, report, state)
+        print(f"\nExecution\n{execution_text(report)}")
+        print(f"\nExposure before → after\n{exposure_change_text(before, session.snapshot())}")
+        session.close()
+        return report
+
+
+if __name__ == "__main__":
+    main()
