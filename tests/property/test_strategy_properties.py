@@ -89,7 +89,8 @@ def test_a_plan_never_increases_exposure_under_reduce_only_or_halt(eth, hedge, e
         last_trade_at={} if since is None else {"ref:ETH": NOW - since},
     )
     plan = build_plan(snap, state=state)
-    assert plan.verdict is not Verdict.ALLOW
+    if eth or hedge:  # with nothing held and nothing open, no market is governed and the verdict may stay allow
+        assert plan.verdict is not Verdict.ALLOW
     assert all(
         a.kind not in (ActionKind.OPEN, ActionKind.INCREASE, ActionKind.WITHDRAW_COLLATERAL) for a in plan.actions
     )
