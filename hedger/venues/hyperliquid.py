@@ -1,0 +1,386 @@
+"""Hyperliquid perps, read and traded from HyperEVM: HyperCore state through the read precompiles,
+orders through the CoreWriter system contract. See docs/venues.md.
+
+Read precompiles take the raw `abi.encode(args)` as calldata (no selector) and answer `abi.encode`d
+values in HyperCore's integers: a perp price is in units of 10^-(6 − szDecimals) USD (markPx 345678
+with szDecimals 4 is $3,456.78), a size `szi` in units of 10^-szDecimals of the asset, USD amounts
+(entryNtl, account value, margins) in 1e-6 USD. CoreWriter actions are `version 1 ‖ uint24 action id
+‖ abi.encode(fields)`; limit-order price and size are 1e8 × the human value, whatever the market.
+
+Funding is not on-chain: it comes from an optional FundingSource (hourly, positive when longs pay),
+and is reported as unknown (`rate` None) without one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
+from typing import NamedTuple
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_utils import function_signature_to_4byte_selector
+from web3 import Web3
+
+from hedger.chain.multicall import Block, Call, CallResult, ReadStep
+from hedger.model import (
+    SECONDS_PER_HOUR,
+    ZERO,
+    FundingRate,
+    MarginAccount,
+    Market,
+    PendingOrder,
+    Position,
+    Side,
+    Source,
+)
+from hedger.settings import MarketConfig, NetworkConfig, VenueConfig
+from hedger.venues.base import (
+    Approval,
+    FundingSource,
+    OrderIntent,
+    TxRequest,
+    UnsupportedOrder,
+    VenueState,
+    from_units,
+    to_units,
+)
+
+PERP_PRICE_DECIMALS = 6  # a perp price has 6 − szDecimals decimals on HyperCore
+USD_DECIMALS = 6  # entryNtl, account value, margins, usdClassTransfer amounts
+ORDER_DECIMALS = 8  # CoreWriter limitPx and sz
+MAX_SIGNIFICANT_FIGURES = 5  # of a non-integer order price
+ACTION_VERSION = 1
+LIMIT_ORDER, USD_CLASS_TRANSFER, CANCEL_BY_CLOID = 1, 7, 11
+TIF_IOC = 3
+_SEND_RAW_ACTION = function_signature_to_4byte_selector("sendRawAction(bytes)")
+
+
+class CorePosition(NamedTuple):
+    szi: int
+    entry_ntl: int
+    isolated_raw_usd: int
+    leverage: int
+    is_isolated: bool
+
+
+class PerpAssetInfo(NamedTuple):
+    coin: str
+    margin_table_id: int
+    sz_decimals: int
+    max_leverage: int
+    only_isolated: bool
+
+
+class AccountMarginSummary(NamedTuple):
+    account_value: int
+    margin_used: int
+    ntl_pos: int
+    raw_usd: int
+
+
+def _decoder(types: str, shape: type) -> object:
+    """A decoder of a precompile answer, `abi.encode`d `types`, into `shape`."""
+    return lambda raw: shape(*abi_decode([types], raw)[0])
+
+
+_decode_position = _decoder("(int64,uint64,int64,uint32,bool)", CorePosition)
+_decode_asset_info = _decoder("(string,uint32,uint8,uint8,bool)", PerpAssetInfo)
+_decode_margin_summary = _decoder("(int64,uint64,uint64,int64)", AccountMarginSummary)
+
+
+def _decode_price(raw: bytes) -> int:
+    return abi_decode(["uint64"], raw)[0]
+
+
+def perp_price(raw: int, sz_decimals: int) -> Decimal:
+    """A perp markPx/oraclePx as USD: raw / 10^(6 − szDecimals)."""
+    return from_units(raw, PERP_PRICE_DECIMALS - sz_decimals)
+
+
+def order_price(price: Decimal, sz_decimals: int, buying: bool) -> Decimal:
+    """A worst acceptable price on HyperCore's tick: at most 5 significant figures (integers always
+    allowed) and 6 − szDecimals decimals, rounded to be stricter (down for a buy, up for a sell)."""
+    rounding = ROUND_FLOOR if buying else ROUND_CEILING
+    decimals = min(PERP_PRICE_DECIMALS - sz_decimals, max(0, MAX_SIGNIFICANT_FIGURES - 1 - price.adjusted()))
+    return price.quantize(Decimal(1).scaleb(-decimals), rounding=rounding)
+
+
+def core_action(action_id: int, types: list[str], values: list[object]) -> bytes:
+    """A CoreWriter payload: version byte, big-endian uint24 action id, then the ABI-encoded fields."""
+    return bytes([ACTION_VERSION]) + action_id.to_bytes(3, "big") + abi_encode(types, values)
+
+
+@dataclass(frozen=True)
+class HyperliquidMarket:
+    symbol: str
+    asset: str
+    perp_index: int
+    coin: str
+    sz_decimals: int
+
+    @property
+    def size_step(self) -> Decimal:
+        return Decimal(1).scaleb(-self.sz_decimals)
+
+
+@dataclass(frozen=True)
+class Precompiles:
+    position: str
+    mark_px: str
+    oracle_px: str
+    perp_asset_info: str
+    account_margin_summary: str
+
+
+class HyperliquidVenue:
+    """Hyperliquid on HyperEVM behind the Venue protocol (hedger.venues.base)."""
+
+    kind = "hyperliquid"
+
+    def __init__(
+        self, w3: Web3, network: NetworkConfig, config: VenueConfig, funding_source: FundingSource | None = None
+    ):
+        self.name = config.name
+        self.config = config
+        self.core_writer = config.require("core_writer")
+        self.precompiles = Precompiles(
+            position=config.require("position_precompile"),
+            mark_px=config.require("mark_px_precompile"),
+            oracle_px=config.require("oracle_px_precompile"),
+            perp_asset_info=config.require("perp_asset_info_precompile"),
+            account_margin_summary=config.require("account_margin_summary_precompile"),
+        )
+        self.perp_dex = config.require("perp_dex", int)
+        self.taker_fee = Decimal(config.require("taker_fee"))
+        self.min_notional_usd = Decimal(config.require("min_notional_usd"))
+        self.markets = {symbol: _market(m) for symbol, m in config.markets.items()}
+        self.funding_source = funding_source
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self, account: str, block: Block) -> ReadStep[VenueState]:
+        """One round: per market perpAssetInfo, markPx, oraclePx and the position; the margin summary."""
+        calls = self._calls(account)
+        results = yield list(calls.values())
+        answers = dict(zip(calls, results, strict=True))
+        return self._state(answers, block)
+
+    def _calls(self, account: str) -> dict[Hashable, Call]:
+        p = self.precompiles
+        calls: dict[Hashable, Call] = {}
+        for m in self.markets.values():
+            index = abi_encode(["uint32"], [m.perp_index])
+            calls[("info", m.symbol)] = Call.raw(
+                p.perp_asset_info, index, _decode_asset_info, f"{m.symbol}.perpAssetInfo"
+            )
+            calls[("mark", m.symbol)] = Call.raw(p.mark_px, index, _decode_price, f"{m.symbol}.markPx")
+            calls[("oracle", m.symbol)] = Call.raw(p.oracle_px, index, _decode_price, f"{m.symbol}.oraclePx")
+            calls[("position", m.symbol)] = Call.raw(
+                p.position,
+                abi_encode(["address", "uint16"], [account, m.perp_index]),
+                _decode_position,
+                f"{m.symbol}.position",
+            )
+        # last: a precompile refusing its input burns the gas it was given, so what comes after it fails too
+        calls["summary"] = Call.raw(
+            p.account_margin_summary,
+            abi_encode(["uint32", "address"], [self.perp_dex, account]),
+            _decode_margin_summary,
+            f"{self.name}.accountMarginSummary",
+        )
+        return calls
+
+    def _state(self, answers: Mapping[Hashable, CallResult], block: Block) -> VenueState:
+        errors = [r.error or "call failed" for r in answers.values() if not r.ok]
+        summary = answers["summary"].value if answers["summary"].ok else None
+        markets, positions, funding = [], [], []
+        for config in self.markets.values():
+            info = self._checked_info(config, answers[("info", config.symbol)], errors)
+            if info is None:
+                continue
+            market = self._market(config, info)
+            mark, oracle = (self._price(answers[(k, config.symbol)], info) for k in ("mark", "oracle"))
+            markets.append(market)
+            funding.append(self._funding(market, mark, oracle, block, errors))
+            position = self._position(market, answers[("position", config.symbol)], mark, summary, block)
+            if position is not None:
+                positions.append(position)
+        margin = None if summary is None else self._margin(summary, positions, block)
+        return VenueState(self.name, tuple(markets), tuple(positions), tuple(funding), (), margin, tuple(errors))
+
+    def _checked_info(self, config: HyperliquidMarket, result: CallResult, errors: list[str]) -> PerpAssetInfo | None:
+        """The perp's asset info, if it is the coin and size decimals the network file says."""
+        if not result.ok:
+            return None
+        info = result.value
+        if (info.coin, info.sz_decimals) != (config.coin, config.sz_decimals):
+            errors.append(
+                f"{self.name}: perp {config.perp_index} is {info.coin} with szDecimals {info.sz_decimals}, the network "
+                f"file says {config.coin} with {config.sz_decimals}: {config.symbol} skipped"
+            )
+            return None
+        return info
+
+    def _market(self, config: HyperliquidMarket, info: PerpAssetInfo) -> Market:
+        initial = Decimal(1) / info.max_leverage
+        return Market(
+            venue=self.name,
+            symbol=config.symbol,
+            asset=config.asset,
+            market_id=str(config.perp_index),
+            initial_margin_ratio=initial,
+            maintenance_margin_ratio=initial / 2,  # half the initial margin at max leverage (lowest tier)
+            taker_fee=self.taker_fee,
+            min_size=config.size_step,
+            size_step=config.size_step,
+            min_notional_usd=self.min_notional_usd,
+            async_orders=True,
+            extra={
+                "coin": info.coin,
+                "sz_decimals": info.sz_decimals,
+                "max_leverage": info.max_leverage,
+                "margin_table_id": info.margin_table_id,
+                "only_isolated": info.only_isolated,
+            },
+        )
+
+    @staticmethod
+    def _price(result: CallResult, info: PerpAssetInfo) -> Decimal | None:
+        return perp_price(result.value, info.sz_decimals) if result.ok else None
+
+    def _funding(
+        self, market: Market, mark: Decimal | None, oracle: Decimal | None, block: Block, errors: list[str]
+    ) -> FundingRate:
+        rate = None if self.funding_source is None else self.funding_source.funding_per_hour(market.symbol)
+        if rate is None:
+            errors.append(f"{self.name}: {market.symbol} funding unknown: HyperCore publishes none on-chain")
+        origin = self.precompiles.mark_px if rate is None else f"funding-source:{self.funding_source.name}"
+        return FundingRate(
+            venue=self.name,
+            symbol=market.symbol,
+            rate=rate,
+            interval_s=SECONDS_PER_HOUR,
+            source=Source(origin, block.number, block.timestamp),
+            mark_price=mark,
+            index_price=oracle,
+        )
+
+    def _position(
+        self,
+        market: Market,
+        result: CallResult,
+        mark: Decimal | None,
+        summary: AccountMarginSummary | None,
+        block: Block,
+    ) -> Position | None:
+        if not result.ok or result.value.szi == 0:
+            return None
+        raw: CorePosition = result.value
+        signed_size = from_units(raw.szi, market.extra["sz_decimals"])
+        contracts, entry_usd = abs(signed_size), from_units(raw.entry_ntl, USD_DECIMALS)
+        signed_entry = entry_usd if raw.szi > 0 else -entry_usd
+        return Position(
+            venue=self.name,
+            symbol=market.symbol,
+            asset=market.asset,
+            side=Side.of(signed_size),
+            contracts=contracts,
+            entry_price=entry_usd / contracts,
+            mark_price=mark,
+            unrealized_pnl_usd=None if mark is None else signed_size * mark - signed_entry,
+            source=Source(self.precompiles.position, block.number, block.timestamp),
+            collateral_usd=self._collateral_usd(raw, signed_size, mark, summary),
+            maintenance_margin_usd=None if mark is None else contracts * mark * market.maintenance_margin_ratio,
+            extra={
+                "leverage": raw.leverage,
+                "margin_mode": "isolated" if raw.is_isolated else "cross",
+                "szi_raw": raw.szi,
+                "entry_ntl_raw": raw.entry_ntl,
+                "isolated_raw_usd": from_units(raw.isolated_raw_usd, USD_DECIMALS),
+            },
+        )
+
+    @staticmethod
+    def _collateral_usd(
+        raw: CorePosition, signed_size: Decimal, mark: Decimal | None, summary: AccountMarginSummary | None
+    ) -> Decimal | None:
+        """Isolated: the position's own equity, raw USD + size × mark. Cross: the account's value."""
+        if raw.is_isolated:
+            return None if mark is None else from_units(raw.isolated_raw_usd, USD_DECIMALS) + signed_size * mark
+        return None if summary is None else from_units(summary.account_value, USD_DECIMALS)
+
+    def _margin(self, summary: AccountMarginSummary, positions: list[Position], block: Block) -> MarginAccount:
+        """The perp dex's margin summary; maintenance summed over the positions hedger reads."""
+        equity = from_units(summary.account_value, USD_DECIMALS)
+        return MarginAccount(
+            venue=self.name,
+            collateral_token="USDC",
+            collateral=equity,
+            equity_usd=equity,
+            initial_requirement_usd=from_units(summary.margin_used, USD_DECIMALS),
+            maintenance_requirement_usd=sum((p.maintenance_margin_usd or ZERO for p in positions), ZERO),
+            notional_usd=from_units(summary.ntl_pos, USD_DECIMALS),
+            source=Source(self.precompiles.account_margin_summary, block.number, block.timestamp),
+        )
+
+    # ------------------------------------------------------------------ encoding
+
+    def encode_order(self, account: str, intent: OrderIntent) -> list[TxRequest]:
+        """An IOC limit order (action 1) at the acceptable price, reduce-only for decreases and closes."""
+        market = self._configured(intent.market.symbol)
+        buying = intent.size_delta > 0
+        size = abs(intent.size_delta).quantize(market.size_step, rounding=ROUND_DOWN)
+        if size == 0:
+            raise UnsupportedOrder(f"{intent.size_delta} {market.symbol} is below the lot size {market.size_step}")
+        price = order_price(intent.acceptable_price, market.sz_decimals, buying)
+        cloid = int(intent.extra.get("cloid", 0))
+        payload = core_action(
+            LIMIT_ORDER,
+            ["uint32", "bool", "uint64", "uint64", "bool", "uint8", "uint128"],
+            [market.perp_index, buying, to_units(price, ORDER_DECIMALS), to_units(size, ORDER_DECIMALS),
+             intent.reduce_only, TIF_IOC, cloid],
+        )  # fmt: skip
+        verb = "buy" if buying else "sell"
+        flags = " reduce-only" if intent.reduce_only else ""
+        return [self._send(payload, f"IOC {verb} {size} {market.symbol} at {price}{flags}")]
+
+    def encode_collateral(self, account: str, amount: Decimal) -> list[TxRequest]:
+        """Move USDC between the HyperCore spot and perp balances (action 7): > 0 into perps."""
+        units = to_units(abs(amount), USD_DECIMALS)
+        payload = core_action(USD_CLASS_TRANSFER, ["uint64", "bool"], [units, amount > 0])
+        direction = "spot → perp" if amount > 0 else "perp → spot"
+        return [self._send(payload, f"move {abs(amount)} USDC {direction}")]
+
+    def encode_cancel(self, account: str, order: PendingOrder) -> TxRequest:
+        """Cancel by client order id (action 11); orders hedger sent carry their cloid in `extra`."""
+        cloid = order.extra.get("cloid")
+        if not cloid:
+            raise UnsupportedOrder(f"order {order.order_id} has no cloid: HyperCore orders are cancelled by cloid here")
+        market = self._configured(order.symbol)
+        payload = core_action(CANCEL_BY_CLOID, ["uint32", "uint128"], [market.perp_index, int(cloid)])
+        return self._send(payload, f"cancel {market.symbol} order cloid {cloid}")
+
+    def approvals(self, account: str, intent: OrderIntent | None, collateral: Decimal) -> list[Approval]:
+        return []  # CoreWriter actions move HyperCore balances: no ERC-20 allowance is involved
+
+    def _send(self, payload: bytes, description: str) -> TxRequest:
+        data = _SEND_RAW_ACTION + abi_encode(["bytes"], [payload])
+        return TxRequest(self.core_writer, data, f"{self.name}: {description}")
+
+    def _configured(self, symbol: str) -> HyperliquidMarket:
+        market = self.markets.get(symbol)
+        if market is None:
+            raise UnsupportedOrder(f"{self.name} has no market {symbol!r}", f"configured: {sorted(self.markets)}")
+        return market
+
+
+def _market(config: MarketConfig) -> HyperliquidMarket:
+    return HyperliquidMarket(
+        symbol=config.symbol,
+        asset=config.asset,
+        perp_index=config.require("perp_index", int),
+        coin=config.require("coin"),
+        sz_decimals=config.require("sz_decimals", int),
+    )
