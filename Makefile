@@ -62,3 +62,6 @@ lint: $(PY_STAMP)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
+
+bench: setup
+	for script in bench/*.py; do $(PY) $$script || exit 1; done
