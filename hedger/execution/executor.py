@@ -20,12 +20,12 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 
-from hedger.errors import ExecutionError, SimulationFailed
+from hedger.errors import ExecutionError, SimulationFailed, TransactionTimeout
 from hedger.execution.journal import Intent, IntentStatus, Journal, TxStatus
 from hedger.execution.sender import Sender, SendPolicy, TxAccount
 from hedger.model import Action, ActionKind, Plan, Snapshot, Verdict
 from hedger.settings import NetworkConfig
-from hedger.venues.base import OrderIntent, TxRequest, Venue
+from hedger.venues.base import OrderIntent, TxRequest, UnsupportedOrder, Venue
 
 log = logging.getLogger(__name__)
 ORDER_KINDS = (ActionKind.OPEN, ActionKind.INCREASE, ActionKind.DECREASE, ActionKind.CLOSE)
@@ -48,7 +48,7 @@ class RetryPolicy:
 @dataclass(frozen=True)
 class ActionOutcome:
     action: Action
-    status: str  # "done" | "order_pending" | "skipped" | "failed"
+    status: str  # "done" | "order_pending" | "unconfirmed" | "skipped" | "failed"
     detail: str = ""
     intent_id: str | None = None
     tx_hashes: tuple[str, ...] = ()
@@ -170,7 +170,9 @@ class Executor:
             for purpose, request in self.transactions(venue, action, snapshot):
                 receipt = self.sender.send(intent.id, request, purpose)
                 hashes.append(receipt["transactionHash"])
-        except (SimulationFailed, ExecutionError) as error:
+        except TransactionTimeout as error:  # it may still be mined: the intent stays open for reconcile
+            return ActionOutcome(action, "unconfirmed", str(error).split("\n")[0], intent.id, tuple(hashes))
+        except (SimulationFailed, ExecutionError, UnsupportedOrder) as error:
             self.journal.set_intent_status(intent.id, IntentStatus.FAILED, str(error))
             return ActionOutcome(action, "failed", str(error).split("\n")[0], intent.id, tuple(hashes))
         note = self._mined(self.journal.intent(intent.id), receipt)

@@ -40,6 +40,8 @@ from hedger.venues.base import (
     Approval,
     FundingSource,
     OrderIntent,
+    OrderOutcome,
+    StaticFundingSource,
     TxRequest,
     UnsupportedOrder,
     VenueState,
@@ -52,6 +54,7 @@ USD_DECIMALS = 6  # entryNtl, account value, margins, usdClassTransfer amounts
 ORDER_DECIMALS = 8  # CoreWriter limitPx and sz
 MAX_SIGNIFICANT_FIGURES = 5  # of a non-integer order price
 ACTION_VERSION = 1
+DEFAULT_SETTLE_WINDOW_S = 10  # HyperCore applies a CoreWriter action "a few seconds" after its transaction
 LIMIT_ORDER, USD_CLASS_TRANSFER, CANCEL_BY_CLOID = 1, 7, 11
 TIF_IOC = 3
 _SEND_RAW_ACTION = function_signature_to_4byte_selector("sendRawAction(bytes)")
@@ -156,7 +159,9 @@ class HyperliquidVenue:
         self.taker_fee = Decimal(config.require("taker_fee"))
         self.min_notional_usd = Decimal(config.require("min_notional_usd"))
         self.markets = {symbol: _market(m) for symbol, m in config.markets.items()}
-        self.funding_source = funding_source
+        self.funding_source = funding_source or _configured_funding(config)
+        self.settle_window_s = int(config.params.get("settle_window_s", DEFAULT_SETTLE_WINDOW_S))
+        self.w3 = w3
 
     # ------------------------------------------------------------------ reading
 
@@ -365,6 +370,24 @@ class HyperliquidVenue:
     def approvals(self, account: str, intent: OrderIntent | None, collateral: Decimal) -> list[Approval]:
         return []  # CoreWriter actions move HyperCore balances: no ERC-20 allowance is involved
 
+    # ------------------------------------------------------------------ settlement
+
+    def order_id_from_receipt(self, receipt: dict) -> str | None:
+        """A CoreWriter order acts on HyperCore a few seconds after its transaction, and the position
+        precompile shows it only then: the executor keeps the order pending until the settle window has
+        passed, so no second order is sent for a hedge HyperCore has not applied yet."""
+        if receipt["to"] is None or receipt["to"].lower() != self.core_writer.lower():
+            return None
+        return "0x" + bytes(receipt["transactionHash"]).hex().removeprefix("0x")
+
+    def order_outcome(self, order_id: str, from_block: int) -> OrderOutcome:
+        sent = self.w3.eth.get_transaction_receipt(order_id)
+        sent_at = self.w3.eth.get_block(sent["blockNumber"])["timestamp"]
+        latest = self.w3.eth.get_block("latest")
+        if latest["timestamp"] - sent_at < self.settle_window_s:
+            return OrderOutcome("pending")
+        return OrderOutcome("executed", latest["number"], "settle window passed: the position precompile is current")
+
     def _send(self, payload: bytes, description: str) -> TxRequest:
         data = _SEND_RAW_ACTION + abi_encode(["bytes"], [payload])
         return TxRequest(self.core_writer, data, f"{self.name}: {description}")
@@ -374,6 +397,14 @@ class HyperliquidVenue:
         if market is None:
             raise UnsupportedOrder(f"{self.name} has no market {symbol!r}", f"configured: {sorted(self.markets)}")
         return market
+
+
+def _configured_funding(config: VenueConfig) -> FundingSource | None:
+    """`[venues.<name>.funding_per_hour]` (symbol = rate per hour, positive: longs pay): a manual table."""
+    table = config.params.get("funding_per_hour")
+    if not table:
+        return None
+    return StaticFundingSource({symbol: Decimal(str(rate)) for symbol, rate in table.items()}, name="network file")
 
 
 def _market(config: MarketConfig) -> HyperliquidMarket:

@@ -26,7 +26,15 @@ from hedger.venues._abi import ABI_DIR
 from hedger.venues.base import OrderIntent, UnsupportedOrder, VenueState
 from hedger.venues.gmx_v2 import EVENT_LOG2_TOPIC, open_interest_key, price_per_unit
 from tests.support.chain_helpers import set_price
-from tests.support.standins import FLOAT, GMX_VENUE, deploy_gmx, seed_market_factors, seed_min_position_size, set_uint
+from tests.support.standins import (
+    FLOAT,
+    GMX_VENUE,
+    deploy_gmx,
+    keeper_executes,
+    seed_market_factors,
+    seed_min_position_size,
+    set_uint,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -498,17 +506,6 @@ def test_cancel_removes_the_order_and_the_fee_can_be_raised_per_order(chain, see
     )
     send(chain, ALICE, cancel)
     assert read(chain, venue)[0].pending_orders == ()
-
-
-def keeper_executes(chain, gmx, order_id: str, account: str) -> None:
-    """What GMX's order keeper leaves behind: the order gone from the store, and an "OrderExecuted" EventLog2."""
-    key = bytes.fromhex(order_id[2:])
-    empty = ((), ())
-    data = (empty, empty, empty, empty, ((("key", key),), ()), empty, empty)  # bytes32Items: key
-    chain.transact(gmx.data_store.functions.removeOrder(key))
-    chain.transact(
-        gmx.event_emitter.functions.emitEventLog2("OrderExecuted", key, bytes(12) + bytes.fromhex(account[2:]), data)
-    )
 
 
 def test_orders_are_followed_through_the_event_emitter_until_executed_or_cancelled(chain, seeded):

@@ -158,6 +158,17 @@ def seed_min_position_size(chain: LocalChain, gmx: GmxStandIns, usd: int) -> Non
     set_uint(chain, gmx, MIN_POSITION_SIZE_USD, usd * FLOAT)
 
 
+def keeper_executes(chain: LocalChain, gmx: GmxStandIns, order_id: str, account: str) -> None:
+    """What GMX's order keeper leaves behind: the order gone from the store, and an "OrderExecuted" EventLog2."""
+    key = bytes.fromhex(order_id[2:])
+    empty = ((), ())
+    data = (empty, empty, empty, empty, ((("key", key),), ()), empty, empty)  # bytes32Items: key
+    chain.transact(gmx.data_store.functions.removeOrder(key))
+    chain.transact(
+        gmx.event_emitter.functions.emitEventLog2("OrderExecuted", key, bytes(12) + bytes.fromhex(account[2:]), data)
+    )
+
+
 # ---------------------------------------------------------------------- HyperEVM
 
 PRECOMPILE_CONTRACTS = {
