@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from hedger.backtest.data import HedgeHistory, MarketHistory, align, load_binance
-
-DATA_DIR = Path(os.environ.get("HEDGER_DATA_DIR", Path(__file__).resolve().parents[4] / "shared" / "data"))
+from tests.support.data import data_file
 
 
 def _binance(name: str) -> MarketHistory:
-    path = DATA_DIR / name
-    if not path.exists():
-        pytest.skip(f"{path} not found (set HEDGER_DATA_DIR)")
-    return load_binance(path)
+    return load_binance(data_file(name))
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 from hedger.backtest.cli import history_from_files
 from hedger.backtest.data import align, load_binance, load_dydx_funding
 from hedger.errors import DataError
-from tests.unit.backtest.conftest import DATA_DIR
+from tests.support.data import data_file
 from tests.unit.backtest.synthetic import random_walk, write_binance_csv
 
 
@@ -75,7 +75,7 @@ def test_cross_asset_history_spans_the_hours_both_files_cover(eth_with_btc):
 
 
 def test_dydx_funding_is_hourly_and_cuts_the_window_to_its_span(btc_market):
-    funding = load_dydx_funding(DATA_DIR / "dydx_btcusd_funding_1h_2022_2023.csv")
+    funding = load_dydx_funding(data_file("dydx_btcusd_funding_1h_2022_2023.csv"))
     history = align(btc_market, btc_market, funding)
 
     assert (funding.asset, funding.funding_interval_h) == ("BTC", 1)

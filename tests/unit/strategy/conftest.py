@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from hedger.strategy.ratio import read_price_history
-
-DATA_DIR = Path(os.environ.get("HEDGER_DATA_DIR", "/work/shared/data"))
+from tests.support.data import data_file
 
 
 def _history(name: str) -> pd.DataFrame:
-    path = DATA_DIR / name
-    if not path.exists():
-        pytest.skip(f"{path} not found (set HEDGER_DATA_DIR)")
-    return read_price_history(path)
+    return read_price_history(data_file(name))
 
 
 @pytest.fixture(scope="session")
