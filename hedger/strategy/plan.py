@@ -573,22 +573,3 @@ _ACTION_ORDER = {
 
 def _action_order(action: Action) -> int:
     return _ACTION_ORDER[action.kind]
-
-
-def describe(plan: Plan) -> str:
-    """A plan as short human-readable lines (for `hedger plan` without --json)."""
-    lines = [f"{plan.network} {plan.account} @ block {plan.block_number}: {plan.verdict.value}"]
-    for action in plan.actions:
-        amount = action.collateral_delta if action.kind is ActionKind.ADD_COLLATERAL else action.size_delta
-        bound = "" if action.acceptable_price is None else f" (acceptable price {_plain(action.acceptable_price)})"
-        lines.append(
-            f"  {action.kind.value} {action.venue}:{action.symbol} {_plain(amount)}{bound}: {action.reason.code}"
-        )
-    if not plan.actions:
-        lines.append("  no action")
-    lines += [f"  · {reason.code}: {reason.message}" for reason in plan.reasons]
-    return "\n".join(lines)
-
-
-def _plain(number: Decimal) -> str:
-    return format(number.normalize(), "f")

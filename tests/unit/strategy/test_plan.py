@@ -11,7 +11,7 @@ from decimal import Decimal as D
 import pytest
 
 from hedger.model import ActionKind, Verdict
-from hedger.strategy.plan import acceptable_price, advance_state, build_plan, describe, ratios_from_estimates
+from hedger.strategy.plan import acceptable_price, advance_state, build_plan, ratios_from_estimates
 from hedger.strategy.policy import RebalancePolicy
 from hedger.strategy.settings import GuardSettings, SizingSettings, StrategySettings
 from hedger.strategy.state import PlannerState, PricePoint
@@ -442,12 +442,3 @@ def test_an_unusable_stablecoin_feed_blocks_new_exposure():
     plan = build_plan(f.with_oracle(f.snapshot(eth=GROW), f.reading("USDC", 1, heartbeat_s=86_400, age_s=100_000)))
     assert plan.verdict is Verdict.REDUCE_ONLY and not grows(plan)
     assert "stable_unpriced" in codes(plan)
-
-
-def test_describe_prints_one_line_per_action_and_reason():
-    plan = build_plan(f.snapshot(eth=14, hedge=None, margins=(f.margin(equity=0, notional=0),)))
-    lines = describe(plan).splitlines()
-    assert lines[0] == "test 0xaccount @ block 1000: allow"
-    assert lines[1] == "  add_collateral ref:USDC 21000: collateral_for_hedge"
-    assert lines[2] == "  open ref:ETH -14 (acceptable price 2970): rebalance"
-    assert lines[3].startswith("  · venue_choice:")
