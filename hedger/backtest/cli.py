@@ -130,9 +130,13 @@ def _comma_list(text: str) -> list[str]:
 
 
 def _headline(history: HedgeHistory) -> str:
+    from hedger.strategy.ratio import MAX_BASIS
+
     described = history.describe()
     return (
         f"{history.spot_asset} spot hedged with the {history.hedge_asset} perp, funding {history.funding_source} "
         f"every {history.funding_interval_h} h; {described['first_close_utc']} → {described['last_close_utc']}, "
-        f"{described['valid_hours']:,} of {described['hours']:,} hours valid ({history.gaps.invalid_hours} gap hours)"
+        f"{described['valid_hours']:,} of {described['hours']:,} hours valid ({history.gaps.invalid_hours} gap hours); "
+        f"{history.gaps.basis_outlier_hours} hours with the perp over {MAX_BASIS:.0%} from its spot "
+        "left out of estimation"
     )

@@ -11,6 +11,11 @@ Time convention
 Gaps are never filled: a missing or empty price leaves the hour invalid (`valid` is False), and the hour
 stays on the grid so every return that would span it is NaN. Funding that settles in an invalid hour is
 booked at the next valid hour (the position cannot change in between) and counted.
+
+Basis outliers: a valid hour where the hedge perp's close and its own asset's spot close disagree by more than
+`hedger.strategy.ratio.MAX_BASIS` (|ln(perp/spot)| > 5%: a listing print, an outage) is flagged
+(`basis_outlier`) and counted like a gap. The book is still marked at it (the prices are what the files say),
+but the ratio estimators do not learn from it: its returns are excluded from estimation.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from hedger.errors import DataError
+from hedger.strategy.ratio import MAX_BASIS, basis_outliers
 
 HOUR = pd.Timedelta(hours=1)
 BINANCE_FUNDING_INTERVAL_H = 8
@@ -59,6 +65,8 @@ class GapReport:
     invalid_hours: int
     funding_events_deferred: int
     first_invalid_hours: tuple[str, ...]
+    basis_outlier_hours: int = 0
+    first_basis_outlier_hours: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -67,6 +75,8 @@ class GapReport:
             "invalid_hours": self.invalid_hours,
             "funding_events_deferred": self.funding_events_deferred,
             "first_invalid_hours": list(self.first_invalid_hours),
+            "basis_outlier_hours": self.basis_outlier_hours,
+            "first_basis_outlier_hours": list(self.first_basis_outlier_hours),
         }
 
 
@@ -76,6 +86,8 @@ class HedgeHistory:
 
     `funding_rate[i]` is the rate (over `funding_interval_h`) settled at close time i on the position
     held into it, priced at `funding_price_usd[i]` (mark close, or perp close where the mark is absent).
+    `basis_outlier[i]`: the hedge perp's close is more than `MAX_BASIS` from its own asset's spot close at i
+    (None: nothing flagged); estimation leaves these closes out.
     """
 
     spot_asset: str
@@ -89,6 +101,7 @@ class HedgeHistory:
     funding_rate: np.ndarray
     valid: np.ndarray
     gaps: GapReport
+    basis_outlier: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.close_time)
@@ -98,10 +111,14 @@ class HedgeHistory:
         return (self.close_time[-1] - self.close_time[0]) / pd.Timedelta(days=365.25)
 
     @property
+    def same_asset(self) -> bool:
+        return self.spot_asset == self.hedge_asset
+
+    @property
     def perp_units_per_spot_unit(self) -> np.ndarray:
         """Perp units that hedge one spot unit at ratio 1, as `hedger.strategy.sizing` converts: 1 for the
         same asset, spot price / perp price across assets (the ratio is value-for-value)."""
-        if self.spot_asset == self.hedge_asset:
+        if self.same_asset:
             return np.ones(len(self))
         return self.spot_usd / self.perp_usd
 
@@ -110,6 +127,11 @@ class HedgeHistory:
         spot = np.where(self.valid, self.spot_usd, np.nan)
         perp = np.where(self.valid, self.perp_usd, np.nan)
         return pd.DataFrame({"spot": spot, "perp": perp}, index=self.close_time)
+
+    def estimation_excluded(self) -> pd.Series:
+        """The closes the ratio estimators must not use (basis outliers), as booleans on the grid."""
+        flagged = np.zeros(len(self), bool) if self.basis_outlier is None else self.basis_outlier
+        return pd.Series(flagged, index=self.close_time, name="excluded")
 
     def describe(self) -> dict[str, object]:
         return {
@@ -161,11 +183,14 @@ def load_dydx_funding(path: str | Path) -> FundingHistory:
     return FundingHistory(f"dydx:{symbols[0]}", asset, DYDX_FUNDING_INTERVAL_H, rates)
 
 
-def align(spot: MarketHistory, hedge: MarketHistory, funding: FundingHistory | None = None) -> HedgeHistory:
+def align(
+    spot: MarketHistory, hedge: MarketHistory, funding: FundingHistory | None = None, max_basis: float = MAX_BASIS
+) -> HedgeHistory:
     """Spot from `spot`, perp (and its funding, unless `funding` is given) from `hedge`, on one hourly grid.
 
     The grid spans the hours both files cover (and the funding file, when one is given); hours missing
-    in either file stay on the grid as invalid.
+    in either file stay on the grid as invalid. Valid hours where the hedge perp is more than `max_basis`
+    (log) from the hedge asset's own spot are flagged as basis outliers and counted.
     """
     funding = funding or hedge.funding
     start = max(spot.prices.index[0], hedge.prices.index[0])
@@ -179,6 +204,8 @@ def align(spot: MarketHistory, hedge: MarketHistory, funding: FundingHistory | N
     perp_usd = hedge.prices["perp"].reindex(grid).to_numpy()
     mark_usd = hedge.prices["mark"].reindex(grid).to_numpy()
     valid = np.isfinite(spot_usd) & np.isfinite(perp_usd) & (spot_usd > 0) & (perp_usd > 0)
+    hedge_spot = hedge.prices["spot"].reindex(grid)
+    outlier = valid & basis_outliers(pd.Series(perp_usd, index=grid), hedge_spot, max_basis).to_numpy()
     funding_rate, deferred = _funding_on_valid_hours(funding.rates, grid, valid)
     gaps = GapReport(
         missing_spot_hours=int((~np.isfinite(spot_usd)).sum()),
@@ -186,6 +213,8 @@ def align(spot: MarketHistory, hedge: MarketHistory, funding: FundingHistory | N
         invalid_hours=int((~valid).sum()),
         funding_events_deferred=deferred,
         first_invalid_hours=tuple(t.isoformat() for t in grid[~valid][:10]),
+        basis_outlier_hours=int(outlier.sum()),
+        first_basis_outlier_hours=tuple(t.isoformat() for t in grid[outlier][:10]),
     )
     return HedgeHistory(
         spot_asset=spot.asset,
@@ -199,6 +228,7 @@ def align(spot: MarketHistory, hedge: MarketHistory, funding: FundingHistory | N
         funding_rate=funding_rate,
         valid=valid,
         gaps=gaps,
+        basis_outlier=outlier,
     )
 
 

@@ -148,6 +148,7 @@ def run_backtest(
 ) -> BacktestResult:
     """Run one policy over a history. `ratio` (the target ratio per hour) may be passed to share it in sweeps."""
     config = config or BacktestConfig()
+    policy = policy.for_history(history)
     ratio = target_ratio(history, policy) if ratio is None else ratio
     first = int(np.flatnonzero(history.valid)[0])
     spot_units = config.spot_value_usd / history.spot_usd[first]

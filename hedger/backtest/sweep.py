@@ -55,7 +55,11 @@ def standard_sweep(base: BacktestConfig | None = None) -> list[SweepCase]:
 
 def run_sweep(history: HedgeHistory, cases: Sequence[SweepCase], workers: int = 2) -> list[dict[str, object]]:
     """Metrics of every case, in order: {"label", "policy", "leverage", **metrics}."""
-    ratios = {_ratio_key(case.policy): target_ratio(history, case.policy) for case in cases}
+    ratios: dict[tuple, np.ndarray] = {}
+    for case in cases:  # once per estimator, not once per case
+        key = _ratio_key(case.policy, history)
+        if key not in ratios:
+            ratios[key] = target_ratio(history, case.policy)
     _SHARED.update(history=history, ratios=ratios)
     try:
         if workers <= 1:
@@ -69,13 +73,13 @@ def run_sweep(history: HedgeHistory, cases: Sequence[SweepCase], workers: int = 
 _SHARED: dict[str, object] = {}
 
 
-def _ratio_key(policy: HedgePolicy) -> tuple:
-    return (policy.estimator, policy.fallback_ratio)
+def _ratio_key(policy: HedgePolicy, history: HedgeHistory) -> tuple:
+    return (policy.estimator_for(history), policy.fallback_ratio)
 
 
 def _run_case(case: SweepCase) -> dict[str, object]:
     history = _SHARED["history"]
-    ratio: np.ndarray = _SHARED["ratios"][_ratio_key(case.policy)]
+    ratio: np.ndarray = _SHARED["ratios"][_ratio_key(case.policy, history)]
     result = run_backtest(history, case.policy, case.config, ratio)
     return {
         "label": case.label,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from hedger.backtest.cli import history_from_files
 from hedger.backtest.data import align, load_binance, load_dydx_funding
+from hedger.backtest.policies import estimated_ratio
 from hedger.errors import DataError
+from hedger.strategy.ratio import OLSRatio
 from tests.support.data import data_file
 from tests.unit.backtest.synthetic import random_walk, write_binance_csv
 
@@ -54,6 +58,26 @@ def test_funding_settled_in_a_gap_is_booked_at_the_next_valid_hour(tmp_path):
     assert history.funding_rate[9] == pytest.approx(1e-4)
     assert history.funding_rate[[7, 8]].tolist() == [0.0, 0.0]
     assert history.gaps.funding_events_deferred == 1
+
+
+def test_a_perp_print_far_from_its_spot_is_counted_and_left_out_of_estimation(tmp_path):
+    spot = random_walk(400, seed=3)
+    perp = spot.copy()
+    perp[[100, 101]] *= 0.91  # a listing-style print 9% under spot: no order could trade there
+    perp[250] *= 1.03  # a 3% premium is a market, not a glitch
+    history = align(*(2 * [load_binance(write_binance_csv(tmp_path / "binance_synusdt_1h.csv", spot, perp))]))
+
+    assert history.gaps.basis_outlier_hours == 2
+    assert history.gaps.first_basis_outlier_hours == tuple(t.isoformat() for t in history.close_time[[100, 101]])
+    assert history.valid[[100, 101]].all()  # still marked to market: the filter is for estimation only
+    assert history.describe()["gaps"]["basis_outlier_hours"] == 2
+    assert not history.basis_outlier[250]  # the 3% hour is kept
+    as_gaps = history.valid.copy()
+    as_gaps[[100, 101]] = False
+    gapped = dataclasses.replace(history, valid=as_gaps, basis_outlier=None)
+    ratio = estimated_ratio(history, OLSRatio())
+    assert ratio.equals(estimated_ratio(gapped, OLSRatio()))  # for the estimators, exactly a gap
+    assert ratio.iloc[99:103].nunique() == 1  # the estimate holds across it
 
 
 def test_shared_data_btc_gaps_are_counted_not_filled(btc_with_btc):

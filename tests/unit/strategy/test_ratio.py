@@ -10,15 +10,21 @@ import pytest
 
 from hedger.errors import DataError
 from hedger.strategy.ratio import (
+    MAX_BASIS,
     BasketHedge,
     EWMARatio,
     FixedRatio,
     OLSRatio,
     RollingOLSRatio,
+    ShrunkRatio,
+    aggregate_returns,
+    basis_outliers,
+    hac_factor,
     hedge_effectiveness,
     log_returns,
     oracle_round_prices,
     paired_returns,
+    shrinkage_weight,
 )
 
 HOURS = pd.date_range("2023-01-01", periods=6, freq="h", tz="UTC")
@@ -30,6 +36,15 @@ def synthetic_returns(beta: float = 0.8, noise: float = 0.002, n: int = 5000, se
     perp = pd.Series(rng.normal(0, 0.01, n), index=index, name="perp")
     spot = pd.Series(beta * perp.to_numpy() + rng.normal(0, noise, n), index=index, name="spot")
     return spot, perp
+
+
+def exact_returns(beta: float, noise: float = 0.002, n: int = 5000, seed: int = 1):
+    """Returns whose OLS slope is exactly `beta`: the noise is made orthogonal to the perp (and to a constant)."""
+    spot, perp = synthetic_returns(beta=beta, noise=0.0, n=n, seed=seed)
+    raw = np.random.default_rng(seed + 100).normal(0, noise, n)
+    design = np.column_stack([np.ones(n), perp.to_numpy()])
+    residual = raw - design @ np.linalg.lstsq(design, raw, rcond=None)[0]
+    return spot + residual, perp
 
 
 # --- log_returns: gaps are NaN, never filled ---------------------------------------------------------
@@ -188,10 +203,20 @@ def test_fixed_ratio_only_measures():
     assert (FixedRatio(0.5).series(spot, perp) == 0.5).all()
 
 
-ESTIMATORS = [FixedRatio(1.0), OLSRatio(), RollingOLSRatio(window=200), EWMARatio(0.97)]
+ESTIMATORS = [
+    FixedRatio(1.0),
+    OLSRatio(),
+    RollingOLSRatio(window=200),
+    EWMARatio(0.97),
+    OLSRatio(horizon=6),
+    RollingOLSRatio(window=200, horizon=6),
+    EWMARatio(0.97, horizon=6),
+    ShrunkRatio(RollingOLSRatio(window=200, horizon=6), prior=0.8, burn_in=100),
+    ShrunkRatio(EWMARatio(0.97), prior=1.0, c=0.01, burn_in=50),
+]
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: e.method)
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
 def test_series_ends_at_the_estimate_and_never_looks_ahead(estimator):
     spot, perp = synthetic_returns(n=1000)
     spot.iloc[[100, 500, 999]] = np.nan
@@ -209,7 +234,7 @@ def test_series_is_nan_until_enough_data():
     assert EWMARatio(0.97, min_observations=50).series(spot, perp).isna().sum() == 49
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS[1:], ids=lambda e: e.method)
+@pytest.mark.parametrize("estimator", ESTIMATORS[1:], ids=repr)
 def test_estimates_do_not_depend_on_the_price_level(estimator):
     rng = np.random.default_rng(4)
     perp = pd.Series(
@@ -219,6 +244,172 @@ def test_estimates_do_not_depend_on_the_price_level(estimator):
     base = estimator.estimate(*paired_returns(spot, perp))
     scaled = estimator.estimate(*paired_returns(spot * 1234.5, perp * 0.001))
     assert scaled.ratio == pytest.approx(base.ratio, rel=1e-9)
+
+
+# --- Horizon: overlapping sums, and the standard error they need ------------------------------------
+
+
+def test_aggregated_returns_are_k_period_log_returns_and_never_bridge_a_gap():
+    prices = pd.Series(100 * np.exp(np.cumsum(np.random.default_rng(2).normal(0, 0.01, 12))))
+    prices.index = pd.date_range("2023-01-01", periods=12, freq="h", tz="UTC")
+    prices.iloc[7] = np.nan
+    spot, perp = paired_returns(prices, prices * 2)
+    spot_3h, perp_3h = aggregate_returns(spot, perp, 3)
+
+    assert spot_3h.iloc[4] == pytest.approx(np.log(prices.iloc[4] / prices.iloc[1]))
+    assert perp_3h.iloc[4] == pytest.approx(spot_3h.iloc[4])
+    assert spot_3h.isna().tolist() == [True] * 3 + [False] * 4 + [True] * 4 + [False]  # returns 7, 8 are NaN
+    assert spot_3h.attrs["horizon"] == "3h"
+    assert aggregate_returns(spot, perp, 1) == (spot, perp)
+
+
+def test_hac_factor_is_the_bartlett_sum_of_squared_overlaps():
+    assert hac_factor(1) == 1.0
+    for k in (2, 24):
+        assert hac_factor(k) ** 2 == pytest.approx(sum((1 - abs(j) / k) ** 2 for j in range(-k + 1, k)))
+
+
+def test_the_robust_standard_error_matches_the_classical_one_when_errors_are_homoskedastic():
+    spot, perp = synthetic_returns(beta=0.8, noise=0.002, n=20000)
+    estimate = OLSRatio().estimate(spot, perp)
+    assert estimate.robust_std_error == pytest.approx(estimate.std_error, rel=0.05)
+
+
+def test_the_robust_standard_error_widens_when_noise_comes_with_big_moves():
+    rng = np.random.default_rng(3)
+    perp = pd.Series(rng.normal(0, 0.01, 20000), index=pd.date_range("2022", periods=20000, freq="h", tz="UTC"))
+    spot = perp + perp.abs() * rng.normal(0, 0.3, 20000)  # the hedge error is proportional to the move
+    estimate = OLSRatio().estimate(spot, perp)
+    assert estimate.robust_std_error > 1.5 * estimate.std_error
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS[1:7], ids=repr)
+def test_series_with_errors_ends_at_the_estimate(estimator):
+    spot, perp = synthetic_returns(n=1500)
+    spot.iloc[[10, 700]] = np.nan
+    fitted = estimator.series_with_errors(spot, perp)
+    estimate = estimator.estimate(spot, perp)
+    assert fitted.iloc[-1, 0] == pytest.approx(estimate.ratio, rel=1e-10)
+    assert fitted["robust_std_error"].iloc[-1] == pytest.approx(estimate.robust_std_error, rel=1e-6)
+
+
+def test_basis_noise_pulls_the_hourly_slope_under_one_and_a_daily_horizon_removes_most_of_it():
+    """perp = spot × e^u with u i.i.d. basis noise: the hourly slope of spot on perp is Var(s)/(Var(s) + 2σ_u²)
+    (errors in variables), over k hours kσ²/(kσ² + 2σ_u²)."""
+    rng = np.random.default_rng(6)
+    n, sigma, sigma_u = 200_000, 0.01, 0.001
+    log_spot = np.cumsum(rng.normal(0, sigma, n))
+    index = pd.date_range("2000-01-01", periods=n, freq="h", tz="UTC")
+    spot, perp = paired_returns(
+        pd.Series(np.exp(log_spot), index), pd.Series(np.exp(log_spot + rng.normal(0, sigma_u, n)), index)
+    )
+
+    hourly = OLSRatio().estimate(spot, perp).ratio
+    daily = OLSRatio(horizon=24).estimate(spot, perp).ratio
+    assert hourly == pytest.approx(sigma**2 / (sigma**2 + 2 * sigma_u**2), abs=0.002)  # ≈ 0.980
+    assert daily == pytest.approx(24 * sigma**2 / (24 * sigma**2 + 2 * sigma_u**2), abs=0.002)  # ≈ 0.9992
+
+
+# --- Shrinkage toward a prior -------------------------------------------------------------------------
+
+
+def test_shrinkage_weight_closed_forms():
+    assert shrinkage_weight(0.01, 0.0) == 1.0  # no doubt: the estimate stands
+    assert shrinkage_weight(0.0, 0.01) == 0.0  # the estimate is the prior
+    assert shrinkage_weight(0.01, 0.01) == pytest.approx(0.5)  # one standard error away: half way
+    assert shrinkage_weight(0.02, 0.01) == pytest.approx(0.8)  # 4 / (4 + 1)
+    assert shrinkage_weight(-0.02, 0.01) == pytest.approx(0.8)  # symmetric
+    assert shrinkage_weight(0.02, 0.01, c=2) == pytest.approx(2 / 3)  # c asks for more evidence
+    assert shrinkage_weight(np.nan, 0.01) == 0.0
+    assert shrinkage_weight(0.01, np.nan) == 0.0
+    weights = shrinkage_weight(np.array([0.0, 0.005, 0.01, 0.03]), np.full(4, 0.01))
+    np.testing.assert_allclose(weights, [0.0, 0.2, 0.5, 0.9])
+    assert np.all(
+        np.diff(shrinkage_weight(np.linspace(0, 0.1, 50), np.full(50, 0.01))) > 0
+    )  # more evidence, more weight
+
+
+def test_the_shrinkage_weight_minimises_the_expected_variance_change_when_the_deviation_is_known():
+    """E[D(1 + w·x)] / Var(F) = w²(δ² + SE²) − 2wδ² for x ~ N(δ, SE²): smallest at w = δ²/(δ² + SE²),
+    which is `shrinkage_weight(δ, SE)`; a Monte Carlo of the hedged variance agrees."""
+    delta, se = -0.004, 0.003
+    x = delta + se * np.random.default_rng(8).normal(size=200_000)
+    grid = np.linspace(0, 1, 101)
+    expected_change = [np.mean((w * x) ** 2 - 2 * (w * x) * delta) for w in grid]
+    assert grid[np.argmin(expected_change)] == pytest.approx(shrinkage_weight(delta, se), abs=0.01)
+    assert min(expected_change) < 0  # shrinking beats both the prior (w = 0) …
+    assert min(expected_change) < expected_change[-1]  # … and the raw estimate (w = 1)
+
+
+def test_the_shrunk_ratio_stays_near_the_prior_without_clear_evidence():
+    spot, perp = exact_returns(beta=1.0014)  # standard error ≈ 0.002 / (0.01 √5000) = 0.0028: half of one
+    base = OLSRatio().estimate(spot, perp)
+    estimate = ShrunkRatio(OLSRatio(), prior=1.0, burn_in=0).estimate(spot, perp)
+    weight = 0.0014**2 / (0.0014**2 + base.robust_std_error**2)
+    assert base.ratio == pytest.approx(1.0014)
+    assert estimate.params["weight"] == pytest.approx(weight)
+    assert weight < 0.25
+    assert estimate.ratio == pytest.approx(1 + weight * 0.0014)
+    assert estimate.params["unshrunk_ratio"] == base.ratio
+    assert estimate.effectiveness == pytest.approx(hedge_effectiveness(spot, perp, estimate.ratio))
+
+
+def test_the_shrunk_ratio_follows_clear_evidence_and_the_weight_is_the_closed_form():
+    spot, perp = exact_returns(beta=0.99)  # 0.01 away from the prior: 3.6 standard errors
+    base = OLSRatio().estimate(spot, perp)
+    estimate = ShrunkRatio(OLSRatio(), prior=1.0, burn_in=0).estimate(spot, perp)
+    weight = 0.01**2 / (0.01**2 + base.robust_std_error**2)
+    assert 0.9 < weight < 0.95
+    assert estimate.params["weight"] == pytest.approx(weight)
+    assert estimate.ratio == pytest.approx(1 - weight * 0.01)
+    series = ShrunkRatio(OLSRatio(), prior=1.0, burn_in=0).series(spot, perp)
+    assert series.iloc[-1] == pytest.approx(estimate.ratio, rel=1e-9)
+
+
+def test_the_prior_is_a_parameter():
+    spot, perp = exact_returns(beta=0.8)
+    near = ShrunkRatio(OLSRatio(), prior=0.8014, burn_in=0).estimate(spot, perp)
+    assert near.ratio == pytest.approx(0.8014 - 0.2 * 0.0014, abs=0.00005)  # half an SE away: pulled most of the way
+    toward_one = ShrunkRatio(OLSRatio(), prior=1.0, burn_in=0).estimate(spot, perp)
+    assert toward_one.ratio == pytest.approx(0.8, abs=0.0001)  # 70 standard errors from 1: the data win
+    assert toward_one.params["prior"] == 1.0
+
+
+def test_the_shrunk_ratio_holds_its_prior_through_the_burn_in():
+    spot, perp = synthetic_returns(beta=0.5, noise=1e-5, n=400)
+    estimator = ShrunkRatio(OLSRatio(horizon=4), prior=1.0)
+    assert estimator.required_observations == 30 * 4
+    series = estimator.series(spot, perp)
+    # the first 4-hour return is complete at row 3: the 120th observation arrives at row 122
+    assert (series.iloc[:122] == 1.0).all()
+    assert series.iloc[122:].sub(0.5).abs().max() < 0.001
+    assert estimator.estimate(spot.iloc[:100], perp.iloc[:100]).ratio == 1.0
+    assert ShrunkRatio(OLSRatio()).estimate(spot.iloc[:2], perp.iloc[:2]).ratio == 1.0  # no data: the prior
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"c": -1}, "c must"), ({"burn_in": -1}, "burn-in")])
+def test_shrinkage_parameters_are_checked(kwargs, message):
+    with pytest.raises(DataError, match=message):
+        ShrunkRatio(OLSRatio(), **kwargs)
+
+
+# --- Basis outliers ---------------------------------------------------------------------------------
+
+
+def test_a_perp_far_from_its_spot_is_flagged_and_excluded_like_a_gap_and_counted():
+    index = pd.date_range("2023-01-01", periods=6, freq="h", tz="UTC")
+    spot = pd.Series([100, 101, 102, 103, 104, 105.0], index)
+    perp = pd.Series([100, 101, 90, 103.5, 104, np.nan], index)  # 102 vs 90: ln = −12.5%; 103.5: +0.5%
+    flagged = basis_outliers(perp, spot)
+    assert flagged.tolist() == [False, False, True, False, False, False]  # a missing price is a gap, not an outlier
+    assert basis_outliers(perp, spot, max_basis=0.004).tolist() == [False, False, True, True, False, False]
+    assert MAX_BASIS == 0.05
+
+    spot_returns, perp_returns = paired_returns(spot, perp, exclude=flagged)
+    assert perp_returns.isna().tolist() == [True, False, True, True, False, True]
+    assert spot_returns.isna().tolist() == [True, False, True, True, False, False]
+    assert spot_returns.attrs["excluded"] == perp_returns.attrs["excluded"] == 1
+    assert paired_returns(spot, perp)[0].attrs["excluded"] == 0
 
 
 # --- Basket -----------------------------------------------------------------------------------------
@@ -299,6 +490,35 @@ def test_eth_spot_on_eth_perp_hourly(eth):
     assert estimate.ratio == pytest.approx(0.988, abs=0.0005)
 
 
+def test_the_eth_perp_listing_hours_are_the_only_ones_beyond_five_percent(btc, eth):
+    flagged = basis_outliers(eth["perp_close"], eth["spot_close"])
+    assert flagged.index[flagged].strftime("%Y-%m-%d %H:%M").tolist() == ["2019-11-27 08:00", "2019-11-27 09:00"]
+    assert not basis_outliers(btc["perp_close"], btc["spot_close"]).any()
+
+
+def test_the_eth_listing_print_alone_moves_the_eth_hourly_ratio(eth):
+    returns = paired_returns(eth["spot_close"], eth["perp_close"])
+    filtered = paired_returns(
+        eth["spot_close"], eth["perp_close"], exclude=basis_outliers(eth["perp_close"], eth["spot_close"])
+    )
+    assert OLSRatio().estimate(*returns).ratio == pytest.approx(0.9875, abs=0.0001)
+    assert OLSRatio().estimate(*filtered).ratio == pytest.approx(0.9915, abs=0.0001)  # two hours of 35 897
+    assert filtered[0].attrs["excluded"] == 2
+
+
+@pytest.mark.parametrize(("asset", "expected"), [("btc", 0.9951), ("eth", 0.9963)])
+def test_same_asset_one_day_ratio_sits_just_under_one_and_is_precise(request, asset, expected):
+    """The ratio a same-asset hedge runs at: one-day horizon, listing prints excluded (2019–2023)."""
+    history = request.getfixturevalue(asset)
+    exclude = basis_outliers(history["perp_close"], history["spot_close"])
+    estimate = OLSRatio(horizon=24).estimate(
+        *paired_returns(history["spot_close"], history["perp_close"], exclude=exclude)
+    )
+    assert estimate.ratio == pytest.approx(expected, abs=0.0001)
+    assert estimate.horizon == "24h"
+    assert (1 - estimate.ratio) / estimate.robust_std_error > 2  # BTC 2.5, ETH 4.8 robust standard errors under 1
+
+
 @pytest.mark.parametrize(("horizon", "expected_ratio", "expected_he"), [("1h", 1.064, 0.723), ("1D", 1.092, 0.707)])
 def test_eth_cross_hedged_with_the_btc_perp(btc, eth, horizon, expected_ratio, expected_he):
     spot, perp = paired_returns(eth["spot_close"], btc["perp_close"], horizon)
@@ -306,3 +526,11 @@ def test_eth_cross_hedged_with_the_btc_perp(btc, eth, horizon, expected_ratio, e
     assert estimate.ratio == pytest.approx(expected_ratio, abs=0.0005)
     assert estimate.effectiveness == pytest.approx(expected_he, abs=0.0005)
     assert hedge_effectiveness(spot, perp, 1.0) < estimate.effectiveness
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: OLSRatio(horizon=0), lambda: RollingOLSRatio(10, horizon=0), lambda: EWMARatio(0.9, horizon=-1)]
+)
+def test_a_horizon_under_one_period_is_refused(make):
+    with pytest.raises(DataError, match="horizon"):
+        make()
