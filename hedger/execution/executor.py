@@ -151,11 +151,29 @@ class Executor:
     def execute(self, plan: Plan, snapshot: Snapshot) -> ExecutionReport:
         """Send the plan's actions. A halted plan sends nothing (unless `reduce_when_halted`, and then
         only risk-reducing actions); under reduce-only, a risk-adding action is refused here too."""
+        unfinished = self.journal.unfinished(self.account.address, self.network.name)
         reconciled = self.reconcile()
         if plan.halted and not self.reduce_when_halted:
             return ExecutionReport(reconciled=reconciled, halted=True)
+        landed = self._landed_after(unfinished, plan.block_number)
+        if landed:  # e.g. an order signed before a crash, broadcast again just now: the plan never saw it
+            note = f"not sent: {landed} reached the chain after block {plan.block_number}, which the plan read; replan"
+            return ExecutionReport(tuple(ActionOutcome(a, "skipped", note) for a in plan.actions), reconciled,
+                                   halted=plan.halted)  # fmt: skip
         outcomes = [self._execute(action, plan, snapshot) for action in plan.actions]
         return ExecutionReport(tuple(outcomes), reconciled, halted=plan.halted)
+
+    def _landed_after(self, intents: list[Intent], block: int) -> str | None:
+        """An intent that was sending and that reconciliation completed, its main transaction mined after
+        `block`, if any."""
+        landed = (IntentStatus.DONE, IntentStatus.ORDER_PENDING)
+        for intent in intents:
+            if intent.status is not IntentStatus.SENDING or self.journal.intent(intent.id).status not in landed:
+                continue
+            txs = self.journal.txs(intent.id)
+            if any(t.purpose == "main" and t.status is TxStatus.MINED and (t.block_number or 0) > block for t in txs):
+                return f"{intent.kind} {intent.venue}:{intent.symbol} ({intent.id[:8]})"
+        return None
 
     def _execute(self, action: Action, plan: Plan, snapshot: Snapshot) -> ActionOutcome:
         refusal = self._refusal(action, plan, snapshot)
