@@ -113,7 +113,8 @@ def test_a_funding_spike_refuses_the_increase_and_allows_the_decrease(chain, kee
     hedged(keeper)
     hedge = position(chain, "ETH")
     rate = funding_spike(chain)
-    assert -rate > Decimal("0.0001")  # above the 0.01%/h cap the hedge side may pay
+    assert rate == Decimal("-0.0001665")  # skew −111 (the whale's 100 and the hedge's 11) / 10,000 × 1.5%/h
+    assert -rate / Decimal("0.0001") == Decimal("1.665")  # shorts pay 166.5% of the cap (0.01%/h) on growth
 
     mint(chain, "WETH", 5)  # the wallet grows: the hedge should grow too
     before, wanted = nonce(chain), -spot_eth(chain)

@@ -111,17 +111,23 @@ def in_one_block(chain: LocalChain, calls: list, sender: str | None = None) -> i
 
     Turning automine back on mines whatever else arrived meanwhile (a keeper's reaction) in the next
     block, as a live chain would. Raw JSON-RPC with fixed gas: thousands of blocks stay fast."""
+    return mine_together(chain, calls, sender)[0]
+
+
+def mine_together(chain: LocalChain, calls: list, sender: str | None = None) -> tuple[int, float]:
+    """`in_one_block`, also returning `time.perf_counter()` at the moment the block was mined."""
     rpc = raw_rpc(chain)
     rpc("evm_setAutomine", False)
     try:
         hashes = [send_call(chain, call, sender or chain.universe.deployer) for call in calls]
         rpc("evm_mine")
+        mined_at = time.perf_counter()
     finally:
         rpc("evm_setAutomine", True)
     receipts = [receipt(rpc, h) for h in hashes]
     assert all(r["status"] == "0x1" for r in receipts), receipts
     (block,) = {int(r["blockNumber"], 16) for r in receipts}
-    return block
+    return block, mined_at
 
 
 def receipt(rpc: RawRpc, tx_hash: str) -> dict[str, Any]:
@@ -239,6 +245,9 @@ class KeeperProcess:
 
     def cycles(self) -> list[dict[str, Any]]:
         return self.logs("cycle")
+
+    def last_cycle_block(self) -> int | None:
+        return max((line["block"] for line in self.cycles()), default=None)
 
     def stop(self, timeout_s: float = 30) -> int:
         """SIGTERM, then the exit code (the keeper finishes its cycle first)."""
