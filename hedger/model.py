@@ -35,6 +35,19 @@ class Side(enum.StrEnum):
         return cls.LONG if signed_size >= 0 else cls.SHORT
 
 
+class MarginMode(enum.StrEnum):
+    """How a market's positions are margined (ccxt's marginMode).
+
+    - cross: one account per venue backs every position there (hedger's PerpMarket, Hyperliquid):
+      collateral is deposited to the account, and liquidation is judged on the account (`MarginAccount`);
+    - isolated: each position has its own collateral (GMX v2: per market, collateral token and side):
+      collateral travels with the order that increases the position, and liquidation is judged per position.
+    """
+
+    CROSS = "cross"
+    ISOLATED = "isolated"
+
+
 @dataclass(frozen=True)
 class Source:
     """Where and when a value was read: the contract (or API) and the block."""
@@ -61,6 +74,8 @@ class Market:
     max_open_interest: Decimal | None = None
     async_orders: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    margin_mode: MarginMode = MarginMode.CROSS
+    collateral_token: str | None = None  # isolated: the token (symbol) new positions are collateralised in
 
     @property
     def key(self) -> str:
@@ -197,7 +212,13 @@ class Balance:
 @dataclass(frozen=True)
 class Position:
     """An open perp position, ccxt-aligned, plus venue extras. `mark_price` and `unrealized_pnl_usd`
-    are None when the venue could not price it (e.g. its oracle is stale); the size is always known."""
+    are None when the venue could not price it (e.g. its oracle is stale); the size is always known.
+
+    Isolated margin (the market's `margin_mode`): `collateral_usd` is the position's own collateral at
+    its feed price, `collateral_amount` the same in `collateral_token` units, and `closing_costs_usd`
+    what closing it now would take out of that collateral besides the PnL (fees accrued and unpaid, and
+    the closing fee). Cross margin: `collateral_usd` is the account's equity; the other three are unset.
+    """
 
     venue: str
     symbol: str
@@ -213,6 +234,9 @@ class Position:
     accrued_funding_usd: Decimal = ZERO
     maintenance_margin_usd: Decimal | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    collateral_token: str | None = None
+    collateral_amount: Decimal | None = None
+    closing_costs_usd: Decimal = ZERO
 
     @property
     def signed_size(self) -> Decimal:
@@ -264,7 +288,8 @@ class MarginAccount:
 
 @dataclass(frozen=True)
 class PendingOrder:
-    """An order committed to an asynchronous venue and not yet executed or cancelled."""
+    """An order committed to an asynchronous venue and not yet executed or cancelled. `collateral_delta`
+    is the collateral it moves on an isolated-margin venue, in collateral-token units (> 0 in, < 0 out)."""
 
     venue: str
     symbol: str
@@ -276,6 +301,7 @@ class PendingOrder:
     ready_at: int | None = None
     expires_at: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    collateral_delta: Decimal = ZERO
 
     def expired(self, now: int) -> bool:
         return self.expires_at is not None and now > self.expires_at
@@ -379,8 +405,13 @@ class Reason:
 
 @dataclass(frozen=True)
 class Action:
-    """One thing to do on a venue. `size_delta` is signed base units (for collateral actions,
-    `collateral_delta` is in collateral-token units); `acceptable_price` bounds the fill."""
+    """One thing to do on a venue. `size_delta` is signed base units; `collateral_delta` is in
+    collateral-token units; `acceptable_price` bounds the fill.
+
+    Cross margin: ADD_COLLATERAL / WITHDRAW_COLLATERAL move collateral between the wallet and the venue
+    account (`symbol` is the token). Isolated margin: `symbol` is the market, and ADD_COLLATERAL is an
+    order of size 0 that adds `collateral_delta` to the position there; an OPEN or INCREASE carries the
+    collateral of the size it adds in `collateral_delta`."""
 
     kind: ActionKind
     venue: str

@@ -6,6 +6,8 @@
 - Never a new order on a market while one is pending there (on the venue, or in the journal).
 - Async orders are tracked until executed, cancelled or expired; cancellations are decoded; orders
   that keep failing on a market are retried at most `RetryPolicy.max_failures` times, with backoff.
+- Collateral on an isolated-margin market (GMX v2) belongs to the position: an ADD_COLLATERAL there is an
+  order of size 0 with the collateral (`encode_order`), approved to the venue's spender like any order's.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from eth_abi import encode as abi_encode
@@ -23,12 +26,13 @@ from web3 import Web3
 from hedger.errors import ExecutionError, SimulationFailed, TransactionTimeout
 from hedger.execution.journal import Intent, IntentStatus, Journal, TxStatus
 from hedger.execution.sender import Sender, SendPolicy, TxAccount
-from hedger.model import Action, ActionKind, Plan, Snapshot, Verdict
+from hedger.model import Action, ActionKind, MarginMode, Market, Plan, Snapshot, Verdict
 from hedger.settings import NetworkConfig
 from hedger.venues.base import OrderIntent, TxRequest, UnsupportedOrder, Venue
 
 log = logging.getLogger(__name__)
 ORDER_KINDS = (ActionKind.OPEN, ActionKind.INCREASE, ActionKind.DECREASE, ActionKind.CLOSE)
+COLLATERAL_KINDS = (ActionKind.ADD_COLLATERAL, ActionKind.WITHDRAW_COLLATERAL)
 _ALLOWANCE = function_signature_to_4byte_selector("allowance(address,address)")
 _APPROVE = function_signature_to_4byte_selector("approve(address,uint256)")
 
@@ -206,11 +210,20 @@ class Executor:
             gate = self.risk_gate() if self.risk_gate else None
             if gate:
                 return gate
-        if action.kind not in ORDER_KINDS:
+        position_collateral = _isolated_collateral(action, snapshot)
+        if action.kind not in ORDER_KINDS and not position_collateral:
             return None
+        return self._order_refusal(action, snapshot, position_collateral)
+
+    def _order_refusal(self, action: Action, snapshot: Snapshot, position_collateral: bool) -> str | None:
+        """Why an order (or an isolated position's collateral order) may not be sent now, if it may not."""
+        where = f"{action.venue}:{action.symbol}"
+        if position_collateral and snapshot.position(action.venue, action.symbol) is None:
+            return f"isolated margin: collateral belongs to a position, and there is none on {where}"
         if action.acceptable_price is None:
             return "no acceptable price: every order needs a slippage bound"
-        if snapshot.pending(action.venue, action.symbol) or self._open_in_journal(action):
+        pending = snapshot.pending(action.venue, action.symbol) or self._open_in_journal(action)
+        if pending and not position_collateral:  # a collateral-only order changes no size: it may go alongside
             return "an order is already pending on this market"
         failures = self.journal.recent_failures(
             self.account.address, action.venue, action.symbol, time.time() - self.retry.window_s
@@ -245,24 +258,32 @@ class Executor:
         if action.kind is ActionKind.CANCEL_ORDER:
             order = next(o for o in snapshot.pending(action.venue, action.symbol) if o.order_id == action.order_id)
             return [("main", venue.encode_cancel(account, order))]
-        if action.kind in (ActionKind.ADD_COLLATERAL, ActionKind.WITHDRAW_COLLATERAL):
-            amount = (
-                action.collateral_delta if action.kind is ActionKind.ADD_COLLATERAL else -abs(action.collateral_delta)
-            )
+        if action.kind in COLLATERAL_KINDS and not _isolated_collateral(action, snapshot):
+            amount = _signed_collateral(action)
             approvals = venue.approvals(account, None, amount)
             return self._approvals(approvals) + [("main", r) for r in venue.encode_collateral(account, amount)]
         market = snapshot.market(action.venue, action.symbol)
         if market is None:
             raise ExecutionError(f"market {action.venue}:{action.symbol} is not in the snapshot")
+        intent = self._order_intent(action, market, snapshot)
+        approvals = venue.approvals(account, intent, intent.collateral_delta)
+        return self._approvals(approvals) + [("main", r) for r in venue.encode_order(account, intent)]
+
+    @staticmethod
+    def _order_intent(action: Action, market: Market, snapshot: Snapshot) -> OrderIntent:
+        """The order an action is: a trade, or on an isolated market a collateral change of size 0 (not
+        reduce-only: it moves no size; the venue tells a top-up from a withdrawal by the collateral's sign)."""
         funding = snapshot.funding_of(action.venue, action.symbol)
         oracle = snapshot.oracle(market.asset)
         reference_price = (funding.index_price if funding else None) or (oracle.price if oracle else None)
-        intent = OrderIntent(
+        position = snapshot.position(action.venue, action.symbol)
+        if action.kind in COLLATERAL_KINDS:
+            return OrderIntent(market, Decimal(0), action.acceptable_price, False, _signed_collateral(action),
+                               reference_price=reference_price, position=position)  # fmt: skip
+        return OrderIntent(
             market, action.size_delta, action.acceptable_price, action.reduces_risk, action.collateral_delta,
-            reference_price=reference_price, position=snapshot.position(action.venue, action.symbol),
+            reference_price=reference_price, position=position,
         )  # fmt: skip
-        approvals = venue.approvals(account, intent, action.collateral_delta)
-        return self._approvals(approvals) + [("main", r) for r in venue.encode_order(account, intent)]
 
     def _approvals(self, approvals) -> list[tuple[str, TxRequest]]:
         """Approve exactly what is missing (never an unlimited allowance)."""
@@ -283,3 +304,17 @@ class Executor:
 
     def _receipt(self, tx_hash: str) -> dict:
         return self.sender.rpc.request("eth_getTransactionReceipt", [tx_hash])
+
+
+def _signed_collateral(action: Action) -> Decimal:
+    """Collateral in (> 0) for ADD_COLLATERAL, out (< 0) for WITHDRAW_COLLATERAL."""
+    amount = abs(action.collateral_delta)
+    return amount if action.kind is ActionKind.ADD_COLLATERAL else -amount
+
+
+def _isolated_collateral(action: Action, snapshot: Snapshot) -> bool:
+    """A collateral action on an isolated-margin market (its symbol is the market's, not a token's)."""
+    if action.kind not in COLLATERAL_KINDS:
+        return False
+    market = snapshot.market(action.venue, action.symbol)
+    return market is not None and market.margin_mode is MarginMode.ISOLATED

@@ -243,20 +243,32 @@ def stable_value(price: Decimal, settings: GuardSettings) -> Decimal:
 def liquidation_distance(
     margin: MarginAccount, settings: GuardSettings, equity_usd: Decimal | None = None
 ) -> GuardResult:
-    """Equity / maintenance requirement under `min_liquidation_buffer` → reduce-only (the planner adds
-    collateral or reduces). `equity_usd` overrides the venue's figure (e.g. margin at a depegged price)."""
+    """A cross-margin account: equity / maintenance requirement under `min_liquidation_buffer` → reduce-only
+    (the planner adds collateral or reduces). `equity_usd` overrides the venue's figure (e.g. margin at a
+    depegged price)."""
     equity = margin.equity_usd if equity_usd is None else equity_usd
-    requirement = margin.maintenance_requirement_usd
-    if requirement <= 0:
-        return allow("no_margin_requirement", venue=margin.venue)
-    buffer = equity / requirement
-    values = {"equity_usd": equity, "maintenance_usd": requirement, "buffer": buffer}
+    return margin_buffer(margin.venue, equity, margin.maintenance_requirement_usd, settings)
+
+
+def margin_buffer(where: str, equity_usd: Decimal, maintenance_usd: Decimal, settings: GuardSettings) -> GuardResult:
+    """Equity / maintenance requirement of one margin pool (a cross account, or an isolated position named
+    by its market) under `min_liquidation_buffer` → reduce-only; the planner adds collateral or reduces."""
+    if maintenance_usd <= 0:
+        return allow("no_margin_requirement", venue=where)
+    buffer = equity_usd / maintenance_usd
+    values = {"equity_usd": equity_usd, "maintenance_usd": maintenance_usd, "buffer": buffer}
     if buffer < settings.min_liquidation_buffer:
-        message = f"{margin.venue}: equity is {buffer:.3f}× the maintenance margin"
+        message = f"{where}: equity is {buffer:.3f}× the maintenance margin"
         return _result(
             Verdict.REDUCE_ONLY, "near_liquidation", message, **values, min_buffer=settings.min_liquidation_buffer
         )
     return allow("margin_ok", **values)
+
+
+def margin_unknown(where: str) -> GuardResult:
+    """An isolated position whose equity cannot be valued (no PnL or no collateral price) → reduce-only."""
+    message = f"{where}: the position's equity cannot be valued (no PnL or collateral price)"
+    return _result(Verdict.REDUCE_ONLY, "margin_unknown", message)
 
 
 def leverage(notional_usd: Decimal, equity_usd: Decimal, max_leverage: Decimal, where: str) -> GuardResult:

@@ -2,12 +2,15 @@
 
 1. Prices: each asset's oracles are judged (`guards.resolve_price`): a trusted price, or only an anchor
    (a healthy second source, or the last good price) that can bound risk-reducing orders.
-2. Guards: account-wide (sequencer, stablecoin depeg), per asset (oracles), per venue (liquidation
-   distance, leverage) and per market (funding known, punitive funding, venue mark vs oracle, notional).
+2. Guards: account-wide (sequencer, stablecoin depeg), per asset (oracles), per margin pool (liquidation
+   distance, leverage: a cross-margin venue's account, or an isolated market's position; `margin.py`) and
+   per market (funding known, punitive funding, venue mark vs oracle, notional).
 3. Targets: exposure × ratio per perp asset (`sizing`); the market with the cheapest net carry takes the
    hedge, other markets of that asset go to zero; carry budget; per-market notional cap; venue step.
-4. Margin: add wallet collateral where the liquidation buffer is thin (else shrink that venue's positions
-   back to the target buffer, bypassing the rebalancing policy), or where a growing hedge needs it.
+4. Margin: add wallet collateral where a pool's liquidation buffer is thin (else shrink the pool's positions
+   back to the target buffer, bypassing the rebalancing policy), or where a growing hedge needs it. Cross
+   margin: a separate ADD_COLLATERAL action to the venue account. Isolated margin: the growing order
+   carries the collateral itself; a top-up is an ADD_COLLATERAL order of size 0 on the position's market.
 5. Per market: a pending order blocks new orders (stale ones are cancelled after the minimum delay); the
    rebalancing policy decides; growth is capped by leverage; orders are split at zero and by maximum size,
    checked against venue minimums, and priced at the worse of mark and anchor less the slippage.
@@ -25,8 +28,6 @@ from hedger.model import (
     ZERO,
     Action,
     ActionKind,
-    Balance,
-    MarginAccount,
     Market,
     Plan,
     Reason,
@@ -36,6 +37,15 @@ from hedger.model import (
 )
 from hedger.strategy import guards as g
 from hedger.strategy.guards import GuardResult, PriceView
+from hedger.strategy.margin import (
+    MarginPool,
+    collateral_for_leverage_usd,
+    cross_pool,
+    is_isolated,
+    isolated_pool,
+    pool_key,
+    shrink_fraction,
+)
 from hedger.strategy.policy import RebalanceDecision, rebalance_decision, split_order
 from hedger.strategy.settings import StrategySettings
 from hedger.strategy.sizing import (
@@ -132,21 +142,6 @@ def ratios_from_estimates(estimates: Mapping[str, object], places: int = 4) -> d
 
 
 @dataclass(frozen=True)
-class _VenueMargin:
-    """A venue's margin as hedger values it: stablecoin collateral at its (capped) oracle price."""
-
-    venue: str
-    account: MarginAccount | None
-    equity_usd: Decimal
-    wallet: Balance | None
-    token_price: Decimal
-
-    @property
-    def wallet_usd(self) -> Decimal:
-        return ZERO if self.wallet is None else self.wallet.amount * self.token_price
-
-
-@dataclass(frozen=True)
 class _MarketTarget:
     market: Market
     current: Decimal
@@ -159,7 +154,7 @@ class _MarketTarget:
 
 @dataclass(frozen=True)
 class _Room:
-    """A venue account's margin as growth uses it up within one plan."""
+    """A margin pool as growth uses it up within one plan."""
 
     equity_usd: Decimal
     notional_usd: Decimal
@@ -173,13 +168,15 @@ class _Planner:
         self.snapshot, self.settings, self.state, self.ratios = snapshot, settings, state, ratios
         self.now = snapshot.block_timestamp
         self.views = price_views(snapshot, settings, state)
-        self.venues = {venue: self._venue_margin(venue) for venue in sorted({m.venue for m in snapshot.markets})}
+        self.pools = self._margin_pools()
         self.results: list[GuardResult] = [*self._account_results()]
         self.results += [r for view in self.views.values() for r in view.results]
-        self.results += [r for venue in self.venues.values() for r in self._venue_results(venue)]
+        self.results += [r for pool in self.pools.values() for r in self._pool_results(pool)]
         self.reasons: list[Reason] = []
         self.actions: list[Action] = []
-        self.added_usd: dict[str, Decimal] = {}
+        self.added_usd: dict[str, Decimal] = {}  # per pool: collateral added by this plan
+        self.wallet_used: dict[str, Decimal] = {}  # per wallet token: what this plan's collateral takes
+        self.order_collateral: dict[str, Decimal] = {}  # per isolated market: collateral for its growing order
 
     # --- prices and guards ---------------------------------------------------------------------------
 
@@ -196,24 +193,48 @@ class _Planner:
         stables = [self.snapshot.oracle(asset) for asset in sorted(self.stable_assets())]
         return [g.sequencer(self.snapshot.sequencer, guards)] + [g.stablecoin(r, guards) for r in stables if r]
 
-    def _venue_margin(self, venue: str) -> _VenueMargin:
+    def _margin_pools(self) -> dict[str, MarginPool]:
+        """A pool per cross-margin venue (its account) and per isolated market (its position)."""
+        cross = sorted({m.venue for m in self.snapshot.markets if not is_isolated(m)})
+        pools = [self._cross_pool(venue) for venue in cross]
+        pools += [self._isolated_pool(m) for m in self.snapshot.markets if is_isolated(m)]
+        return {pool.key: pool for pool in pools}
+
+    def _cross_pool(self, venue: str) -> MarginPool:
         account = self.snapshot.margin(venue)
         token = account.collateral_token if account else None
         wallet = next((b for b in self.snapshot.balances if token and token in (b.token, b.asset)), None)
-        view = self.views.get(wallet.asset if wallet else token or "")
-        token_price = g.stable_value(view.price, self.settings.guards) if view and view.price else Decimal(1)
-        if account is None:
-            return _VenueMargin(venue, None, ZERO, wallet, token_price)
-        equity = account.equity_usd + account.collateral * (token_price - 1)
-        return _VenueMargin(venue, account, equity, wallet, token_price)
+        return cross_pool(venue, account, wallet, self._token_price(wallet.asset if wallet else token or ""))
 
-    def _venue_results(self, venue: _VenueMargin) -> list[GuardResult]:
-        if venue.account is None:
+    def _isolated_pool(self, market: Market) -> MarginPool:
+        """The market's position; its collateral token (or the market's, for a new position) funds it from
+        the wallet only if it is a stablecoin."""
+        position = self.snapshot.position(market.venue, market.symbol)
+        token = (position.collateral_token if position else None) or market.collateral_token
+        wallet = next((b for b in self.snapshot.balances if b.stablecoin and token in (b.token, b.asset)), None)
+        price = self._token_price(wallet.asset if wallet else token or "")
+        pending = self.snapshot.pending(market.venue, market.symbol)
+        return isolated_pool(market, position, wallet, price, self.anchor(market.asset), pending)
+
+    def _token_price(self, asset: str) -> Decimal:
+        """A collateral token's value: its feed price capped like a stablecoin's, or 1 without a price."""
+        view = self.views.get(asset)
+        return g.stable_value(view.price, self.settings.guards) if view and view.price else Decimal(1)
+
+    def _pool_results(self, pool: MarginPool) -> list[GuardResult]:
+        if not pool.judged:
             return []
-        scope = g.venue_scope(venue.venue)
-        distance = g.liquidation_distance(venue.account, self.settings.guards, venue.equity_usd)
-        lev = g.leverage(venue.account.notional_usd, venue.equity_usd, self.settings.sizing.max_leverage, venue.venue)
-        return [distance.scoped(scope), lev.scoped(scope)]
+        guards, max_leverage = self.settings.guards, self.settings.sizing.max_leverage
+        if pool.account is not None:
+            distance = g.liquidation_distance(pool.account, guards, pool.equity_usd)
+            lev = g.leverage(pool.account.notional_usd, pool.equity_usd, max_leverage, pool.venue)
+            return [distance.scoped(pool.key), lev.scoped(pool.key)]
+        where = pool.market.key
+        if pool.equity_usd is None:
+            return [g.margin_unknown(where).scoped(pool.key)]
+        distance = g.margin_buffer(where, pool.equity_usd, pool.maintenance_usd, guards)
+        lev = g.leverage(pool.notional_usd, pool.equity_usd, max_leverage, where)
+        return [distance.scoped(pool.key), lev.scoped(pool.key)]
 
     def _market_results(self, market: Market, side: Side, current: Decimal) -> list[GuardResult]:
         guards, scope = self.settings.guards, g.market_scope(market.key)
@@ -309,12 +330,12 @@ class _Planner:
     # --- margin ----------------------------------------------------------------------------------------
 
     def _liquidation_band(self, targets: list[_MarketTarget]) -> list[_MarketTarget]:
-        """Where a venue is near liquidation: add wallet collateral back to the target buffer; what the
-        wallet cannot cover is made up by shrinking that venue's positions (forced, bypassing the policy)."""
+        """Where a margin pool is near liquidation: add wallet collateral back to the target buffer; what the
+        wallet cannot cover is made up by shrinking the pool's positions (forced, bypassing the policy)."""
         out = []
-        shrink = {venue: self._shrink_fraction(self.venues[venue]) for venue in self.venues}
+        shrink = {key: self._shrink_fraction(pool) for key, pool in self.pools.items()}
         for target in targets:
-            fraction = shrink.get(target.market.venue)
+            fraction = shrink.get(pool_key(target.market))
             if fraction is None or fraction <= 0 or target.current == 0:
                 out.append(target)
                 continue
@@ -324,56 +345,108 @@ class _Planner:
             out.append(replace(target, target=bounded, forced=bounded != target.current))
         return out
 
-    def _shrink_fraction(self, venue: _VenueMargin) -> Decimal | None:
-        account = venue.account
+    def _shrink_fraction(self, pool: MarginPool) -> Decimal | None:
         guards, sizing = self.settings.guards, self.settings.sizing
-        if account is None or account.maintenance_requirement_usd <= 0:
+        if not pool.judged or pool.equity_usd is None or pool.maintenance_usd <= 0:
             return None
-        if venue.equity_usd / account.maintenance_requirement_usd >= guards.min_liquidation_buffer:
+        if pool.equity_usd / pool.maintenance_usd >= guards.min_liquidation_buffer:
             return None
-        needed_usd = sizing.liquidation_buffer_target * account.maintenance_requirement_usd - venue.equity_usd
-        added_usd = self._add_collateral(venue, needed_usd, "near_liquidation")
-        equity = venue.equity_usd + added_usd
-        return max(1 - equity / (sizing.liquidation_buffer_target * account.maintenance_requirement_usd), ZERO)
+        needed_usd = sizing.liquidation_buffer_target * pool.maintenance_usd - pool.equity_usd
+        added_usd = self._add_collateral(pool, needed_usd - pool.pending_collateral_usd, "near_liquidation")
+        equity = pool.equity_usd + pool.pending_collateral_usd + added_usd
+        return shrink_fraction(equity, pool.maintenance_usd, sizing.liquidation_buffer_target)
 
-    def _add_collateral(self, venue: _VenueMargin, needed_usd: Decimal, code: str) -> Decimal:
-        """An ADD_COLLATERAL action for up to `needed_usd` from the wallet; returns the USD added."""
-        usd = min(needed_usd, venue.wallet_usd)
-        if venue.wallet is None or usd <= 0 or usd < self.settings.sizing.min_collateral_update_usd:
+    def _wallet_tokens(self, pool: MarginPool, needed_usd: Decimal) -> Decimal:
+        """Wallet tokens for up to `needed_usd` of collateral, taken out of what this plan has left in the
+        wallet; zero below `min_collateral_update_usd` or without a wallet balance."""
+        wallet = pool.wallet
+        if wallet is None:
             return ZERO
-        tokens = toward_zero(usd / venue.token_price, Decimal(1).scaleb(-venue.wallet.decimals))
-        values = {"needed_usd": needed_usd, "wallet_usd": venue.wallet_usd, "token_price": venue.token_price}
-        message = f"{venue.venue}: add {tokens} {venue.wallet.token} of collateral"
-        reason = Reason(code, message, values)
-        self.actions.append(
-            Action(ActionKind.ADD_COLLATERAL, venue.venue, venue.wallet.token, reason, collateral_delta=tokens)
+        left_usd = (wallet.amount - self.wallet_used.get(wallet.token, ZERO)) * pool.token_price
+        usd = min(needed_usd, left_usd)
+        if usd <= 0 or usd < self.settings.sizing.min_collateral_update_usd:
+            return ZERO
+        tokens = toward_zero(usd / pool.token_price, Decimal(1).scaleb(-wallet.decimals))
+        self.wallet_used[wallet.token] = self.wallet_used.get(wallet.token, ZERO) + tokens
+        self.added_usd[pool.key] = self.added_usd.get(pool.key, ZERO) + tokens * pool.token_price
+        return tokens
+
+    def _add_collateral(self, pool: MarginPool, needed_usd: Decimal, code: str) -> Decimal:
+        """An ADD_COLLATERAL action for up to `needed_usd` from the wallet; returns the USD added. Cross: to
+        the venue account; isolated: an order of size 0 on the position's market (it needs an anchor price)."""
+        if pool.isolated and self.anchor(pool.market.asset) is None:
+            if needed_usd > 0 and pool.wallet is not None:
+                message = f"{pool.market.key}: no trusted or fallback price to bound a collateral order"
+                self.reasons.append(Reason("no_price", message, {}))
+            return ZERO
+        wallet_usd = ZERO if pool.wallet is None else pool.wallet.amount * pool.token_price
+        tokens = self._wallet_tokens(pool, needed_usd)
+        if tokens == 0:
+            return ZERO
+        values = {"needed_usd": needed_usd, "wallet_usd": wallet_usd, "token_price": pool.token_price}
+        reason = Reason(code, f"{pool.venue}: add {tokens} {pool.wallet.token} of collateral", values)
+        if pool.isolated:
+            self.actions.append(self._top_up(pool, tokens, reason))
+        else:
+            self.actions.append(
+                Action(ActionKind.ADD_COLLATERAL, pool.venue, pool.wallet.token, reason, collateral_delta=tokens)
+            )
+        return tokens * pool.token_price
+
+    def _top_up(self, pool: MarginPool, tokens: Decimal, reason: Reason) -> Action:
+        """Collateral-only order on an isolated position: size 0, priced like an increase of it."""
+        market, position = pool.market, pool.position
+        message = f"{market.key}: add {tokens} {pool.wallet.token} of collateral to the {position.side.value}"
+        price = acceptable_price(
+            position.signed_size, self.anchor(market.asset), self.mark(market), self.settings.sizing.slippage_rel
         )
-        self.added_usd[venue.venue] = self.added_usd.get(venue.venue, ZERO) + tokens * venue.token_price
-        return tokens * venue.token_price
+        return Action(
+            ActionKind.ADD_COLLATERAL,
+            market.venue,
+            market.symbol,
+            replace(reason, message=message),
+            collateral_delta=tokens,
+            acceptable_price=price,
+        )
 
     def _collateral_for_growth(self, decided, targets: Targets) -> dict[str, _Room]:
-        """Per venue, the room left for growth; adds wallet collateral first where growth needs it."""
-        sizing = self.settings.sizing
+        """Per margin pool, the room left for growth; where growth needs more collateral, adds it from the
+        wallet first (cross: an ADD_COLLATERAL action; isolated: carried by the market's growing order)."""
         capacity = {}
-        for name, venue in self.venues.items():
+        for key, pool in self.pools.items():
             growing = [
-                growth(t.current, t.target) * t.anchor
+                (t, growth(t.current, t.target) * t.anchor)
                 for t, _ in decided
-                if t.market.venue == name
+                if pool_key(t.market) == key
                 and t.anchor is not None
                 and t.target is not None
                 and self.verdict(t.market, targets.contributors.get(t.market.asset, ()))[0] is Verdict.ALLOW
             ]
-            account = venue.account
-            notional = account.notional_usd if account else ZERO
-            equity = venue.equity_usd + self.added_usd.get(name, ZERO)
-            if growing and sum(growing) > 0:
-                needed = (notional + sum(growing)) / sizing.target_leverage - equity
+            base = self._growth_base(pool, [t for t, _ in growing])
+            equity = (base.equity_usd or ZERO) + self.added_usd.get(key, ZERO)
+            growth_usd = sum((usd for _, usd in growing), ZERO)
+            if growth_usd > 0:
+                needed = collateral_for_leverage_usd(
+                    equity, base.notional_usd, growth_usd, self.settings.sizing.target_leverage
+                )
                 if needed > 0:
-                    equity += self._add_collateral(venue, needed, "collateral_for_hedge")
-            initial = account.initial_requirement_usd if account else ZERO
-            capacity[name] = _Room(equity, notional, initial)
+                    equity += self._fund_growth(base, needed)
+            capacity[key] = _Room(equity, base.notional_usd, base.initial_usd)
         return capacity
+
+    @staticmethod
+    def _growth_base(pool: MarginPool, growing: list[_MarketTarget]) -> MarginPool:
+        """What growth builds on: the pool, or for an isolated position that flips side, a new empty one
+        (the old position is closed with its collateral; the new one starts from what its order brings)."""
+        flips = any(t.current != 0 and t.target != 0 and (t.current > 0) != (t.target > 0) for t in growing)
+        return pool.empty() if pool.isolated and flips else pool
+
+    def _fund_growth(self, pool: MarginPool, needed_usd: Decimal) -> Decimal:
+        if not pool.isolated:
+            return self._add_collateral(pool, needed_usd, "collateral_for_hedge")
+        tokens = self._wallet_tokens(pool, needed_usd)
+        self.order_collateral[pool.market.key] = tokens
+        return tokens * pool.token_price
 
     # --- per market ------------------------------------------------------------------------------------
 
@@ -431,14 +504,15 @@ class _Planner:
             self._leg(target, leg_from, leg_to, decision.code, notes, verdict, blocking)
 
     def _within_capacity(self, target: _MarketTarget, goal: Decimal, capacity: dict[str, _Room], notes: list):
-        """Cap the growth at the venue's room, and take what it uses out of the room."""
-        market, room = target.market, capacity[target.market.venue]
+        """Cap the growth at the margin pool's room, and take what it uses out of the room."""
+        market, key = target.market, pool_key(target.market)
+        room = capacity[key]
         max_leverage = min(self.settings.sizing.max_leverage, market.max_leverage)
         room_usd = leverage_capacity_usd(
             room.equity_usd, room.notional_usd, room.initial_usd, market.initial_margin_ratio, max_leverage
         )
         capped, used_usd, note = cap_growth(target.current, goal, target.anchor, room_usd)
-        capacity[market.venue] = replace(
+        capacity[key] = replace(
             room,
             notional_usd=room.notional_usd + used_usd,
             initial_usd=room.initial_usd + used_usd * market.initial_margin_ratio,
@@ -485,15 +559,26 @@ class _Planner:
             "order": f"{index + 1}/{count}",
             "sizing": [n.code for n in notes],
         }
-        message = f"{market.key}: {_kind(position, position + piece).value} {abs(piece)} ({code})"
+        kind = _kind(position, position + piece)
+        collateral = self._order_collateral(market, kind)
+        if collateral:
+            values["collateral_delta"] = collateral
+        message = f"{market.key}: {kind.value} {abs(piece)} ({code})"
         return Action(
-            kind=_kind(position, position + piece),
+            kind=kind,
             venue=market.venue,
             symbol=market.symbol,
             reason=Reason(code, message, values),
             size_delta=piece,
+            collateral_delta=collateral,
             acceptable_price=acceptable_price(piece, target.anchor, target.mark, self.settings.sizing.slippage_rel),
         )
+
+    def _order_collateral(self, market: Market, kind: ActionKind) -> Decimal:
+        """Isolated margin: the first order that grows the position carries the collateral planned for it."""
+        if kind not in (ActionKind.OPEN, ActionKind.INCREASE):
+            return ZERO
+        return self.order_collateral.pop(market.key, ZERO)
 
     def _admit(self, action: Action, verdict: Verdict, blocking: list[GuardResult]) -> None:
         if verdict is Verdict.ALLOW or action.reduces_risk:

@@ -170,14 +170,15 @@ class SizingSettings:
     )
     max_leverage: Decimal = setting(
         Decimal(3),
-        "largest account leverage (notional / equity) an increase may leave; the venue's 1/IMR caps it too",
+        "largest leverage (notional / equity) of a margin pool (a cross account or an isolated position) an "
+        "increase may leave; the venue's 1/IMR caps it too",
         "Alexander, Deng & Zou: leverage mostly under 5x keeps liquidation probability < 1%; Lyra maxLeverage",
         minimum=Decimal("0.01"),
     )
     target_leverage: Decimal = setting(
         Decimal(2),
-        "when a hedge must grow and the venue's margin is short, add wallet collateral to bring the account "
-        "to this leverage",
+        "when a hedge must grow and its margin is short, add wallet collateral to bring its margin pool (a "
+        "cross-margin account, or an isolated position through the growing order) to this leverage",
         "Lyra GMX hedger targetLeverage (1.1; a perp hedge can afford more)",
         minimum=Decimal("0.01"),
     )

@@ -32,6 +32,7 @@ from hedger.model import (
     SECONDS_PER_HOUR,
     ZERO,
     FundingRate,
+    MarginMode,
     Market,
     PendingOrder,
     Position,
@@ -129,6 +130,59 @@ def funding_per_hour(
     pays = factor * SECONDS_PER_HOUR
     receives = factor * Decimal(paying) / Decimal(receiving) * SECONDS_PER_HOUR if receiving else ZERO
     return (pays, -receives) if longs_pay_shorts else (-receives, pays)
+
+
+@dataclass(frozen=True)
+class CollateralBacking:
+    """A position's collateral as GMX values it against the index price P: `fixed_usd` + `index_tokens` × P
+    (a stablecoin is all fixed; the index asset itself, like WETH behind an ETH position, moves with P)."""
+
+    fixed_usd: Decimal
+    index_tokens: Decimal
+
+
+def closing_costs_usd(info: SimpleNamespace | None, size_usd: Decimal, position_fee_factor: Decimal) -> Decimal:
+    """What closing the position now takes out of its collateral besides the PnL, in USD: the pending
+    borrowing fee, the funding fee owed (at GMX's collateral price in the position info) and the position
+    fee of closing the whole size. Without the Reader's position info only the closing fee is known."""
+    closing_fee = size_usd * position_fee_factor
+    if info is None:
+        return closing_fee
+    borrowing = from_units(info.fees.borrowing.borrowingFeeUsd, FLOAT_DECIMALS)
+    funding_owed = usd_value(info.fees.funding.fundingFeeAmount, info.fees.collateralTokenPrice.min)
+    return borrowing + funding_owed + closing_fee
+
+
+def liquidation_price(
+    is_long: bool,
+    size_usd: Decimal,
+    size_tokens: Decimal,
+    collateral: CollateralBacking,
+    costs_usd: Decimal,
+    liquidation_factor: Decimal,
+) -> Decimal | None:
+    """The index price (USD per whole token) at which GMX's leverage check liquidates the position.
+
+    GMX liquidates when the remaining collateral, collateral + PnL − costs, falls below
+    `sizeInUsd × MIN_COLLATERAL_FACTOR_FOR_LIQUIDATION`. With PnL = t·P − S (long) or S − t·P (short),
+    S = sizeInUsd, t = sizeInTokens, collateral c + k·P (`CollateralBacking`) and f the factor:
+
+        long:  P = (S·(1 + f) + costs − c) / (t + k)
+        short: P = (S·(1 − f) − costs + c) / (t − k)
+
+    None when no positive price liquidates it (a long whose collateral covers its whole size, a short
+    backed by at least its own size in the index token). Approximations: price impact, the liquidation
+    fee factor, the `MIN_COLLATERAL_USD` floor, the PnL cap and the open-interest multiplier of the
+    factor are not read; costs are valued at the current prices."""
+    if is_long:
+        numerator = size_usd * (1 + liquidation_factor) + costs_usd - collateral.fixed_usd
+        denominator = size_tokens + collateral.index_tokens
+    else:
+        numerator = size_usd * (1 - liquidation_factor) - costs_usd + collateral.fixed_usd
+        denominator = size_tokens - collateral.index_tokens
+    if denominator <= 0 or numerator <= 0:
+        return None
+    return numerator / denominator
 
 
 @dataclass(frozen=True)
@@ -333,6 +387,8 @@ class GmxV2Venue:
             size_step=step,
             min_notional_usd=from_units(min_size_usd or 0, FLOAT_DECIMALS),
             async_orders=True,
+            margin_mode=MarginMode.ISOLATED,
+            collateral_token=market.collateral_token.symbol,
             extra={
                 "index_token": market.index.address,
                 "long_token": market.long_token.address,
@@ -406,6 +462,13 @@ class GmxV2Venue:
         size_usd = from_units(n.sizeInUsd, FLOAT_DECIMALS)
         price, collateral_price = prices.get(market.index.address), prices.get(collateral.address)
         configured = markets.get(market.symbol)
+        collateral_tokens = from_units(n.collateralAmount, collateral.decimals)
+        costs_usd = ZERO if configured is None else closing_costs_usd(info, size_usd, configured.taker_fee)
+        liquidation = None
+        if configured is not None and collateral_price is not None:
+            backing = _collateral_backing(market, collateral, collateral_tokens, collateral_price)
+            factor = configured.maintenance_margin_ratio
+            liquidation = liquidation_price(is_long, size_usd, contracts, backing, costs_usd, factor)
         return Position(
             venue=self.name,
             symbol=market.symbol,
@@ -419,12 +482,16 @@ class GmxV2Venue:
             collateral_usd=None if collateral_price is None else usd_value(n.collateralAmount, collateral_price),
             accrued_funding_usd=self._net_funding_owed(market, info, prices),
             maintenance_margin_usd=None if configured is None else size_usd * configured.maintenance_margin_ratio,
+            liquidation_price=liquidation,
+            collateral_token=collateral.symbol,
+            collateral_amount=collateral_tokens,
+            closing_costs_usd=costs_usd,
             extra={
                 "position_key": "0x" + key.hex(),
                 "market": market.address,
                 "collateral_token": collateral.address,
                 "collateral_symbol": collateral.symbol,
-                "collateral_amount": from_units(n.collateralAmount, collateral.decimals),
+                "collateral_amount": collateral_tokens,
                 "size_in_usd_raw": n.sizeInUsd,
                 "size_in_tokens_raw": n.sizeInTokens,
                 "pending_borrowing_fee_usd": None
@@ -458,6 +525,10 @@ class GmxV2Venue:
         price = prices.get(market.index.address)
         size_usd = from_units(n.sizeDeltaUsd, FLOAT_DECIMALS)
         tokens = size_usd / usd_per_token(price, market.index.decimals) if price else ZERO
+        collateral = market.token_at(order.addresses.initialCollateralToken)
+        collateral_tokens = (
+            ZERO if collateral is None else from_units(n.initialCollateralDeltaAmount, collateral.decimals)
+        )
         return PendingOrder(
             venue=self.name,
             symbol=market.symbol,
@@ -466,6 +537,7 @@ class GmxV2Venue:
             acceptable_price=from_units(n.acceptablePrice, market.price_decimals),
             created_at=n.updatedAtTime,
             source=source,
+            collateral_delta=collateral_tokens if increase else -collateral_tokens,
             extra={
                 "order_type": n.orderType,
                 "is_long": order.flags.isLong,
@@ -722,6 +794,15 @@ def _open_interest(
             return None
         sides.append(sum(parts) // divisor)
     return sides[0], sides[1]
+
+
+def _collateral_backing(
+    market: GmxMarket, collateral: GmxToken, tokens: Decimal, collateral_price: int
+) -> CollateralBacking:
+    """Collateral priced by the index feed moves with the index price; any other is fixed at its price."""
+    if collateral.feed.name == market.index.feed.name:
+        return CollateralBacking(ZERO, tokens)
+    return CollateralBacking(tokens * usd_per_token(collateral_price, collateral.decimals), ZERO)
 
 
 def _position_key(raw: SimpleNamespace) -> bytes:

@@ -1,5 +1,7 @@
 """Arbitrum One forked at a pinned block: the GMX v2 read path through SnapshotReader, and a dry-run
-`hedger rebalance` on it, for an account holding 2 ETH and 20,000 USDC. Skipped unless HEDGER_RPC_ARBITRUM
+`hedger rebalance` on it, for an account holding 2 ETH and 20,000 USDC: unless a guard objects, the plan
+opens a 2 ETH short on GMX carrying about half its notional in USDC (target leverage 2), and the dry run
+sends it (approval to the Router, ExchangeRouter.multicall) on the fork. Skipped unless HEDGER_RPC_ARBITRUM
 is set; the block is HEDGER_ARBITRUM_FORK_BLOCK (or HEDGER_FORK_BLOCK_ARBITRUM, as in test_gmx_fork.py),
 by default 402,000,000: after the GMX Reader and ExchangeRouter in networks/arbitrum-one.toml were deployed.
 
@@ -92,6 +94,14 @@ def test_a_dry_run_rebalance_on_an_arbitrum_fork(fork, network, tmp_path):
     assert plan["block_number"] == FORK_BLOCK + 1 and plan["network"] == "arbitrum-one"
     eth = next(e for e in out["exposure_before"] if e["asset"] == "ETH")
     assert Decimal(eth["spot"]) == 2 and Decimal(eth["perp"]) == 0
+    if plan["verdict"] == "allow":  # GMX is isolated margin: the hedge opens with its own USDC collateral
+        (open_short,) = plan["actions"]
+        assert (open_short["kind"], open_short["venue"], open_short["symbol"]) == ("open", "gmx", "ETH")
+        assert Decimal(open_short["size_delta"]) == -2
+        notional_usd = 2 * Decimal(open_short["reason"]["values"]["price"])
+        leverage = notional_usd / Decimal(open_short["collateral_delta"])  # USDC within its peg: about 2
+        assert Decimal("1.98") < leverage < Decimal("2.02")
+        assert report["outcomes"][0]["status"] == "order_pending", report
     if plan["actions"] and plan["verdict"] != "halt":
         assert out["mode"] == f"dry run: executed on an Anvil fork of block {FORK_BLOCK + 1}"
         assert [o["action"] for o in report["outcomes"]] == plan["actions"]

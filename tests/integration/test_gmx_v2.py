@@ -19,7 +19,7 @@ from hedger.chain.connect import Rpc, connect
 from hedger.chain.contracts import load_artifact
 from hedger.chain.multicall import execute, latest_block, run_steps
 from hedger.errors import ConfigError
-from hedger.model import Side
+from hedger.model import MarginMode, Side
 from hedger.snapshot import SnapshotReader
 from hedger.testing import LocalChain
 from hedger.venues._abi import ABI_DIR
@@ -238,11 +238,18 @@ def test_positions_are_read_exactly_in_usd_tokens_and_collateral(chain, seeded):
     assert eth.extra["position_key"] == "0x" + short_key.hex()
     assert (eth.extra["size_in_usd_raw"], eth.extra["size_in_tokens_raw"]) == (52_000 * FLOAT, 10 * ETH_WEI)
     assert (eth.extra["collateral_symbol"], eth.extra["collateral_amount"]) == ("USDC", Decimal(10_000))
+    # isolated margin: the position's own collateral, and what closing it now would cost besides the PnL
+    assert (eth.collateral_token, eth.collateral_amount) == ("USDC", Decimal(10_000))
+    assert eth.closing_costs_usd == Decimal("3.25") + Decimal("12.5") + Decimal(52_000) * Decimal("0.0007")
+    # GMX liquidates where 10,000 + (52,000 − 10 × P) − 52.15 = 0.5% × 52,000
+    assert eth.liquidation_price == (Decimal(52_000) * Decimal("0.995") + 10_000 - Decimal("52.15")) / 10
 
     assert (btc.side, btc.contracts, btc.entry_price, btc.mark_price) == (Side.LONG, Decimal("0.5"), 58_000, 60_000)
     assert btc.unrealized_pnl_usd == Decimal(1000)
     assert btc.collateral_usd == Decimal(6000)  # 0.1 WBTC at 60000e22 per satoshi
     assert btc.leverage == Decimal(5)
+    # WBTC collateral moves with the index: 0.1 × P + 0.5 × P − 29,000 − 14.5 of closing fee = 1% × 29,000
+    assert btc.liquidation_price == (Decimal(29_000) * Decimal("1.01") + Decimal("14.5")) / Decimal("0.6")
 
 
 def test_markets_carry_gmx_factors_open_interest_and_minimum_size(chain, seeded):
@@ -251,6 +258,7 @@ def test_markets_carry_gmx_factors_open_interest_and_minimum_size(chain, seeded)
     )
     state, _ = read(chain, seeded.venue(chain))
     eth = next(m for m in state.markets if m.symbol == "ETH")
+    assert (eth.margin_mode, eth.collateral_token) == (MarginMode.ISOLATED, "USDC")
     assert (eth.initial_margin_ratio, eth.maintenance_margin_ratio, eth.taker_fee) == (
         Decimal("0.01"), Decimal("0.005"), Decimal("0.0007"),
     )  # fmt: skip
@@ -428,6 +436,7 @@ def test_opening_a_usdc_short_sends_fee_tokens_and_exact_create_order_params(cha
     assert (order.symbol, order.size_delta, order.acceptable_price) == ("ETH", -2, Decimal("4950.123456789124"))
     assert order.extra["size_delta_usd"] == 10_000 and order.extra["execution_fee_wei"] == FEE_WEI
     assert order.extra["initial_collateral_delta_amount"] == 1000 * USDC_UNIT and order.extra["order_type"] == 2
+    assert order.collateral_delta == 1000
     assert order.created_at == chain.now()
 
 

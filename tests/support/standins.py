@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_abi import decode as abi_decode
+from eth_abi.grammar import parse as parse_type
+from eth_utils import function_signature_to_4byte_selector, is_address, keccak, to_checksum_address
 from web3.contract import Contract
 
 from hedger.chain.contracts import at, deploy, load_artifact
@@ -167,6 +169,33 @@ def keeper_executes(chain: LocalChain, gmx: GmxStandIns, order_id: str, account:
     chain.transact(
         gmx.event_emitter.functions.emitEventLog2("OrderExecuted", key, bytes(12) + bytes.fromhex(account[2:]), data)
     )
+
+
+CREATE_ORDER = (
+    "createOrder(((address,address,address,address,address,address,address[]),(uint256,uint256,uint256,uint256,"
+    "uint256,uint256,uint256,uint256),uint8,uint8,bool,bool,bool,bytes32,bytes32[]))"
+)
+
+
+def recorded_calls(gmx: GmxStandIns) -> list[tuple[str, int, bytes]]:
+    """Every call the ExchangeRouter stand-in took inside multicalls: (sender, value, calldata)."""
+    router = gmx.exchange_router.functions
+    return [router.recordedCall(i).call() for i in range(router.recordedCallCount().call())]
+
+
+def decode_call(data: bytes, signature: str) -> tuple:
+    """The arguments of a call to `signature` (addresses checksummed); fails on another function."""
+    assert data[:4] == function_signature_to_4byte_selector(signature), f"not {signature}"
+    arguments = parse_type(signature[signature.index("(") :]).components
+    return _checksummed(abi_decode([a.to_type_str() for a in arguments], data[4:]))
+
+
+def _checksummed(value):
+    if isinstance(value, tuple):
+        return tuple(_checksummed(v) for v in value)
+    if isinstance(value, str) and is_address(value):
+        return to_checksum_address(value)
+    return value
 
 
 # ---------------------------------------------------------------------- HyperEVM

@@ -15,6 +15,7 @@ from hedger.model import (
     Exposure,
     FundingRate,
     MarginAccount,
+    MarginMode,
     Market,
     OracleReading,
     PendingOrder,
@@ -182,6 +183,57 @@ def snapshot(
     )
     values.update(fields)
     return Snapshot(**values)
+
+
+# --- isolated margin (GMX v2-like): collateral per position, no venue account -----------------------------------
+
+
+def isolated_market(asset: str = "ETH", venue: str = "gmx", **fields) -> Market:
+    """An isolated-margin market: 1% initial (100× max), 0.5% liquidation factor, USDC collateral."""
+    values = dict(
+        initial_margin_ratio=D("0.01"),
+        maintenance_margin_ratio=D("0.005"),
+        taker_fee=D("0.0007"),
+        margin_mode=MarginMode.ISOLATED,
+        collateral_token="USDC",
+    )
+    values.update(fields)
+    return market(asset, venue, **values)
+
+
+def isolated_position(
+    m: Market,
+    size: D | str | int,
+    collateral: D | str | int,
+    *,
+    entry: D | str | int = 3000,
+    mark: D | str | int = 3000,
+    costs: D | str | int = 0,
+    pnl: D | str | int | None = None,
+) -> Position:
+    """A position with its own USDC collateral; PnL from entry and mark unless given; maintenance =
+    size at entry × the market's liquidation factor (GMX: sizeInUsd × factor)."""
+    size, entry, mark = D(size), D(entry), D(mark)
+    pnl = size * (mark - entry) if pnl is None else D(pnl)
+    return replace(
+        position(m, size, entry),
+        mark_price=mark,
+        unrealized_pnl_usd=pnl,
+        collateral_usd=D(collateral),
+        maintenance_margin_usd=abs(size) * entry * m.maintenance_margin_ratio,
+        collateral_token="USDC",
+        collateral_amount=D(collateral),
+        closing_costs_usd=D(costs),
+        extra={"margin_mode": "isolated"},
+    )
+
+
+GMX_ETH = isolated_market()
+
+
+def isolated_snapshot(*, positions: tuple[Position, ...] = (), markets: tuple[Market, ...] = (GMX_ETH,), **fields):
+    """The default wallet (10 ETH, 50 000 USDC) against isolated markets only: no venue margin account."""
+    return snapshot(hedge=None, positions=positions, markets=markets, margins=(), **fields)
 
 
 def with_oracle(snap: Snapshot, new: OracleReading) -> Snapshot:
