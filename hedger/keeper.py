@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,12 +24,12 @@ from hedger.chain.connect import TRANSIENT_ERRORS
 from hedger.errors import RpcError
 from hedger.execution.executor import ExecutionReport
 from hedger.metrics import KeeperMetrics
-from hedger.model import Plan, Reason, Snapshot, Verdict
+from hedger.model import Plan, Snapshot, Verdict
 from hedger.session import Session
+from hedger.strategy.guards import GuardResult
 
 log = logging.getLogger("hedger.keeper")
 KILL_SWITCH_ENV = "HEDGER_KILL_SWITCH"
-_SEVERITY = {Verdict.ALLOW: 0, Verdict.REDUCE_ONLY: 1, Verdict.HALT: 2}
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class Keeper:
         snapshot = self.session.snapshot()
         snapshot_s = time.monotonic() - started
         self.metrics.snapshot_seconds.observe(snapshot_s)
-        plan = self._gated(self.session.plan(snapshot, self.state))
+        plan = self.session.plan(snapshot, self.state, self._restrictions())
         report = None if self.executor is None else self.executor.execute(plan, snapshot)
         self.state = self.session.remember(snapshot, report, self.state)
         self.cycles += 1
@@ -126,11 +126,10 @@ class Keeper:
                 return f"gas budget spent: {spent} of {budget} wei in the last 24 h"
         return None
 
-    def _gated(self, plan: Plan) -> Plan:
+    def _restrictions(self) -> tuple[GuardResult, ...]:
+        """The keeper's gates as a reduce-only guard result the planner judges like its own."""
         reason = self.risk_gate()
-        if reason is None or _SEVERITY[plan.verdict] >= _SEVERITY[Verdict.REDUCE_ONLY]:
-            return plan
-        return replace(plan, verdict=Verdict.REDUCE_ONLY, reasons=(*plan.reasons, Reason("keeper_gate", reason)))
+        return () if reason is None else (GuardResult(Verdict.REDUCE_ONLY, "keeper_gate", reason),)
 
     # ------------------------------------------------------------------ helpers
 

@@ -77,8 +77,9 @@ class Session:
     def state(self) -> PlannerState:
         return load_state(self.journal, self.network.name, self.account)
 
-    def plan(self, snapshot: Snapshot, state: PlannerState | None = None) -> Plan:
-        return build_plan(snapshot, self.settings, self.ratios, state if state is not None else self.state())
+    def plan(self, snapshot: Snapshot, state: PlannerState | None = None, restrictions: tuple = ()) -> Plan:
+        state = state if state is not None else self.state()
+        return build_plan(snapshot, self.settings, self.ratios, state, restrictions)
 
     def executor(self) -> Executor:
         signer = load_signer()

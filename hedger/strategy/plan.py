@@ -72,6 +72,7 @@ def build_plan(
     settings: StrategySettings | None = None,
     ratios: Mapping[str, HedgeRatio] | None = None,
     state: PlannerState | None = None,
+    restrictions: Iterable[GuardResult] = (),
 ) -> Plan:
     """What to do now, and why: the hedge engine's one entry point (pure; reads nothing else).
 
@@ -83,6 +84,8 @@ def build_plan(
     - `state`: what the previous run left (last good prices, distrusted oracles, last trade times);
       `PlannerState()` on a first run. After a run: `advance_state(state, snapshot, settings)`, and once the
       orders are sent `state.record_trades(plan.actions, now)`.
+    - `restrictions`: guard results from outside the snapshot (the keeper's kill switch or spent gas
+      budget), judged exactly like the planner's own guards.
 
     Returns a `Plan`: `verdict` is the most severe guard verdict anywhere (halt, reduce_only, allow);
     `actions` are what passed the guards, in order (collateral first, cancellations, then orders), each
@@ -90,6 +93,7 @@ def build_plan(
     with the numbers. `plan.to_json()` is JSON-ready (Decimals as strings).
     """
     planner = _Planner(snapshot, settings or StrategySettings(), state or PlannerState(), ratios or {})
+    planner.results += list(restrictions)
     return planner.plan()
 
 
