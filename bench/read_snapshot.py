@@ -63,7 +63,6 @@ def naive_snapshot(w3, network: NetworkConfig, account: str) -> None:
     venue = network.venues["reference"]
     perp = at(w3, "PerpMarket", venue.params["address"]).functions
     perp.accountSummary(account).call()
-    perp.margin(account).call()
     perp.minOrderDelay().call()
     perp.orderExpiry().call()
     for market in venue.markets.values():

@@ -8,6 +8,7 @@ With pytest-xdist each worker process gets its own node (ports never collide).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -72,12 +73,20 @@ def universe(anvil: Anvil) -> Universe:
     return deploy_universe(anvil)
 
 
-@pytest.fixture
-def chain(anvil: Anvil, universe: Universe) -> Iterator[LocalChain]:
-    """The session's chain, reverted to its pristine state after the test."""
+@contextlib.contextmanager
+def chain_state_for(anvil: Anvil, universe: Universe) -> Iterator[LocalChain]:
+    """The session's chain for a wider scope (a module that deploys extra contracts once), reverted to
+    what it was when the scope ends."""
     snapshot = anvil.snapshot()
     yield LocalChain(anvil, universe)
     anvil.revert(snapshot)
+
+
+@pytest.fixture
+def chain(anvil: Anvil, universe: Universe) -> Iterator[LocalChain]:
+    """The session's chain, reverted to its pristine state after the test."""
+    with chain_state_for(anvil, universe) as local:
+        yield local
 
 
 @pytest.fixture

@@ -276,7 +276,7 @@ def _word(abi_type: str, value: Any) -> bytes:
     if abi_type == "address":
         return bytes(12) + bytes.fromhex(value.removeprefix("0x"))
     if abi_type == "bytes32":
-        return bytes(value).rjust(_WORD, b"\0")
+        return bytes(value).ljust(_WORD, b"\0")  # bytesN values are left-aligned
     if abi_type.startswith("int"):
         return int(value).to_bytes(_WORD, "big", signed=True)
     return int(value).to_bytes(_WORD, "big")

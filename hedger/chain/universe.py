@@ -17,7 +17,7 @@ import tomli_w
 from web3 import Web3
 
 from hedger.chain.anvil import DEV_ACCOUNTS, LocalNode
-from hedger.chain.contracts import compile_contracts, deploy, load_artifact
+from hedger.chain.contracts import at, compile_contracts, deploy, load_artifact
 
 MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11"
 WAD = 10**18
@@ -103,9 +103,6 @@ class Universe:
     market_ids: dict[str, int] = field(default_factory=dict)
     spec: UniverseSpec = field(default_factory=UniverseSpec)
 
-    def contract(self, w3: Web3, name: str, address: str):
-        return w3.eth.contract(address=address, abi=load_artifact(name).abi)
-
 
 def to_units(amount: Decimal, decimals: int) -> int:
     """An exact decimal amount as an integer of `decimals` units; refuses to round silently."""
@@ -144,7 +141,7 @@ def deploy_universe(node: LocalNode, spec: UniverseSpec | None = None, demo_acco
         node.set_code(MULTICALL3_ADDRESS, load_artifact("Batcher").deployed_bytecode)
 
     margin = next(t for t in spec.tokens if t.symbol == spec.margin_token)
-    usdc = universe.contract(w3, "TestToken", universe.tokens[margin.symbol])
+    usdc = at(w3, "TestToken", universe.tokens[margin.symbol])
     perp = deploy(
         w3,
         "PerpMarket",

@@ -90,10 +90,13 @@ class Executor:
 
     # ------------------------------------------------------------------ restart safety
 
-    def reconcile(self) -> tuple[str, ...]:
-        """Finish what a previous run left unfinished, before anything new is sent."""
+    def reconcile(self, unfinished: list[Intent] | None = None) -> tuple[str, ...]:
+        """Finish what a previous run left unfinished (`unfinished`, or the journal's), before anything
+        new is sent."""
+        if unfinished is None:
+            unfinished = self.journal.unfinished(self.account.address, self.network.name)
         notes = []
-        for intent in self.journal.unfinished(self.account.address, self.network.name):
+        for intent in unfinished:
             notes.append(f"{intent.id[:8]} {intent.kind} {intent.venue}:{intent.symbol}: {self._reconcile(intent)}")
         return tuple(notes)
 
@@ -156,7 +159,7 @@ class Executor:
         """Send the plan's actions. A halted plan sends nothing (unless `reduce_when_halted`, and then
         only risk-reducing actions); under reduce-only, a risk-adding action is refused here too."""
         unfinished = self.journal.unfinished(self.account.address, self.network.name)
-        reconciled = self.reconcile()
+        reconciled = self.reconcile(unfinished)
         if plan.halted and not self.reduce_when_halted:
             return ExecutionReport(reconciled=reconciled, halted=True)
         landed = self._landed_after(unfinished, plan.block_number)

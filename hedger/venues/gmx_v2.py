@@ -15,7 +15,7 @@ pays: `rate` is what longs pay, `short_rate` what shorts pay, from GMX's own per
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -26,7 +26,7 @@ from eth_utils import keccak
 from eth_utils.abi import collapse_if_tuple
 from web3 import Web3
 
-from hedger.chain.multicall import Block, Call, CallResult, ReadStep
+from hedger.chain.multicall import Block, Call, CallResult, ReadStep, abi_functions
 from hedger.errors import ConfigError
 from hedger.model import (
     SECONDS_PER_HOUR,
@@ -243,6 +243,7 @@ class GmxV2Venue:
         self.w3 = w3
         self.reader = w3.eth.contract(address=config.require("reader"), abi=load_abi("gmx_v2", "Reader"))
         self.data_store = w3.eth.contract(address=config.require("data_store"), abi=load_abi("gmx_v2", "DataStore"))
+        self._get_uint = abi_functions(self.data_store.abi)["getUint"]  # built per key and market: the fast path
         self.exchange_router = w3.eth.contract(
             address=config.require("exchange_router"), abi=load_abi("gmx_v2", "ExchangeRouter")
         )
@@ -289,7 +290,7 @@ class GmxV2Venue:
         return calls
 
     def _uint(self, key: bytes, label: str) -> Call:
-        return Call.of(self.data_store.functions.getUint(key), label=f"{self.name}.{label}")
+        return replace(self._get_uint.call(self.data_store.address, key), label=f"{self.name}.{label}")
 
     def _token_prices(self, first: Mapping[Hashable, CallResult], errors: list[str]) -> dict[str, int]:
         """GMX per-unit prices of every index and pool token whose feed answered within its bounds."""

@@ -71,7 +71,6 @@ class ReferenceVenue:
         fn, at = self.fn, self.contract.address
         calls = [
             fn["accountSummary"].call(at, account),
-            fn["margin"].call(at, account),
             fn["minOrderDelay"].call(at),
             fn["orderExpiry"].call(at),
         ]
@@ -90,14 +89,14 @@ class ReferenceVenue:
 
     def _build(self, block: Block, results: list[CallResult]) -> VenueState:
         source = Source(self.contract.address, block.number, block.timestamp)
-        summary, margin_raw, min_delay, expiry = results[:4]
+        summary, min_delay, expiry = results[:3]
         errors = [r.error for r in results if not r.ok and r.error]
-        margin = self._margin(summary, margin_raw, source)
+        margin = self._margin(summary, source)
         markets, positions, funding, pending = [], [], [], []
         per_market = len(_PER_MARKET_CALLS)
         for index, (config, market_id) in enumerate(self.markets.values()):
             chunk = dict(
-                zip(_PER_MARKET_CALLS, results[4 + index * per_market : 4 + (index + 1) * per_market], strict=True)
+                zip(_PER_MARKET_CALLS, results[3 + index * per_market : 3 + (index + 1) * per_market], strict=True)
             )
             if not chunk["marketParams"].ok:
                 continue
@@ -178,7 +177,7 @@ class ReferenceVenue:
             extra={"cost_basis_usd": cost, "margin_mode": "cross"},
         )
 
-    def _margin(self, summary: CallResult, margin_raw: CallResult, source: Source) -> MarginAccount | None:
+    def _margin(self, summary: CallResult, source: Source) -> MarginAccount | None:
         decimals = self.margin_token.decimals
         if not summary.ok:
             return None

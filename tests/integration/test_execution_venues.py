@@ -16,7 +16,7 @@ from hedger.execution.journal import IntentStatus, Journal, TxStatus
 from hedger.execution.sender import KeyAccount, SendPolicy
 from hedger.model import Action, ActionKind, Plan, Reason, Verdict
 from hedger.snapshot import SnapshotReader
-from hedger.testing import LocalChain
+from hedger.testing import chain_state_for
 from hedger.venues.base import venue_for
 from tests.support.chain_helpers import set_price
 from tests.support.standins import (
@@ -38,10 +38,8 @@ FEE_WEI = 5 * 10**14
 
 @pytest.fixture(scope="module")
 def standins(anvil, universe):
-    snapshot = anvil.snapshot()
-    chain = LocalChain(anvil, universe)
-    yield deploy_gmx(chain), install_hyperliquid(chain)
-    anvil.revert(snapshot)
+    with chain_state_for(anvil, universe) as chain:
+        yield deploy_gmx(chain), install_hyperliquid(chain)
 
 
 def executor(chain, network, tmp_path) -> tuple[Executor, SnapshotReader]:

@@ -15,7 +15,7 @@ from hedger.execution.journal import IntentStatus
 from hedger.model import Action, ActionKind, Plan, Reason, Verdict
 from hedger.session import Session
 from hedger.strategy.state import PlannerState
-from hedger.testing import LocalChain
+from hedger.testing import chain_state_for
 from tests.support.standins import (
     CREATE_ORDER,
     FLOAT,
@@ -36,9 +36,8 @@ FEE_WEI = 5 * 10**14  # execution_fee_eth = "0.0005" in the stand-ins' network d
 
 @pytest.fixture(scope="module")
 def gmx(anvil, universe):
-    snapshot = anvil.snapshot()
-    yield deploy_gmx(LocalChain(anvil, universe))
-    anvil.revert(snapshot)
+    with chain_state_for(anvil, universe) as chain:
+        yield deploy_gmx(chain)
 
 
 @pytest.fixture

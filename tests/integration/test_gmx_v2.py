@@ -21,7 +21,7 @@ from hedger.chain.multicall import execute, latest_block, run_steps
 from hedger.errors import ConfigError
 from hedger.model import MarginMode, Side
 from hedger.snapshot import SnapshotReader
-from hedger.testing import LocalChain
+from hedger.testing import chain_state_for
 from hedger.venues._abi import ABI_DIR
 from hedger.venues.base import OrderIntent, UnsupportedOrder, VenueState
 from hedger.venues.gmx_v2 import EVENT_LOG2_TOPIC, open_interest_key, price_per_unit
@@ -102,9 +102,8 @@ def signatures(abi: list[dict]) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def gmx(anvil, universe):
     """The GMX stand-ins, deployed once for this module on the session chain and removed after it."""
-    snapshot = anvil.snapshot()
-    yield deploy_gmx(LocalChain(anvil, universe))
-    anvil.revert(snapshot)
+    with chain_state_for(anvil, universe) as chain:
+        yield deploy_gmx(chain)
 
 
 @pytest.fixture

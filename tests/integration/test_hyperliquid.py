@@ -15,7 +15,7 @@ from hedger.chain.connect import Rpc, connect
 from hedger.chain.multicall import latest_block, run_steps
 from hedger.model import PendingOrder, Side, Source
 from hedger.snapshot import SnapshotReader
-from hedger.testing import LocalChain
+from hedger.testing import chain_state_for
 from hedger.venues.base import OrderIntent, StaticFundingSource, UnsupportedOrder, VenueState
 from hedger.venues.hyperliquid import HyperliquidVenue, order_price
 from tests.support.standins import HL_VENUE, install_hyperliquid
@@ -31,9 +31,8 @@ LIMIT_ORDER_FIELDS = ["uint32", "bool", "uint64", "uint64", "bool", "uint8", "ui
 @pytest.fixture(scope="module")
 def hl(anvil, universe):
     """The stand-ins at the precompile and CoreWriter addresses for this module, removed after it."""
-    snapshot = anvil.snapshot()
-    yield install_hyperliquid(LocalChain(anvil, universe))
-    anvil.revert(snapshot)
+    with chain_state_for(anvil, universe) as chain:
+        yield install_hyperliquid(chain)
 
 
 @pytest.fixture
