@@ -1,5 +1,9 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both run `make setup` first,
 # which is idempotent and quick when nothing changed (stamp files track what is installed).
+#
+# Python comes from the locks in requirements/ (exact versions, with hashes, installed with
+# --require-hashes --no-deps); Node from package-lock.json (npm ci). `make lock` refreshes the
+# Python locks from pyproject.toml; see README.md, "Upgrading dependencies".
 
 PYTHON ?= python3
 VENV   := .venv
@@ -7,17 +11,20 @@ PY     := $(VENV)/bin/python
 PY_STAMP   := $(VENV)/.hedger-installed
 NODE_STAMP := node_modules/.hedger-installed
 PYTEST_ARGS ?=
+# One place for the lock tool's target: the interpreter line and platform the locks are made for.
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet
 
-.PHONY: setup setup-brownie compile demo test lint bench clean
+.PHONY: setup setup-brownie setup-browser compile demo test test-fast test-integration lint typecheck lock bench clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) compile
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(PY_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+# Installs exactly the lock, then hedger itself (editable, no dependency resolution).
+$(PY_STAMP): requirements/dev.lock pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 # --ignore-scripts: the platform's Anvil binary arrives as an optional dependency; no install script is needed.
@@ -38,30 +45,52 @@ setup-brownie: $(BROWNIE_STAMP) $(BROWNIE_ENV_STAMP)
 $(BROWNIE_PY):
 	$(PYTHON) -m venv $(BROWNIE_VENV)
 
-$(BROWNIE_STAMP): pyproject.toml | $(BROWNIE_PY)
-	$(BROWNIE_PY) -m pip install --quiet --upgrade pip
-	$(BROWNIE_PY) -m pip install --quiet -e ".[brownie]"
+$(BROWNIE_STAMP): requirements/brownie.lock pyproject.toml | $(BROWNIE_PY)
+	$(BROWNIE_PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/brownie.lock
+	$(BROWNIE_PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 $(BROWNIE_ENV_STAMP): $(BROWNIE_STAMP) $(NODE_STAMP) tools/brownie_env.py brownie-config.yaml package-lock.json
 	$(BROWNIE_PY) tools/brownie_env.py
 	touch $@
 
+# A real Chromium for the dashboard's browser tests (Debian's package; Playwright drives it).
+setup-browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 compile: $(PY_STAMP) $(NODE_STAMP)
-	$(PY) -m hedger.cli compile
+	$(PY) -m hedger.app.cli compile
 
 demo: setup
 	$(PY) scripts/demo.py
 
+# The README's test command: everything, set-up included.
 test: setup setup-brownie
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-lint: $(PY_STAMP)
-	$(PY) -m ruff check hedger tests scripts bench
-	$(PY) -m ruff format --check hedger tests scripts bench
+# The inner loop: pure unit and property tests, no chain, no set-up beyond the venv.
+test-fast: $(PY_STAMP)
+	$(PY) -m pytest -q -n 2 tests/unit tests/property $(PYTEST_ARGS)
+
+test-integration: setup setup-brownie
+	$(PY) -m pytest -n 2 tests/integration $(PYTEST_ARGS)
+
+lint: $(PY_STAMP) $(NODE_STAMP)
+	$(PY) -m ruff check hedger tests scripts bench tools
+	$(PY) -m ruff format --check hedger tests scripts bench tools
+	npx --no-install solhint --max-warnings 0 'contracts/**/*.sol'
+
+typecheck: $(PY_STAMP)
+	$(PY) -m mypy
+
+# Refresh the locks from pyproject.toml (and requirements/build.in). Commit the result.
+lock: $(PY_STAMP)
+	$(PY) -m uv pip compile pyproject.toml requirements/build.in --extra dev $(LOCK_FLAGS) -o requirements/dev.lock
+	$(PY) -m uv pip compile pyproject.toml requirements/build.in --extra brownie $(LOCK_FLAGS) -o requirements/brownie.lock
+	$(PY) -m uv pip compile pyproject.toml -c requirements/dev.lock $(LOCK_FLAGS) -o requirements/runtime.lock
 
 clean:
-	rm -rf build .pytest_cache .ruff_cache
+	rm -rf build .pytest_cache .ruff_cache .mypy_cache
 
 bench: setup
 	for script in bench/*.py; do $(PY) $$script || exit 1; done

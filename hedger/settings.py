@@ -284,29 +284,6 @@ def _check_addresses(doc: Any, file: str, path: str = "") -> frozenset[str]:
     return frozenset(found)
 
 
-def resolve_account(network: NetworkConfig, explicit: str | None = None) -> str:
-    """The account to act for: --account, else HEDGER_ACCOUNT, else the address of the configured
-    signing key, else the network file's demo account (local chains)."""
-    from hedger.execution.signer import signer_address_from_env
-
-    for origin, candidate in (("--account", explicit), ("HEDGER_ACCOUNT", os.environ.get("HEDGER_ACCOUNT"))):
-        if candidate:
-            if not _ADDRESS.match(candidate):
-                raise ConfigError(origin, "account", f"{candidate!r} is not an address")
-            return to_checksum_address(candidate)
-    address = signer_address_from_env()
-    if address:
-        return address
-    if "demo" in network.accounts:
-        return network.accounts["demo"]
-    raise ConfigError(
-        network.file,
-        "accounts",
-        "no account given",
-        "pass --account, or set HEDGER_ACCOUNT or HEDGER_PRIVATE_KEY in .env",
-    )
-
-
 def load_env(path: str | Path | None = None) -> None:
     """Read `.env` (python-dotenv) into the environment without overriding what is already set."""
     from dotenv import load_dotenv

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import tomli_w
 
+from hedger.app.cli import main as hedger
+from hedger.app.keeper import Keeper, KeeperConfig
+from hedger.app.session import Session
 from hedger.chain.anvil import DEV_ACCOUNTS, Anvil
 from hedger.chain.contracts import at
 from hedger.chain.universe import Universe, deploy_universe, network_document, to_units
-from hedger.cli import main as hedger
-from hedger.keeper import Keeper, KeeperConfig
-from hedger.session import Session
 
 DEMO_STRATEGY = {"sizing": {"max_notional_usd": "20000"}}
 

@@ -6,9 +6,9 @@ python scripts/deploy_local.py             # on HEDGER_RPC_LOCAL / :8545, or a t
 
 from __future__ import annotations
 
+from hedger.app.scripting import is_throwaway, script_node
 from hedger.chain.toolchain import project_root
 from hedger.chain.universe import Universe, deploy_universe, write_network_file
-from hedger.scripting import is_throwaway, script_node
 
 
 def main() -> Universe:

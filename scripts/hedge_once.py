@@ -9,9 +9,9 @@ on a throwaway node it deploys the reference universe first.
 
 from __future__ import annotations
 
-from hedger.display import execution_text, exposure_change_text, plan_text
+from hedger.app.display import execution_text, exposure_change_text, plan_text
+from hedger.app.scripting import script_node, script_session
 from hedger.execution.executor import ExecutionReport
-from hedger.scripting import script_node, script_session
 
 
 def main() -> ExecutionReport:

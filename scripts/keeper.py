@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from hedger.keeper import Keeper, KeeperConfig
-from hedger.scripting import script_node, script_session
+from hedger.app.keeper import Keeper, KeeperConfig
+from hedger.app.scripting import script_node, script_session
 
 
 def main(cycles: str = "5") -> int:

@@ -67,7 +67,7 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     from hedger.backtest.engine import BacktestConfig, CostModel, MarginModel, run_backtest
     from hedger.backtest.metrics import compute_metrics
     from hedger.backtest.policies import policy_from_name
-    from hedger.report import summary_table, write_report
+    from hedger.backtest.report import summary_table, write_report
 
     history = history_from_files(args.data, args.spot, args.hedge_with, args.funding)
     config = BacktestConfig(

@@ -19,7 +19,7 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 from hedger.model import FundingRate, MarginAccount, OracleReading, Reason, SequencerStatus, Side, Verdict
-from hedger.strategy.settings import GuardSettings
+from hedger.strategy.parameters import GuardSettings
 from hedger.strategy.state import PlannerState
 
 GLOBAL = "global"

@@ -46,8 +46,8 @@ from hedger.strategy.margin import (
     pool_key,
     shrink_fraction,
 )
+from hedger.strategy.parameters import StrategySettings
 from hedger.strategy.policy import RebalanceDecision, rebalance_decision, split_order
-from hedger.strategy.settings import StrategySettings
 from hedger.strategy.sizing import (
     HedgeRatio,
     Targets,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 from hedger.model import ZERO, Exposure, FundingRate, Market, Reason, Side
-from hedger.strategy.settings import SizingSettings
+from hedger.strategy.parameters import SizingSettings
 
 HedgeRatio = Decimal | Mapping[str, Decimal]
 """A held asset's ratio on its hedge asset's perp, or a basket row: perp asset → ratio."""

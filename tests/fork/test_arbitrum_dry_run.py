@@ -84,7 +84,7 @@ def test_the_gmx_read_path_on_an_arbitrum_fork(fork, network):
 def test_a_dry_run_rebalance_on_an_arbitrum_fork(fork, network, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGER_")}
     env["HEDGER_JOURNAL"] = str(tmp_path / "journal.sqlite")
-    command = [sys.executable, "-m", "hedger.cli", "rebalance", "--network", "arbitrum-one", "--rpc-url", fork.url,
+    command = [sys.executable, "-m", "hedger.app.cli", "rebalance", "--network", "arbitrum-one", "--rpc-url", fork.url,
                "--account", TRADER, "--json"]  # fmt: skip
     before = (fork.w3.eth.block_number, fork.w3.eth.get_transaction_count(TRADER))
     run = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)

@@ -13,8 +13,8 @@ from hedger.chain.connect import connect
 from hedger.execution.dry_run import dry_run
 from hedger.execution.sender import SendPolicy
 from hedger.snapshot import SnapshotReader
+from hedger.strategy.parameters import StrategySettings
 from hedger.strategy.plan import build_plan
-from hedger.strategy.settings import StrategySettings
 from tests.support.keeper_helpers import DEMO, move_price
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,9 @@ from decimal import Decimal
 
 import pytest
 
+from hedger.app.cli import EXIT_HALTED, EXIT_OK, main
 from hedger.chain.anvil import DEV_ACCOUNTS, _reserve_port
 from hedger.chain.universe import write_network_file
-from hedger.cli import EXIT_HALTED, EXIT_OK, main
 from hedger.settings import load_network
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,7 @@ def test_chain_up_deploys_writes_the_network_file_and_stops_on_ctrl_c(tmp_path):
     port, lock = _reserve_port()
     lock.close()  # hand the port to the child
     path = tmp_path / "local.toml"
-    command = [sys.executable, "-m", "hedger.cli", "chain", "up", "--port", str(port), "--network-file", str(path)]
+    command = [sys.executable, "-m", "hedger.app.cli", "chain", "up", "--port", str(port), "--network-file", str(path)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     try:
         started = time.monotonic()

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from hedger.app.cli import EXIT_ERROR, EXIT_OK, main
 from hedger.chain.universe import write_network_file
-from hedger.cli import EXIT_ERROR, EXIT_OK, main
 from tests.support.chain_helpers import WAD, fund_margin
 
 pytestmark = pytest.mark.integration

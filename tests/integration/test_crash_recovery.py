@@ -30,7 +30,7 @@ def cli(chain, tmp_path):
 
     def run(*args: str, fault: str | None = None) -> subprocess.CompletedProcess:
         extra = {"HEDGER_FAULT_INJECT": fault} if fault else {}
-        return subprocess.run([sys.executable, "-m", "hedger.cli", *args], env={**env, **extra}, cwd=tmp_path,
+        return subprocess.run([sys.executable, "-m", "hedger.app.cli", *args], env={**env, **extra}, cwd=tmp_path,
                               capture_output=True, text=True, timeout=120)  # fmt: skip
 
     return run

@@ -10,10 +10,10 @@ from decimal import Decimal
 
 import pytest
 
+from hedger.app.session import Session
 from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.execution.journal import IntentStatus
 from hedger.model import Action, ActionKind, Plan, Reason, Verdict
-from hedger.session import Session
 from hedger.strategy.state import PlannerState
 from hedger.testing import chain_state_for
 from tests.support.standins import (

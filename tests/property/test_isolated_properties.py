@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hedger.model import ActionKind, Verdict
+from hedger.strategy.parameters import StrategySettings
 from hedger.strategy.plan import build_plan
-from hedger.strategy.settings import StrategySettings
 from tests.unit.strategy import factory as f
 from tests.unit.strategy.factory import GMX_ETH
 

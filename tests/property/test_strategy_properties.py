@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hedger.model import ActionKind, Verdict
+from hedger.strategy.parameters import SizingSettings, StrategySettings
 from hedger.strategy.plan import build_plan
 from hedger.strategy.policy import RebalancePolicy, rebalance_decision
 from hedger.strategy.ratio import EWMARatio, OLSRatio, RollingOLSRatio, paired_returns
-from hedger.strategy.settings import SizingSettings, StrategySettings
 from hedger.strategy.state import PlannerState, PricePoint
 from tests.unit.strategy import factory as f
 from tests.unit.strategy.factory import NOW

@@ -25,12 +25,12 @@ import tomli_w
 from eth_abi import encode as abi_encode
 from eth_utils import abi_to_signature, function_signature_to_4byte_selector, get_abi_input_types
 
+from hedger.app.keeper import Keeper, KeeperConfig
+from hedger.app.session import Session
+from hedger.app.telemetry import KeeperMetrics
 from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.chain.connect import connect
 from hedger.chain.universe import network_document, to_units
-from hedger.keeper import Keeper, KeeperConfig
-from hedger.metrics import KeeperMetrics
-from hedger.session import Session
 from hedger.settings import NetworkConfig, parse_network
 from hedger.testing import LocalChain
 
@@ -223,7 +223,7 @@ class KeeperProcess:
 
     @staticmethod
     def command(args: list[str]) -> list[str]:
-        return [sys.executable, "-m", "hedger.cli", "keeper", "run", *args]
+        return [sys.executable, "-m", "hedger.app.cli", "keeper", "run", *args]
 
     def _read(self) -> None:
         assert self.process.stderr is not None

@@ -11,9 +11,9 @@ from hedger.backtest.engine import BacktestConfig, CostModel, MarginModel, run_b
 from hedger.backtest.metrics import compute_metrics
 from hedger.backtest.policies import HedgePolicy, policy_from_name
 from hedger.model import Exposure
+from hedger.strategy.parameters import SizingSettings
 from hedger.strategy.policy import RebalancePolicy
 from hedger.strategy.ratio import FixedRatio
-from hedger.strategy.settings import SizingSettings
 from hedger.strategy.sizing import target_units
 from tests.unit.backtest.synthetic import random_walk, synthetic_history
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import re
 
+from hedger.app.cli import main
 from hedger.backtest.engine import run_backtest
 from hedger.backtest.metrics import compute_metrics
 from hedger.backtest.policies import policy_from_name
-from hedger.cli import main
-from hedger.report import CHARTS, write_report
+from hedger.backtest.report import CHARTS, write_report
 from tests.unit.backtest.synthetic import random_walk, synthetic_history, write_binance_csv
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from hedger.model import Side, Verdict
 from hedger.strategy import guards as g
-from hedger.strategy.settings import GuardSettings
+from hedger.strategy.parameters import GuardSettings
 from hedger.strategy.state import PlannerState, PricePoint
 from tests.unit.strategy.factory import NOW, funding, margin, market, reading, sequencer
 

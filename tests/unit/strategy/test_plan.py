@@ -11,9 +11,9 @@ from decimal import Decimal as D
 import pytest
 
 from hedger.model import ActionKind, Verdict
+from hedger.strategy.parameters import GuardSettings, SizingSettings, StrategySettings
 from hedger.strategy.plan import acceptable_price, advance_state, build_plan, ratios_from_estimates
 from hedger.strategy.policy import RebalancePolicy
-from hedger.strategy.settings import GuardSettings, SizingSettings, StrategySettings
 from hedger.strategy.state import PlannerState, PricePoint
 from tests.unit.strategy import factory as f
 from tests.unit.strategy.factory import NOW

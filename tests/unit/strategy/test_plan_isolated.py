@@ -8,8 +8,8 @@ from dataclasses import replace
 from decimal import Decimal as D
 
 from hedger.model import ActionKind, Verdict
+from hedger.strategy.parameters import SizingSettings, StrategySettings
 from hedger.strategy.plan import build_plan
-from hedger.strategy.settings import SizingSettings, StrategySettings
 from hedger.strategy.state import PlannerState
 from tests.unit.strategy import factory as f
 from tests.unit.strategy.factory import GMX_ETH, NOW

@@ -12,8 +12,8 @@ import pytest
 from hedger.errors import ConfigError
 from hedger.model import Verdict
 from hedger.strategy.fields import documented_fields
+from hedger.strategy.parameters import GuardSettings, SizingSettings, StrategySettings
 from hedger.strategy.policy import RebalancePolicy
-from hedger.strategy.settings import GuardSettings, SizingSettings, StrategySettings
 
 TOML = """
 [strategy.guards]

@@ -8,12 +8,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from hedger.app.session import Session, resolve_account
 from hedger.chain.anvil import DEFAULT_CHAIN_ID, DEV_ACCOUNTS, Anvil, LocalNode
 from hedger.chain.connect import connect
 from hedger.chain.universe import deploy_universe, network_document
 from hedger.errors import AnvilError
-from hedger.session import Session
-from hedger.settings import load_env, load_network, parse_network, resolve_account
+from hedger.settings import load_env, load_network, parse_network
 
 DEFAULT_LOCAL_RPC = "http://127.0.0.1:8545"
 

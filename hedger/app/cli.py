@@ -62,7 +62,7 @@ def _wait_for_stop(exited: Callable[[], int | None]) -> None:
 
 def _session(args: argparse.Namespace):
     """Network file, chain-id-pinned connection, account, settings and journal, from the options."""
-    from hedger.session import Session, parse_ratios
+    from hedger.app.session import Session, parse_ratios
 
     return Session.open(
         args.network,
@@ -74,7 +74,7 @@ def _session(args: argparse.Namespace):
 
 
 def _status(args: argparse.Namespace) -> int:
-    from hedger.display import status_text
+    from hedger.app.display import status_text
     from hedger.model import to_jsonable
 
     snapshot = _session(args).snapshot()
@@ -83,7 +83,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from hedger.display import plan_text
+    from hedger.app.display import plan_text
 
     session = _session(args)
     plan = session.plan(session.snapshot())
@@ -92,7 +92,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _rebalance(args: argparse.Namespace) -> int:
-    from hedger.display import execution_text, exposure_change_text, plan_text
+    from hedger.app.display import execution_text, exposure_change_text, plan_text
     from hedger.execution.dry_run import dry_run
     from hedger.model import to_jsonable
 
@@ -130,8 +130,8 @@ def _add_chain_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _keeper_run(args: argparse.Namespace) -> int:
-    from hedger.keeper import Keeper, KeeperConfig
-    from hedger.metrics import KeeperMetrics
+    from hedger.app.keeper import Keeper, KeeperConfig
+    from hedger.app.telemetry import KeeperMetrics
 
     session = _session(args)
     config = KeeperConfig.from_mapping(
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hedger.logs import configure
+    from hedger.app.logs import configure
 
     args = build_parser().parse_args(argv)
     configure()

@@ -5,10 +5,12 @@ so they read, plan and execute through the same code."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from eth_utils import to_checksum_address
 from web3 import Web3
 
 from hedger.chain.connect import connect
@@ -16,14 +18,16 @@ from hedger.errors import ConfigError, HedgerError
 from hedger.execution.executor import ExecutionReport, Executor, RetryPolicy
 from hedger.execution.journal import Journal
 from hedger.execution.sender import KeyAccount, SendPolicy
-from hedger.execution.signer import load_signer
+from hedger.execution.signer import load_signer, signer_address_from_env
 from hedger.execution.state_store import load_state, save_state
 from hedger.model import Plan, Snapshot
-from hedger.settings import NetworkConfig, load_env, load_network, resolve_account
+from hedger.settings import NetworkConfig, load_env, load_network
 from hedger.snapshot import SnapshotReader
+from hedger.strategy.parameters import StrategySettings
 from hedger.strategy.plan import advance_state, build_plan
-from hedger.strategy.settings import StrategySettings
 from hedger.strategy.state import PlannerState
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 def default_journal_path(network: str) -> Path:
@@ -126,3 +130,24 @@ def parse_ratios(values: list[str] | None) -> dict[str, Decimal]:
         except ArithmeticError:
             raise ConfigError("--ratio", value, "expected ASSET=DECIMAL, e.g. ETH=0.5") from None
     return ratios
+
+
+def resolve_account(network: NetworkConfig, explicit: str | None = None) -> str:
+    """The account to act for: --account, else HEDGER_ACCOUNT, else the address of the configured
+    signing key, else the network file's demo account (local chains)."""
+    for origin, candidate in (("--account", explicit), ("HEDGER_ACCOUNT", os.environ.get("HEDGER_ACCOUNT"))):
+        if candidate:
+            if not _ADDRESS.match(candidate):
+                raise ConfigError(origin, "account", f"{candidate!r} is not an address")
+            return to_checksum_address(candidate)
+    address = signer_address_from_env()
+    if address:
+        return address
+    if "demo" in network.accounts:
+        return network.accounts["demo"]
+    raise ConfigError(
+        network.file,
+        "accounts",
+        "no account given",
+        "pass --account, or set HEDGER_ACCOUNT or HEDGER_PRIVATE_KEY in .env",
+    )

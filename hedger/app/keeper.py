@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from hedger.app.session import Session
+from hedger.app.telemetry import KeeperMetrics
 from hedger.chain.connect import TRANSIENT_ERRORS
 from hedger.errors import RpcError
 from hedger.execution.executor import ExecutionReport
-from hedger.metrics import KeeperMetrics
 from hedger.model import Plan, Snapshot, Verdict
-from hedger.session import Session
 from hedger.strategy.guards import GuardResult
 
-log = logging.getLogger("hedger.keeper")
+log = logging.getLogger("hedger.app.keeper")
 KILL_SWITCH_ENV = "HEDGER_KILL_SWITCH"
 
 
