@@ -137,7 +137,10 @@ class OracleReading:
     """One Chainlink-style feed read at one block, with its configuration, not yet judged.
 
     A failed reading (the call reverted or returned garbage) has `error` set and no values.
-    `previous_*` describe the round before `round_id` when it could be read (for jump checks).
+    `previous_*` describe the round before `round_id` when it could be read (for jump checks);
+    `previous_note` says why they are unknown when they were not read. Round ids of a Chainlink proxy
+    are phase-aware, `phaseId << 64 | aggregatorRoundId`; `answered_in_round` is reported as read
+    (deprecated by Chainlink: not judged).
     """
 
     feed: str
@@ -155,6 +158,8 @@ class OracleReading:
     previous_answer: int | None = None
     previous_updated_at: int | None = None
     error: str | None = None
+    answered_in_round: int | None = None
+    previous_note: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -7,13 +7,15 @@ import {AggregatorV3Interface} from "../interfaces/AggregatorV3Interface.sol";
 /// @notice Shared core of hedger's Chainlink-compatible test feeds: a kept history of rounds behind
 ///         AggregatorV3Interface, and a switch that makes every read revert.
 /// @dev Rounds are stored exactly as written, so tests can create stale, future-dated, zero or
-///      negative rounds; `answeredInRound` always equals the round id (it is deprecated upstream).
+///      negative rounds. `answeredInRound` equals the round id unless a test sets it apart (Chainlink
+///      deprecated the field: a consumer must not rely on it being equal, nor on it at all).
 abstract contract RoundHistory is AggregatorV3Interface {
     struct Round {
         int256 answer;
         uint256 startedAt;
         uint256 updatedAt;
         bool exists;
+        uint80 answeredInRound; // 0: the round's own id
     }
 
     uint8 public immutable override decimals;
@@ -85,6 +87,14 @@ abstract contract RoundHistory is AggregatorV3Interface {
         _write(roundId, answer, startedAt, updatedAt);
     }
 
+    /// @notice Make round `roundId` report `answeredInRound` (0: its own id again).
+    /// @param roundId An existing round.
+    /// @param answeredInRound What getRoundData and latestRoundData report as the round that answered.
+    function setAnsweredInRound(uint80 roundId, uint80 answeredInRound) external onlyOwner {
+        if (!rounds[roundId].exists) revert NoDataPresent(roundId);
+        rounds[roundId].answeredInRound = answeredInRound;
+    }
+
     /// @notice Change the updatedAt of the latest round (make it stale, or future-dated).
     function setUpdatedAt(uint256 updatedAt) external onlyOwner {
         rounds[latestRound].updatedAt = updatedAt;
@@ -96,7 +106,7 @@ abstract contract RoundHistory is AggregatorV3Interface {
     }
 
     function _write(uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt) internal {
-        rounds[roundId] = Round(answer, startedAt, updatedAt, true);
+        rounds[roundId] = Round(answer, startedAt, updatedAt, true, 0);
         latestRound = roundId;
         emit NewRound(roundId, msg.sender, startedAt);
         emit AnswerUpdated(answer, roundId, updatedAt);
@@ -109,6 +119,6 @@ abstract contract RoundHistory is AggregatorV3Interface {
     function _round(uint80 roundId) private view returns (uint80, int256, uint256, uint256, uint80) {
         Round storage r = rounds[roundId];
         if (!r.exists) revert NoDataPresent(roundId);
-        return (roundId, r.answer, r.startedAt, r.updatedAt, roundId);
+        return (roundId, r.answer, r.startedAt, r.updatedAt, r.answeredInRound == 0 ? roundId : r.answeredInRound);
     }
 }
