@@ -13,6 +13,8 @@ never a failure: walking to the previous phase's last round would take two more 
 
 from __future__ import annotations
 
+from typing import Any
+
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
 
@@ -52,7 +54,7 @@ def read_feed(feed: FeedConfig, block: Block) -> ReadStep[OracleReading]:
         Call(feed.address, _DECIMALS, ("uint8",), label=f"{feed.name}.decimals"),
     ]
     source = Source(feed.address, block.number, block.timestamp)
-    base = {
+    base: dict[str, Any] = {
         "feed": feed.name, "asset": feed.asset, "source": source, "decimals": feed.decimals,
         "heartbeat_s": feed.heartbeat_s, "min_price": feed.min_price, "max_price": feed.max_price, "role": feed.role,
     }  # fmt: skip

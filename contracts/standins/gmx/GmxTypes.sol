@@ -216,7 +216,7 @@ struct GmxOrder {
     GmxOrderAddresses addresses;
     GmxOrderNumbers numbers;
     GmxOrderFlags flags;
-    bytes32[] dataList;
+    bytes32[] _dataList; // GMX's own name in Order.Props (the Reader's ABI)
 }
 
 struct GmxOrderInfo {
