@@ -20,6 +20,8 @@ abstract contract RoundHistory is AggregatorV3Interface {
 
     uint8 public immutable override decimals;
     string public override description;
+    // AggregatorV3Interface's own getter name.
+    // solhint-disable-next-line const-name-snakecase
     uint256 public constant override version = 4;
     address public immutable owner;
 
@@ -28,8 +30,15 @@ abstract contract RoundHistory is AggregatorV3Interface {
     mapping(uint80 => Round) private rounds;
 
     /// @dev Chainlink's AggregatorInterface events, so log-based tooling sees familiar updates.
+    /// @param current The new answer.
+    /// @param roundId Its round.
+    /// @param updatedAt When it was written.
     event AnswerUpdated(int256 indexed current, uint256 indexed roundId, uint256 updatedAt);
+    /// @param roundId The round.
+    /// @param startedBy Who wrote it.
+    /// @param startedAt When it started.
     event NewRound(uint256 indexed roundId, address indexed startedBy, uint256 startedAt);
+    /// @param reverting Whether reads now revert.
     event RevertingSet(bool reverting);
 
     error FeedUnavailable();
@@ -52,6 +61,11 @@ abstract contract RoundHistory is AggregatorV3Interface {
         _;
     }
 
+    /// @return roundId The round's id.
+    /// @return answer Its answer (decimals() decimals).
+    /// @return startedAt When the round started.
+    /// @return updatedAt When its answer was written.
+    /// @return answeredInRound The round that answered it (deprecated upstream).
     function latestRoundData()
         external
         view
@@ -62,6 +76,12 @@ abstract contract RoundHistory is AggregatorV3Interface {
         return _round(latestRound);
     }
 
+    /// @param roundId The round to read (reverts NoDataPresent when it was never written).
+    /// @return roundId The round's id.
+    /// @return answer Its answer (decimals() decimals).
+    /// @return startedAt When the round started.
+    /// @return updatedAt When its answer was written.
+    /// @return answeredInRound The round that answered it (deprecated upstream).
     function getRoundData(uint80 roundId)
         external
         view
@@ -73,6 +93,7 @@ abstract contract RoundHistory is AggregatorV3Interface {
     }
 
     /// @notice Make every read revert (true) or work again (false): a feed that is down.
+    /// @param reverting_ True: every read reverts (FeedUnavailable); false: reads work.
     function setReverting(bool reverting_) external onlyOwner {
         reverting = reverting_;
         emit RevertingSet(reverting_);
@@ -80,6 +101,10 @@ abstract contract RoundHistory is AggregatorV3Interface {
 
     /// @notice Write a round with every field chosen by the caller, and make it the latest.
     /// @dev Round id 0 is allowed on purpose: consumers must treat it as broken.
+    /// @param roundId The round's id (0 allowed).
+    /// @param answer Its answer.
+    /// @param startedAt When it started.
+    /// @param updatedAt When its answer was written.
     function setRoundData(uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt)
         external
         onlyOwner
@@ -96,6 +121,7 @@ abstract contract RoundHistory is AggregatorV3Interface {
     }
 
     /// @notice Change the updatedAt of the latest round (make it stale, or future-dated).
+    /// @param updatedAt The latest round's new update time.
     function setUpdatedAt(uint256 updatedAt) external onlyOwner {
         rounds[latestRound].updatedAt = updatedAt;
         emit AnswerUpdated(rounds[latestRound].answer, latestRound, updatedAt);

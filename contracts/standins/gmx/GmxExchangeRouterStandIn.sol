@@ -1,7 +1,22 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import "./GmxTypes.sol";
+// NatSpec lint off: a stand-in: its functions are GMX's Router, OrderVault and ExchangeRouter interfaces.
+// solhint-disable use-natspec
+
+import {
+    GmxMarketProps,
+    GmxOrderAddresses,
+    GmxOrderNumbers,
+    GmxOrderFlags,
+    GmxOrder,
+    GmxCreateOrderParams,
+    GmxAddressKeyValue,
+    GmxBytes32KeyValue,
+    GmxBytesKeyValue,
+    GmxStringKeyValue,
+    GmxEventLogData
+} from "./GmxTypes.sol";
 import {GmxDataStoreStandIn} from "./GmxDataStoreStandIn.sol";
 import {GmxEventEmitterStandIn} from "./GmxEventEmitterStandIn.sol";
 import {IERC20} from "../../interfaces/IERC20.sol";
@@ -133,8 +148,11 @@ contract GmxExchangeRouterStandIn {
         for (uint256 i = 0; i < data.length; ++i) {
             recorded.push(RecordedCall(msg.sender, msg.value, data[i]));
             emit MulticallRecorded(recorded.length - 1, msg.sender, msg.value, data[i]);
+            // As GMX's multicall: each call runs as this contract, its revert bubbled up unchanged.
+            // solhint-disable-next-line avoid-low-level-calls
             (bool success, bytes memory result) = address(this).delegatecall(data[i]);
             if (!success) {
+                // solhint-disable-next-line no-inline-assembly
                 assembly {
                     revert(add(result, 32), mload(result))
                 }

@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+// NatSpec lint off: stand-ins: HyperCore's precompiles answer raw calldata.
+// solhint-disable use-natspec
+// Fallback lint off: a precompile answers raw calldata, so the fallback is the whole interface.
+// solhint-disable no-complex-fallback
+
 // hedger's stand-ins for the HyperEVM read precompiles hedger calls. On HyperEVM these answer a raw
 // `staticcall(abi.encode(args))` (no selector) with `abi.encode(result)`; each stand-in does the
 // same from its fallback, so a test places its runtime code at the real address with anvil_setCode
@@ -12,6 +17,7 @@ pragma solidity ^0.8.24;
 
 /// @dev All the gas of the frame, gone, with no return data: what a real precompile does on bad input.
 function burnAllGas() pure {
+    // solhint-disable-next-line no-inline-assembly
     assembly {
         invalid()
     }
