@@ -44,5 +44,5 @@ def require(condition: bool, key: str, problem: str) -> None:
 def documented_fields(cls: type) -> Iterator[tuple[str, Any, str, str]]:
     """(name, default, doc, source) for every field of a settings dataclass."""
     for f in dataclasses.fields(cls):
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         yield f.name, default, f.metadata.get("doc", ""), f.metadata.get("source", "")

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -77,7 +77,7 @@ def log_returns(prices: pd.DataFrame, horizon: str = "1h", max_gap: str | None =
     """
     _check_prices(prices)
     buckets = prices.resample(horizon).last()
-    logs = np.log(buckets)
+    logs = cast(pd.DataFrame, np.log(buckets))  # a ufunc keeps the frame (__array_ufunc__); the stubs say ndarray
     returns = logs.diff() if max_gap is None else _bridged_returns(logs, _gap_limit(horizon, max_gap))
     returns.attrs["horizon"] = horizon
     return returns
@@ -287,7 +287,8 @@ def _plain(value: Any) -> Any:
 class RatioEstimator(Protocol):
     """What every estimator offers: one estimate from all the data, and an as-of-t series."""
 
-    method: str
+    @property
+    def method(self) -> str: ...
 
     def estimate(self, spot_returns: pd.Series, perp_returns: pd.Series) -> RatioEstimate: ...
 
@@ -718,7 +719,9 @@ class BasketHedge:
             complete = complete.iloc[-self.window :]
         _require_basket(len(complete), perps.shape[1], self.method)
         start, end = complete.index[0], complete.index[-1]
-        ratio, std_error, r_squared, effectiveness = _multiple_regression(complete["spot"], complete["perp"])
+        # a top-level label of the two-level columns selects a frame (the stubs say Series)
+        spot_part, perp_part = cast(pd.DataFrame, complete["spot"]), cast(pd.DataFrame, complete["perp"])
+        ratio, std_error, r_squared, effectiveness = _multiple_regression(spot_part, perp_part)
         single = isinstance(spot_returns, pd.Series)
         return RatioEstimate(
             ratio=ratio.iloc[:, 0] if single else ratio,
@@ -754,7 +757,9 @@ def _require_basket(rows: int, perps: int, method: str) -> None:
         raise DataError(f"{method}: needs at least {needed} complete rows for {perps} perps, got {rows}")
 
 
-def _multiple_regression(spots: pd.DataFrame, perps: pd.DataFrame):
+def _multiple_regression(
+    spots: pd.DataFrame, perps: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
     x = (perps - perps.mean()).to_numpy()
     y = (spots - spots.mean()).to_numpy()
     gram = x.T @ x
@@ -772,10 +777,9 @@ def _multiple_regression(spots: pd.DataFrame, perps: pd.DataFrame):
     raw_spots = spots.to_numpy()
     hedged = raw_spots - perps.to_numpy() @ coef
     effectiveness = 1 - hedged.var(axis=0) / raw_spots.var(axis=0)
-    labels = {"index": perps.columns, "columns": spots.columns}
     return (
-        pd.DataFrame(coef, **labels),
-        pd.DataFrame(std_error, **labels),
+        pd.DataFrame(coef, index=perps.columns, columns=spots.columns),
+        pd.DataFrame(std_error, index=perps.columns, columns=spots.columns),
         pd.Series(r_squared, index=spots.columns),
         pd.Series(effectiveness, index=spots.columns),
     )

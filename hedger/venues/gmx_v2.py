@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,6 +26,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak
 from eth_utils.abi import collapse_if_tuple
 from web3 import Web3
+from web3.types import TxReceipt
 
 from hedger.chain.multicall import Block, Call, CallResult, ReadStep, abi_functions
 from hedger.errors import ConfigError
@@ -421,15 +423,16 @@ class GmxV2Venue:
     ) -> FundingRate:
         price = prices.get(market.index.address)
         index_price = None if price is None else usd_per_token(price, market.index.decimals)
-        base = {"venue": self.name, "symbol": market.symbol, "interval_s": SECONDS_PER_HOUR, "source": source}
+        funding = partial(
+            FundingRate, venue=self.name, symbol=market.symbol, interval_s=SECONDS_PER_HOUR, source=source
+        )
         info = _value(second, ("info", market.symbol), errors)
         if info is None or interest is None:
-            return FundingRate(**base, rate=None, mark_price=index_price, index_price=index_price)
+            return funding(rate=None, mark_price=index_price, index_price=index_price)
         longs, shorts = funding_per_hour(
             info.nextFunding.longsPayShorts, info.nextFunding.fundingFactorPerSecond, *interest
         )
-        return FundingRate(
-            **base,
+        return funding(
             rate=longs,
             short_rate=shorts,
             borrowing_long_per_hour=from_units(
@@ -581,7 +584,8 @@ class GmxV2Venue:
 
     def _params(self, account: str, market: GmxMarket, order: _Order, fee: int) -> tuple:
         """IBaseOrderUtils.CreateOrderParams, field for field."""
-        addresses = (account, account, ZERO_ADDRESS, ZERO_ADDRESS, market.address, order.collateral.address, [])
+        swap_path: list[str] = []
+        addresses = (account, account, ZERO_ADDRESS, ZERO_ADDRESS, market.address, order.collateral.address, swap_path)
         numbers = (order.size_delta_usd, order.collateral_amount, 0, order.acceptable_price, fee, 0, 0, 0)
         order_type = MARKET_INCREASE if order.increase else MARKET_DECREASE
         return (addresses, numbers, order_type, NO_SWAP, order.is_long, False, False, ZERO_BYTES32, [])
@@ -599,7 +603,7 @@ class GmxV2Venue:
 
     # ------------------------------------------------------------------ following orders (AsyncVenue)
 
-    def order_id_from_receipt(self, receipt: dict) -> str | None:
+    def order_id_from_receipt(self, receipt: TxReceipt) -> str | None:
         """The key of the order a mined transaction created: topic1 of its "OrderCreated" EventLog2."""
         for log in receipt["logs"]:
             if self._is_order_event(log, "OrderCreated"):
@@ -689,7 +693,7 @@ def _is_increase(intent: OrderIntent) -> bool:
     opposite = position is not None and Side.of(size) is not position.side
     if intent.reduce_only and not opposite:
         raise UnsupportedOrder("reduce-only needs the open position and a size against it")
-    if opposite and abs(size) > position.contracts and not intent.reduce_only:
+    if position is not None and opposite and abs(size) > position.contracts and not intent.reduce_only:
         raise UnsupportedOrder(
             f"{size} would flip a {position.side} of {position.contracts}: GMX keeps long and short apart",
             "close the position first, then open the other side",
