@@ -111,9 +111,6 @@ class NetworkConfig:
             )
         return url
 
-    def feed_for(self, asset: str, role: str = "primary") -> FeedConfig | None:
-        return next((f for f in self.feeds.values() if f.asset == asset and f.role == role), None)
-
     def is_known_address(self, address: str) -> bool:
         """True for addresses this file names (the only ones hedger will send transactions to)."""
         return to_checksum_address(address) in self.addresses

@@ -18,7 +18,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from hedger.chain.anvil import DEV_ACCOUNTS, Anvil
+from hedger.chain.anvil import Anvil
 from hedger.chain.contracts import at
 from hedger.chain.universe import Universe, deploy_universe, network_document
 from hedger.settings import NetworkConfig, parse_network
@@ -89,8 +89,3 @@ def chain(anvil: Anvil, universe: Universe) -> Iterator[LocalChain]:
     """The session's chain, reverted to its pristine state after the test."""
     with chain_state_for(anvil, universe) as local:
         yield local
-
-
-@pytest.fixture
-def dev_accounts() -> list[str]:
-    return [address for address, _ in DEV_ACCOUNTS]

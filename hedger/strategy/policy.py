@@ -95,10 +95,6 @@ class RebalancePolicy:
         """The same policy with float thresholds, for float inputs (the backtest)."""
         return self._converted(float)
 
-    def as_decimals(self) -> RebalancePolicy:
-        """The same policy with Decimal thresholds (the default), for Decimal inputs (the live planner)."""
-        return self._converted(lambda value: Decimal(str(value)))
-
     def _converted(self, convert: Any) -> RebalancePolicy:
         changes = {
             f.name: convert(getattr(self, f.name))
