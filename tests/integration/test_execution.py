@@ -12,7 +12,7 @@ from eth_account import Account
 
 from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.chain.connect import connect
-from hedger.errors import ChainIdMismatch, NotAllowlisted, SimulationFailed
+from hedger.errors import ChainIdMismatch, ExecutionError, NotAllowlisted, SimulationFailed
 from hedger.execution.executor import Executor, RetryPolicy
 from hedger.execution.journal import IntentStatus, Journal, TxStatus
 from hedger.execution.sender import KeyAccount, Sender, SendPolicy
@@ -87,14 +87,16 @@ def test_a_reverting_simulation_sends_nothing_and_names_the_reason(chain, tmp_pa
     assert failed.status is IntentStatus.FAILED and ex.journal.txs(failed.id) == []
 
 
-def test_an_order_without_an_acceptable_price_fails_with_a_message_and_sends_nothing(chain, tmp_path):
+def test_an_order_without_an_acceptable_price_is_refused_with_a_message_and_sends_nothing(chain, tmp_path):
     ex = executor(chain, tmp_path)
     snap = snapshot(chain, ex)
     unbounded = Action(ActionKind.OPEN, "reference", "ETH", REASON, size_delta=Decimal(-1))
     before = nonce(chain)
     (outcome,) = ex.execute(plan_of(snap, unbounded), snap).outcomes
-    assert outcome.status == "failed" and "needs an acceptable price" in outcome.detail
-    assert nonce(chain) == before and ex.journal.txs(outcome.intent_id) == []
+    assert outcome.status == "skipped" and "no acceptable price" in outcome.detail
+    assert nonce(chain) == before and ex.journal.intents() == []
+    with pytest.raises(ExecutionError, match="needs an acceptable price"):  # encoding it directly is refused too
+        ex.transactions(ex.venues["reference"], unbounded, snap)
 
 
 def test_a_halted_plan_sends_nothing(chain, tmp_path):
