@@ -139,7 +139,8 @@ def test_a_keeper_cut_off_from_its_rpc_for_30_s_backs_off_survives_and_resumes(c
     finally:
         proxy.close()
     assert proxy.refused > 0  # the keeper kept knocking throughout
-    assert [b["retry_in_s"] for b in backoffs] == pytest.approx([1.0] + [2.0] * (len(backoffs) - 1))  # 0.5 × 2^n, capped at 2
+    expected_backoffs_s = [1.0] + [2.0] * (len(backoffs) - 1)  # 0.5 × 2^n, capped at 2
+    assert [b["retry_in_s"] for b in backoffs] == pytest.approx(expected_backoffs_s)
     assert all(cut_at <= b["ts"] <= restored_at + 0.5 for b in backoffs)
     assert resumed["ts"] > restored_at and resumed["verdict"] == "allow"
     assert keeper.logs("keeper stopped")[0]["last_block"] >= resumed["block"]

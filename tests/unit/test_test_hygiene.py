@@ -29,9 +29,9 @@ def exact_float_comparisons(source: str) -> list[int]:
     """Line numbers of `==`/`!=` comparisons with a float literal operand."""
     lines = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Compare) and any(isinstance(op, ast.Eq | ast.NotEq) for op in node.ops):
-            if any(_is_float_literal(operand) for operand in (node.left, *node.comparators)):
-                lines.append(node.lineno)
+        equality = isinstance(node, ast.Compare) and any(isinstance(op, ast.Eq | ast.NotEq) for op in node.ops)
+        if equality and any(_is_float_literal(operand) for operand in (node.left, *node.comparators)):
+            lines.append(node.lineno)
     return lines
 
 

@@ -386,7 +386,8 @@ def test_the_shrunk_ratio_holds_its_prior_through_the_burn_in():
     assert np.allclose(series.iloc[:122], 1.0, rtol=0, atol=1e-12)
     assert series.iloc[122:].sub(0.5).abs().max() < 0.001
     assert estimator.estimate(spot.iloc[:100], perp.iloc[:100]).ratio == pytest.approx(1.0)
-    assert ShrunkRatio(OLSRatio()).estimate(spot.iloc[:2], perp.iloc[:2]).ratio == pytest.approx(1.0)  # no data: the prior
+    no_data = ShrunkRatio(OLSRatio()).estimate(spot.iloc[:2], perp.iloc[:2])
+    assert no_data.ratio == pytest.approx(1.0)  # the prior
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [({"c": -1}, "c must"), ({"burn_in": -1}, "burn-in")])
