@@ -48,7 +48,7 @@ def test_unhedged_book_is_the_spot_and_never_trades():
     result = run_backtest(synthetic_history(prices), policy_from_name("unhedged"), BacktestConfig())
     metrics = compute_metrics(result)
 
-    assert metrics["he_1h"] == 0.0
+    assert metrics["he_1h"] == pytest.approx(0.0, abs=1e-12)
     assert metrics["rebalances"] == 0
     assert np.allclose(result.book_value_usd, result.unhedged_value_usd)
 
