@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -383,7 +383,9 @@ class BasketHedge:
             complete = complete.iloc[-self.window :]
         _require_basket(len(complete), perps.shape[1], self.method)
         start, end = complete.index[0], complete.index[-1]
-        ratio, std_error, r_squared, effectiveness = _multiple_regression(complete["spot"], complete["perp"])
+        ratio, std_error, r_squared, effectiveness = _multiple_regression(
+            cast(pd.DataFrame, complete["spot"]), cast(pd.DataFrame, complete["perp"])
+        )
         single = isinstance(spot_returns, pd.Series)
         return RatioEstimate(
             ratio=ratio.iloc[:, 0] if single else ratio,

@@ -7,6 +7,7 @@ Gaps: a missing price is never filled. `log_returns` turns it into NaN returns.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ def log_returns(prices: pd.DataFrame, horizon: str = "1h", max_gap: str | None =
     """
     _check_prices(prices)
     buckets = prices.resample(horizon).last()
-    logs = np.log(buckets)
+    logs = cast(pd.DataFrame, np.log(buckets))
     returns = logs.diff() if max_gap is None else _bridged_returns(logs, _gap_limit(horizon, max_gap))
     returns.attrs["horizon"] = horizon
     return returns

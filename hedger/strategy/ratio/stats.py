@@ -175,7 +175,9 @@ def _regression_series(
     )
 
 
-def _multiple_regression(spots: pd.DataFrame, perps: pd.DataFrame):
+def _multiple_regression(
+    spots: pd.DataFrame, perps: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
     x = (perps - perps.mean()).to_numpy()
     y = (spots - spots.mean()).to_numpy()
     gram = x.T @ x
@@ -193,10 +195,9 @@ def _multiple_regression(spots: pd.DataFrame, perps: pd.DataFrame):
     raw_spots = spots.to_numpy()
     hedged = raw_spots - perps.to_numpy() @ coef
     effectiveness = 1 - hedged.var(axis=0) / raw_spots.var(axis=0)
-    labels = {"index": perps.columns, "columns": spots.columns}
     return (
-        pd.DataFrame(coef, **labels),
-        pd.DataFrame(std_error, **labels),
+        pd.DataFrame(coef, index=perps.columns, columns=spots.columns),
+        pd.DataFrame(std_error, index=perps.columns, columns=spots.columns),
         pd.Series(r_squared, index=spots.columns),
         pd.Series(effectiveness, index=spots.columns),
     )
