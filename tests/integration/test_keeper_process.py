@@ -1,5 +1,5 @@
 """`hedger keeper run` as a process: SIGKILLed in the middle of a cycle and restarted, it sends exactly one
-order per intent; cut off from its RPC for 30 s, it backs off, survives, and resumes on new blocks;
+order per intent; cut off from its RPC for 30 s (in CI), it backs off, survives, and resumes on new blocks;
 SIGTERM ends it with exit code 0."""
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from tests.support.keeper_helpers import (
     position,
     write_network,
 )
+from tests.support.sizes import OUTAGE_S
 
 pytestmark = pytest.mark.integration
 
-OUTAGE_S = 30.0
 # step → (markets with an order on chain after the kill, the restarted keeper's first cycle)
 CRASHES = {
     # the BTC order was signed, never broadcast: the restart broadcasts the same bytes while reconciling, after
@@ -115,9 +115,10 @@ def grew_eth_hedge(since_block: int):
 
 @pytest.mark.slow
 def test_a_keeper_cut_off_from_its_rpc_for_30_s_backs_off_survives_and_resumes(chain, workdir):
-    """A TCP proxy between the keeper and the node drops every connection for 30 s ([keeper] max_backoff_s
-    = 2). Meanwhile the chain moves on: the wallet receives 5 WETH. Once the RPC answers again the keeper
-    plans on the new blocks and grows the ETH hedge; SIGTERM then ends it with exit code 0."""
+    """A TCP proxy between the keeper and the node drops every connection for OUTAGE_S (30 s in CI;
+    [keeper] max_backoff_s = 2). Meanwhile the chain moves on: the wallet receives 5 WETH. Once the RPC
+    answers again the keeper plans on the new blocks and grows the ETH hedge; SIGTERM then ends it with
+    exit code 0."""
     proxy, port = DroppingProxy(chain.anvil.port), free_port()
     args = ["--rpc-url", proxy.url, "--interval", "0.1", "--metrics-port", str(port)]
     try:
@@ -128,7 +129,7 @@ def test_a_keeper_cut_off_from_its_rpc_for_30_s_backs_off_survives_and_resumes(c
             mint(chain, "WETH", 5)  # straight to the node: the keeper cannot see it
             moved_on = chain.w3.eth.block_number
             keeper.wait_for_log(lambda line: line.get("msg") == "rpc unavailable, backing off", OUTAGE_S, "backoff")
-            time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - started)))  # the outage lasts 30 s, by definition
+            time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - started)))  # the outage lasts OUTAGE_S, by definition
             proxy.restore()
             restored_at = time.time()
             resumed = keeper.wait_for_log(grew_eth_hedge(moved_on), 60, "the keeper to resume")
