@@ -12,7 +12,9 @@ PY_STAMP   := $(VENV)/.hedger-installed
 NODE_STAMP := node_modules/.hedger-installed
 PYTEST_ARGS ?=
 # One place for the lock tool's target: the interpreter line and platform the locks are made for.
-LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet
+# UPGRADE=--upgrade (everything) or UPGRADE="--upgrade-package NAME" moves pins; without it pins that
+# still fit pyproject.toml are kept.
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet $(UPGRADE)
 
 .PHONY: setup setup-brownie setup-browser compile demo test test-fast test-integration lint typecheck lock bench clean
 

@@ -1,7 +1,7 @@
 """Sizing: from exposure × ratio to a target position per market, within every cap.
 
 Sign: a hedge is a perp position opposite the spot. Holding +10 ETH at ratio 1 targets −10 ETH of perp.
-A ratio is value-for-value (see ratio.py); hedging asset A with the perp of asset B targets
+A ratio is value-for-value (see ratio/); hedging asset A with the perp of asset B targets
 −ratio × spot_A × price_A / price_B units of B (same asset: −ratio × spot, no price needed).
 
 Everything here is Decimal and pure. Each step that changes a size says so with a `Reason`.

@@ -14,7 +14,6 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from hedger.chain.contracts import load_artifact
 from hedger.chain.multicall import Block, CallResult, ReadStep, abi_functions
 from hedger.chain.revert import decode_revert, known_abis
 from hedger.errors import ConfigError
@@ -28,6 +27,7 @@ from hedger.model import (
     Source,
 )
 from hedger.settings import MarketConfig, NetworkConfig, VenueConfig
+from hedger.venues._abi import load_abi
 from hedger.venues.base import (
     Approval,
     OrderIntent,
@@ -57,7 +57,7 @@ class ReferenceVenue:
     def __init__(self, w3: Web3, network: NetworkConfig, config: VenueConfig):
         self.name = config.name
         self.config = config
-        abi = load_artifact("PerpMarket").abi
+        abi = load_abi("reference", "PerpMarket")
         self.contract = w3.eth.contract(address=config.require("address"), abi=abi)
         self.fn = abi_functions(abi)
         token = network.tokens.get(config.require("margin_token"))
