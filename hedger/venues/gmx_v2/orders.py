@@ -13,6 +13,7 @@ from eth_typing import ChecksumAddress
 from eth_utils.abi import collapse_if_tuple
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import TxReceipt
 
 from hedger.model import PendingOrder, Side
 from hedger.venues._abi import calldata, named
@@ -103,7 +104,7 @@ class GmxOrders:
 
     # ------------------------------------------------------------------ following orders (AsyncVenue)
 
-    def order_id_from_receipt(self, receipt: dict) -> str | None:
+    def order_id_from_receipt(self, receipt: TxReceipt) -> str | None:
         """The key of the order a mined transaction created: topic1 of its "OrderCreated" EventLog2."""
         for log in receipt["logs"]:
             if self._is_order_event(log, "OrderCreated"):
