@@ -70,9 +70,9 @@ demo: setup
 test: setup setup-brownie
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-# The inner loop: pure unit and property tests, no chain, no set-up beyond the venv.
+# The inner loop: unit and property tests not marked slow; no chain, no set-up beyond the venv.
 test-fast: $(PY_STAMP)
-	$(PY) -m pytest -q -n 2 tests/unit tests/property $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 -m "not slow" tests/unit tests/property $(PYTEST_ARGS)
 
 test-integration: setup setup-brownie
 	$(PY) -m pytest -n 2 tests/integration $(PYTEST_ARGS)

@@ -15,6 +15,7 @@ from hedger.backtest.report import CHARTS, write_report
 from tests.unit.backtest.synthetic import random_walk, synthetic_history, write_binance_csv
 
 
+@pytest.mark.slow  # renders every chart with matplotlib
 def test_report_writes_metrics_charts_and_one_html_that_embeds_them(tmp_path):
     spot = random_walk(24 * 20, seed=1)
     history = synthetic_history(spot, spot * random_walk(24 * 20, seed=2, start=1.0, vol=0.001))
@@ -35,6 +36,7 @@ def test_report_writes_metrics_charts_and_one_html_that_embeds_them(tmp_path):
     assert not re.search(r"(src|href)=['\"](?!data:)", html)  # nothing to fetch: self-contained
 
 
+@pytest.mark.slow
 def test_backtest_command_prints_a_summary_and_writes_the_report(tmp_path, capsys):
     eth, btc = random_walk(24 * 15, seed=3), random_walk(24 * 15, seed=4, start=1000.0)
     eth_file = write_binance_csv(tmp_path / "binance_ethusdt_1h.csv", eth, eth)
