@@ -9,8 +9,10 @@ from typing import Any, TypeVar
 
 import requests
 from web3 import Web3
+from web3.providers.base import JSONBaseProvider
 from web3.providers.rpc import HTTPProvider
 from web3.providers.rpc.utils import ExceptionRetryConfiguration
+from web3.types import RPCEndpoint
 
 from hedger.errors import ChainIdMismatch, RpcError
 
@@ -46,19 +48,15 @@ class Rpc:
         return getattr(self.w3.provider, "round_trips", 0)
 
     def request(self, method: str, params: list[Any]) -> Any:
-        return self._retrying(lambda: _result(self.w3.provider.make_request(method, params), method))
+        return self._retrying(lambda: _result(self.w3.provider.make_request(RPCEndpoint(method), params), method))
 
     def batch(self, requests_: list[tuple[str, list[Any]]], errors_as_values: bool = False) -> list[Any]:
         """Several requests in one HTTP round trip; results in request order. With `errors_as_values`, a
         request the node refused (not a transient failure, which is retried) comes back as its RpcError
         in its place, so one failed request does not sink the others."""
-        if len(requests_) == 1:
-            try:
-                return [self.request(*requests_[0])]
-            except RpcError as error:
-                if errors_as_values and error.__cause__ is None:  # refused, not a transient failure retried out
-                    return [error]
-                raise
+        provider = self.w3.provider
+        if len(requests_) == 1 or not isinstance(provider, JSONBaseProvider):  # no JSON-RPC batches: one by one
+            return [self._one_request(method, params, errors_as_values) for method, params in requests_]
 
         def one(response: Any, method: str) -> Any:
             try:
@@ -69,12 +67,20 @@ class Rpc:
                 raise
 
         def send() -> list[Any]:
-            responses = self.w3.provider.make_batch_request(requests_)
+            responses = provider.make_batch_request([(RPCEndpoint(m), p) for m, p in requests_])
             if not isinstance(responses, list):
                 return [_result(responses, "batch")]
             return [one(r, m) for r, (m, _) in zip(responses, requests_, strict=True)]
 
         return self._retrying(send)
+
+    def _one_request(self, method: str, params: list[Any], errors_as_values: bool) -> Any:
+        try:
+            return self.request(method, params)
+        except RpcError as error:
+            if errors_as_values and error.__cause__ is None:  # refused, not a transient failure retried out
+                return error
+            raise
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         for n in range(self.attempts):

@@ -13,7 +13,7 @@ never a failure: walking to the previous phase's last round would take two more 
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
@@ -54,21 +54,20 @@ def read_feed(feed: FeedConfig, block: Block) -> ReadStep[OracleReading]:
         Call(feed.address, _DECIMALS, ("uint8",), label=f"{feed.name}.decimals"),
     ]
     source = Source(feed.address, block.number, block.timestamp)
-    base: dict[str, Any] = {
-        "feed": feed.name, "asset": feed.asset, "source": source, "decimals": feed.decimals,
-        "heartbeat_s": feed.heartbeat_s, "min_price": feed.min_price, "max_price": feed.max_price, "role": feed.role,
-    }  # fmt: skip
+    reading = partial(
+        OracleReading, feed=feed.name, asset=feed.asset, source=source, decimals=feed.decimals,
+        heartbeat_s=feed.heartbeat_s, min_price=feed.min_price, max_price=feed.max_price, role=feed.role,
+    )  # fmt: skip
     error = _problem(latest, decimals, feed)
     if error:
-        return OracleReading(**base, error=error)
+        return reading(error=error)
     round_id, answer, started_at, updated_at, answered_in_round = latest.value
     previous, note = CallResult(False), _no_previous(round_id)
     if note is None:
         (previous,) = yield [round_call(feed.address, round_id - 1, feed.name)]
         if not previous.ok:
             note = f"round {round_id - 1} could not be read: {previous.error or 'call failed'}"
-    return OracleReading(
-        **base,
+    return reading(
         answer=answer,
         round_id=round_id,
         started_at=started_at,

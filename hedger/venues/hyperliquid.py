@@ -25,15 +25,17 @@ HyperEVM specifics this adapter follows (docs/venues.md, fidelity table):
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_typing import HexStr
 from eth_utils import function_signature_to_4byte_selector, keccak
 from web3 import Web3
+from web3.types import TxReceipt
 
 from hedger.chain.multicall import Block, Call, CallResult, ReadStep, block_calls
 from hedger.model import (
@@ -100,7 +102,7 @@ class AccountMarginSummary(NamedTuple):
     raw_usd: int
 
 
-def _decoder(types: str, shape: type) -> object:
+def _decoder(types: str, shape: type) -> Callable[[bytes], Any]:
     """A decoder of a precompile answer, `abi.encode`d `types`, into `shape`."""
     return lambda raw: shape(*abi_decode([types], raw)[0])
 
@@ -308,10 +310,11 @@ class HyperliquidVenue:
     def _funding(
         self, market: Market, mark: Decimal | None, oracle: Decimal | None, block: Block, errors: list[str]
     ) -> FundingRate:
-        rate = None if self.funding_source is None else self.funding_source.funding_per_hour(market.symbol)
+        source = self.funding_source
+        rate = None if source is None else source.funding_per_hour(market.symbol)
         if rate is None:
             errors.append(f"{self.name}: {market.symbol} funding unknown: HyperCore publishes none on-chain")
-        origin = self.precompiles.mark_px if rate is None else f"funding-source:{self.funding_source.name}"
+        origin = self.precompiles.mark_px if source is None or rate is None else f"funding-source:{source.name}"
         return FundingRate(
             venue=self.name,
             symbol=market.symbol,
@@ -428,7 +431,7 @@ class HyperliquidVenue:
 
     # ------------------------------------------------------------------ settlement
 
-    def order_id_from_receipt(self, receipt: dict) -> str | None:
+    def order_id_from_receipt(self, receipt: TxReceipt) -> str | None:
         """A CoreWriter transaction's id: its hash, and for a limit order `/<perp index>/<szi before>`, the
         position it was sent against (as the snapshot the order was planned from read it; read now when
         this process did not encode it). HyperCore applies the action a few seconds later, and may drop
@@ -449,7 +452,7 @@ class HyperliquidVenue:
         """Pending within the settle window; then, for an order, executed if the position moved and
         cancelled (with the reasons HyperCore drops an action for) if it did not."""
         tx_hash, _, rest = order_id.partition("/")
-        sent = self.w3.eth.get_transaction_receipt(tx_hash)
+        sent = self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
         sent_at = self.w3.eth.get_block(sent["blockNumber"])["timestamp"]
         latest = self.w3.eth.get_block("latest")
         if latest["timestamp"] - sent_at < self.settle_window_s:
@@ -471,7 +474,7 @@ class HyperliquidVenue:
         return OrderOutcome("executed", latest["number"], f"szi {before} → {now}")
 
     def _payload_of(self, tx_hash: str) -> bytes | None:
-        data = bytes(self.w3.eth.get_transaction(tx_hash)["input"])
+        data = bytes(self.w3.eth.get_transaction(HexStr(tx_hash))["input"])
         if data[:4] != _SEND_RAW_ACTION:
             return None
         (payload,) = abi_decode(["bytes"], data[4:])

@@ -13,6 +13,7 @@ from eth_typing import ChecksumAddress
 from eth_utils.abi import collapse_if_tuple
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import TxReceipt
 
 from hedger.chain.revert import decode_revert
 from hedger.model import PendingOrder, Side
@@ -115,7 +116,7 @@ class GmxOrders:
 
     # ------------------------------------------------------------------ following orders (AsyncVenue)
 
-    def order_id_from_receipt(self, receipt: dict) -> str | None:
+    def order_id_from_receipt(self, receipt: TxReceipt) -> str | None:
         """The key of the order a mined transaction created: topic1 of its "OrderCreated" EventLog2."""
         for log in receipt["logs"]:
             if self._is_order_event(log, "OrderCreated"):
