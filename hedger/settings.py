@@ -101,6 +101,7 @@ class NetworkConfig:
     keeper: Mapping[str, Any] = field(default_factory=dict)
     accounts: Mapping[str, str] = field(default_factory=dict)
     addresses: frozenset[str] = frozenset()
+    explorer: str | None = None  # block explorer base URL (links only: hedger never requests it)
 
     def rpc_url(self, override: str | None = None) -> str:
         """The RPC URL: an explicit override, else the network's environment variable, else the file's."""
@@ -166,6 +167,7 @@ def parse_network(doc: Mapping[str, Any], file: str) -> NetworkConfig:
         keeper=dict(doc.get("keeper", {})),
         accounts={k: to_checksum_address(v) for k, v in doc.get("accounts", {}).items()},
         addresses=addresses,
+        explorer=(net.optional("explorer", str) or "").rstrip("/") or None,
     )
     if network.native_feed and network.native_feed not in feeds:
         raise ConfigError(file, "network.native_feed", f"names unknown feed {network.native_feed!r}")

@@ -1,0 +1,126 @@
+"""`hedger dashboard` in headless Chromium against a live Anvil chain: the numbers on screen are the
+snapshot's, a price move shows within two blocks, a stale oracle and the kill switch turn their panels to
+warnings with the reason, and the page never requests anything outside 127.0.0.1."""
+
+from __future__ import annotations
+
+import re
+import time
+from decimal import Decimal
+
+import pytest
+
+from hedger.app.display import number
+from hedger.model import Side
+from hedger.snapshot import SnapshotReader
+from tests.support.keeper_helpers import DEMO
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+
+def cell(page, key: str) -> str:
+    return page.locator(f'[data-cell="{key}"]').inner_text()
+
+
+def shown_block(page) -> int:
+    return int(page.locator("#block").inner_text())
+
+
+def open_live(browsed, dashboard):
+    page = browsed.page
+    page.goto(dashboard.url + "/")
+    page.wait_for_selector('[data-cell="exposure.ETH.spot"]', timeout=5_000)
+    return page
+
+
+def wait_for_block(page, block: int, timeout_ms: int = 5_000) -> None:
+    page.wait_for_function(f"() => Number(document.getElementById('block').textContent) >= {block}",
+                           timeout=timeout_ms)  # fmt: skip
+
+
+def test_the_numbers_on_screen_are_the_snapshots(fresh, browsed):
+    page = open_live(browsed, fresh)
+    snapshot = SnapshotReader(fresh.chain.w3, fresh.live.session.network).take(DEMO)
+    wait_for_block(page, snapshot.block_number)
+    assert shown_block(page) == snapshot.block_number
+    for e in snapshot.exposures:
+        assert cell(page, f"exposure.{e.asset}.spot") == number(e.spot, 6)
+        assert cell(page, f"exposure.{e.asset}.perp") == number(e.perp, 6)
+        assert cell(page, f"exposure.{e.asset}.hedged") == number(e.hedge_ratio, 1, percent=True)
+    assert {p.symbol for p in snapshot.positions} == {"ETH", "BTC"}  # the keeper's cycle opened both hedges
+    for p in snapshot.positions:
+        key = f"positions.{p.venue}:{p.symbol}"
+        assert cell(page, f"{key}.size") == number(p.contracts, 6)
+        assert cell(page, f"{key}.liq") == number(p.liquidation_price)
+        assert cell(page, f"{key}.upnl") == number(p.unrealized_pnl_usd)
+    for f in snapshot.funding:
+        for side in Side:
+            assert cell(page, f"funding.{f.venue}:{f.symbol}:{side.value}.per_hour") == number(
+                f.paid_per_hour(side), 5, True
+            )
+    for o in snapshot.oracles:
+        assert cell(page, f"oracles.{o.feed}.price") == number(o.price, 4)
+    # the keeper's real cycle: its intents and transactions in the journal, and its status
+    assert page.locator("[data-intent]").count() == 3
+    assert page.locator("[data-intent] .state").all_inner_texts() == ["done"] * 3
+    assert "block" in page.locator('[data-item="last cycle"]').inner_text()
+    assert page.locator("#verdict").inner_text().lower() == "allow"
+    page.wait_for_function("() => document.querySelectorAll('#chart-ratio canvas').length > 0")
+    assert browsed.outside == [] and browsed.errors == []
+
+
+def test_a_price_move_on_chain_shows_within_two_blocks(fresh, browsed):
+    page = open_live(browsed, fresh)
+    before = shown_block(page)
+    started = time.perf_counter()
+    receipt = fresh.chain.transact(fresh.chain.feed("ETH/USD").functions.setAnswer(3_030 * 10**8))
+    page.wait_for_function(
+        "() => document.querySelector('[data-cell=\"oracles.ETH/USD.price\"]').textContent === '3,030.0000'",
+        timeout=5_000,
+    )
+    elapsed = time.perf_counter() - started
+    assert receipt["blockNumber"] > before
+    assert shown_block(page) <= receipt["blockNumber"] + 1  # at most two blocks: the move's and the next
+    assert cell(page, "exposure.ETH.price") == "3,030.00"
+    assert elapsed < 5
+    assert browsed.outside == []
+
+
+def test_a_stale_oracle_turns_its_panel_to_a_warning_with_the_reason(fresh, browsed):
+    page = open_live(browsed, fresh)
+    feed = fresh.chain.feed("ETH/USD")
+    answer = feed.functions.latestRoundData().call()[1]
+    fresh.chain.transact(feed.functions.setAnswerAt(answer, fresh.chain.now() - 4_000))
+    page.wait_for_selector('[data-panel="oracles"][data-status="bad"]', timeout=5_000)
+    notes = page.locator('[data-panel="oracles"] ul.notes').inner_text()
+    assert re.search(r"ETH/USD: 400\d s old, limit 3780", notes), notes
+    assert page.locator('[data-row="oracles.ETH/USD"]').get_attribute("class") == "status-bad"
+    assert page.locator("#verdict").inner_text().lower() == "halt"
+    assert browsed.outside == []
+
+
+def test_the_kill_switch_shows(fresh, browsed):
+    page = open_live(browsed, fresh)
+    assert page.locator('[data-panel="keeper"]').get_attribute("data-kill-switch") == "off"
+    fresh.kill_switch.touch()  # no new block needed: the dashboard watches the switch
+    page.wait_for_selector('[data-panel="keeper"][data-kill-switch="engaged"]', timeout=5_000)
+    assert "ENGAGED" in page.locator('[data-item="kill switch"]').inner_text()
+    assert page.locator('[data-panel="keeper"]').get_attribute("data-status") == "warn"
+    assert page.locator("#verdict").inner_text().lower() == "reduce-only"
+    fresh.kill_switch.unlink()
+    page.wait_for_selector('[data-panel="keeper"][data-kill-switch="off"]', timeout=5_000)
+    assert browsed.outside == []
+
+
+def test_the_guide_uses_the_users_numbers(fresh, browsed):
+    page = browsed.page
+    page.goto(fresh.url + "/guide")
+    page.wait_for_selector("#guide section", timeout=5_000)
+    snapshot = SnapshotReader(fresh.chain.w3, fresh.live.session.network).take(DEMO)
+    eth = snapshot.exposure("ETH")
+    text = page.locator("#guide").inner_text()
+    assert f"You hold {number(eth.spot, 6)} ETH at {number(eth.price)} USD" in text
+    assert f"the hedge ratio is {number(eth.hedge_ratio, 1, True)}" in text
+    assert "oracle_staleness_buffer_rel = 0.05" in text
+    assert Decimal(eth.hedge_ratio) > 0
+    assert browsed.outside == [] and browsed.errors == []
