@@ -124,3 +124,18 @@ def test_the_guide_uses_the_users_numbers(fresh, browsed):
     assert "oracle_staleness_buffer_rel = 0.05" in text
     assert Decimal(eth.hedge_ratio) > 0
     assert browsed.outside == [] and browsed.errors == []
+
+
+def test_a_backtest_report_opens_in_the_same_app(fresh, browsed):
+    page = browsed.page
+    page.goto(fresh.url + "/backtests")
+    page.wait_for_selector('[data-row="metrics.one_to_one"]', timeout=5_000)
+    assert page.locator("#report-list li").count() == 1
+    assert "ETH spot hedged with the ETH perp" in page.locator("#report-title").inner_text()
+    he = float(page.locator('[data-cell="metrics.one_to_one.he_1h"]').inner_text())
+    assert he == pytest.approx(1.0, abs=0.05)  # a same-asset 1:1 hedge on a synthetic walk removes ~all variance
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#report-charts img')].every((i) => i.complete && i.naturalWidth > 0)"
+    )
+    assert page.locator("#report-charts img").count() == 4
+    assert browsed.outside == [] and browsed.errors == []
