@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 import tomli_w
 
-from hedger.app.dashboard.live import Live, open_session, redact
+from hedger.app.dashboard.live import Live, open_session
 from hedger.app.dashboard.server import CSP, DashboardApp, DashboardServer
 from hedger.chain.universe import write_network_file
 from hedger.execution import signer
@@ -106,13 +106,6 @@ def test_nothing_secret_reaches_the_page_and_the_signer_is_never_loaded(served, 
     assert all(key not in body for body in bodies)
     assert state["meta"]["rpc"] == chain.anvil.url.rstrip("/") + "/…"
     assert state["meta"]["account"] == chain.universe.demo_account  # the network file's, not the key's
-
-
-def test_redaction_keeps_only_scheme_and_host():
-    assert redact("POST https://user:pw@arb.example.com/v2/abc123?key=zzz failed") == (
-        "POST https://arb.example.com/… failed"
-    )
-    assert redact("cannot reach http://127.0.0.1:8545") == "cannot reach http://127.0.0.1:8545/…"
 
 
 def test_updates_stream_on_every_new_block(served, chain):
