@@ -37,7 +37,7 @@ from hedger.chain.anvil import Anvil
 from hedger.chain.universe import deploy_universe
 from hedger.settings import parse_network
 from hedger.testing import LocalChain
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.keeper_helpers import (
     DEMO_KEY,
     cli_env,

@@ -14,17 +14,13 @@ from urllib.parse import urlparse
 
 import pytest
 
-from hedger.app.cli import main
 from hedger.app.dashboard.live import Live, open_session
 from hedger.app.dashboard.server import DashboardApp, DashboardServer
 from hedger.settings import parse_network
 from hedger.testing import LocalChain, chain_state_for
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.keeper_helpers import DEMO_KEY, network_document_with, open_keeper, write_network
-from tests.unit.backtest.synthetic import random_walk, write_binance_csv
 
-CHROMIUM = os.environ.get("HEDGER_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
 
 
@@ -87,23 +83,13 @@ def dashboard(anvil, universe, tmp_path_factory) -> Iterator[Dashboard]:
                 os.environ.pop("HEDGER_PRIVATE_KEY")
             else:
                 os.environ["HEDGER_PRIVATE_KEY"] = previous
-        reports = backtest_reports(directory / "reports")
+        reports = directory / "reports"  # scanned on every request: a test writes its report when it needs one
         session = open_session(str(network_file), chain.anvil.url, None, journal)
         server = DashboardServer(DashboardApp(Live(session, poll_interval_s=0.1), [reports])).start()
         try:
             yield Dashboard(chain, server, network_file, journal, kill_switch, reports)
         finally:
             server.stop()
-
-
-def backtest_reports(directory: Path) -> Path:
-    """One real `hedger backtest --out` report on 15 days of synthetic hourly prices."""
-    directory.mkdir(parents=True, exist_ok=True)
-    eth = random_walk(24 * 15, seed=3)
-    data = write_binance_csv(directory / "binance_ethusdt_1h.csv", eth, eth)
-    code = main(["backtest", "--data", str(data), "--policy", "unhedged,one_to_one", "--out", str(directory / "eth")])
-    assert code == 0
-    return directory
 
 
 @pytest.fixture

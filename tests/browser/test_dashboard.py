@@ -13,6 +13,7 @@ import pytest
 from hedger.app.display import number
 from hedger.model import Side
 from hedger.snapshot import SnapshotReader
+from tests.support.browser import write_backtest_report
 from tests.support.keeper_helpers import DEMO
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -127,6 +128,7 @@ def test_the_guide_uses_the_users_numbers(fresh, browsed):
 
 
 def test_a_backtest_report_opens_in_the_same_app(fresh, browsed):
+    write_backtest_report(fresh.reports)
     page = browsed.page
     page.goto(fresh.url + "/backtests")
     page.wait_for_selector('[data-row="metrics.one_to_one"]', timeout=5_000)

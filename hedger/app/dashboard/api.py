@@ -651,13 +651,15 @@ def guide(snapshot: Snapshot, detail: PlanDetail, context: Context) -> list[dict
 
 
 def intents_for_view(journal: Any, account: str, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest intents of an account with their transactions, as plain dicts (a Journal's rows)."""
-    intents = journal.intents(account)[-limit:][::-1]
+    """The newest intents of an account with their transactions (no raw bytes), as plain dicts."""
+    rows = journal.db.execute(
+        "SELECT id FROM intents WHERE account=? ORDER BY created_at DESC LIMIT ?", (account, limit)
+    ).fetchall()
     out = []
-    for intent in intents:
-        data = dataclasses.asdict(intent)
+    for (intent_id,) in rows:
+        data = dataclasses.asdict(journal.intent(intent_id))
         data["txs"] = [
-            {k: v for k, v in dataclasses.asdict(t).items() if k != "raw_tx"} for t in journal.txs(intent.id)
+            {k: v for k, v in dataclasses.asdict(t).items() if k != "raw_tx"} for t in journal.txs(intent_id)
         ]
         out.append(data)
     return out

@@ -33,10 +33,8 @@ def add_dashboard_command(commands) -> None:
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from hedger.app.dashboard.live import Live, open_session, redact
-    from hedger.app.dashboard.server import DashboardApp, is_loopback
+    from hedger.app.dashboard.server import DashboardApp, StoppingServer, is_loopback, server_config
     from hedger.app.session import parse_ratios
 
     session = open_session(args.network, args.rpc_url, args.account, args.journal, parse_ratios(args.ratio))
@@ -58,14 +56,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
     print(f"  RPC {redact(session.rpc_url)}; read-only: nothing here can send a transaction")
     print(f"  open http://{shown_host}:{args.port}{suffix}   (Ctrl-C stops it)", flush=True)
     try:
-        uvicorn.run(
-            dashboard.app,
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
+        StoppingServer(server_config(dashboard, args.host, args.port), dashboard).run()
     finally:
         live.close()
     return 0

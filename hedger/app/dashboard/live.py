@@ -232,9 +232,9 @@ class Live:
                 document = await loop.run_in_executor(self.worker, self.poll if self.current else self.refresh)
                 if self.error is not None:
                     self.error = None
-                    self._publish("status", {"error": None})
+                    self.publish("status", {"error": None})
                 if document is not None:
-                    self._publish("update", {"state": document})
+                    self.publish("update", {"state": document})
                     if self.on_update:
                         self.on_update(document)
             except asyncio.CancelledError:
@@ -243,10 +243,10 @@ class Live:
                 message = redact(str(error))[:300]
                 if message != self.error:
                     self.error = message
-                    self._publish("status", {"error": message})
+                    self.publish("status", {"error": message})
             await asyncio.sleep(self.poll_interval_s)
 
-    def _publish(self, event: str, data: dict[str, Any]) -> None:
+    def publish(self, event: str, data: dict[str, Any]) -> None:
         for queue in list(self.subscribers):
             if queue.full():
                 with contextlib.suppress(asyncio.QueueEmpty):

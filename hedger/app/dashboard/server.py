@@ -172,6 +172,7 @@ class DashboardApp:
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(self.live.run())
         self.stopping = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
         try:
             yield
         finally:
@@ -179,6 +180,16 @@ class DashboardApp:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    def end_streams(self) -> None:
+        """Close every event stream now (from any thread): the server is stopping and must not wait on them."""
+        loop = getattr(self, "loop", None)
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._end_streams)
+
+    def _end_streams(self) -> None:
+        self.stopping.set()
+        self.live.publish("end", {})
 
     def page(self, name: str):
         async def endpoint(_request: Request) -> Response:
@@ -209,6 +220,8 @@ class DashboardApp:
                             return
                         yield ": keep-alive\n\n"
                         continue
+                    if event == "end":
+                        return
                     yield _event(event, data)
             finally:
                 self.live.unsubscribe(queue)
@@ -260,20 +273,29 @@ def _read_json(path: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+class StoppingServer(uvicorn.Server):
+    """uvicorn that ends the dashboard's event streams as soon as it is told to exit (else it would wait
+    for them until its graceful-shutdown timeout)."""
+
+    def __init__(self, config: uvicorn.Config, dashboard: DashboardApp):
+        super().__init__(config)
+        self.dashboard = dashboard
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.dashboard.end_streams()
+        super().handle_exit(sig, frame)
+
+
+def server_config(dashboard: DashboardApp, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(dashboard.app, host=host, port=port, log_level="warning", lifespan="on",
+                          timeout_graceful_shutdown=2, access_log=False)  # fmt: skip
+
+
 class DashboardServer:
     """uvicorn on a thread: `start()` returns once it listens (port 0 picks a free port), `stop()` ends it."""
 
     def __init__(self, dashboard: DashboardApp, host: str = "127.0.0.1", port: int = 0):
-        config = uvicorn.Config(
-            dashboard.app,
-            host=host,
-            port=port,
-            log_level="warning",
-            lifespan="on",
-            timeout_graceful_shutdown=1,
-            access_log=False,
-        )
-        self.server = uvicorn.Server(config)
+        self.server = StoppingServer(server_config(dashboard, host, port), dashboard)
         self.dashboard = dashboard
         self.host = host
         self.thread = threading.Thread(target=self.server.run, name="hedger-dashboard-server", daemon=True)
@@ -300,6 +322,7 @@ class DashboardServer:
         return f"http://{self.host}:{self.port}"
 
     def stop(self) -> None:
+        self.dashboard.end_streams()
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.dashboard.live.close()
