@@ -21,6 +21,7 @@ from hedger.testing import LocalChain, chain_state_for
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.keeper_helpers import DEMO_KEY, network_document_with, open_keeper, write_network
 
+EXPLORER = "https://explorer.example"  # links only: a request to it would be aborted and recorded
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
 
 
@@ -70,6 +71,7 @@ def dashboard(anvil, universe, tmp_path_factory) -> Iterator[Dashboard]:
     kill_switch = directory / "STOP"
     with chain_state_for(anvil, universe) as chain:
         doc = network_document_with(chain, keeper={"kill_switch_file": str(kill_switch)})
+        doc["network"]["explorer"] = EXPLORER
         network_file = write_network(doc, directory)
         journal = directory / "journal.sqlite"
         previous = os.environ.get("HEDGER_PRIVATE_KEY")

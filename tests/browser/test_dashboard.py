@@ -64,6 +64,8 @@ def test_the_numbers_on_screen_are_the_snapshots(fresh, browsed):
     # the keeper's real cycle: its intents and transactions in the journal, and its status
     assert page.locator("[data-intent]").count() == 3
     assert page.locator("[data-intent] .state").all_inner_texts() == ["done"] * 3
+    links = page.locator("#journal a").evaluate_all("(links) => links.map((a) => a.href)")
+    assert len(links) == 4 and all(re.fullmatch(r"https://explorer\.example/tx/0x[0-9a-f]{64}", h) for h in links)
     assert "block" in page.locator('[data-item="last cycle"]').inner_text()
     assert page.locator("#verdict").inner_text().lower() == "allow"
     page.wait_for_function("() => document.querySelectorAll('#chart-ratio canvas').length > 0")

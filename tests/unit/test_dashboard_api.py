@@ -93,3 +93,10 @@ def test_redaction_keeps_only_scheme_and_host():
         "POST https://arb.example.com/… failed"
     )
     assert redact("cannot reach http://127.0.0.1:8545") == "cannot reach http://127.0.0.1:8545/…"
+
+
+def test_a_network_file_may_name_its_explorer():
+    from hedger.settings import load_network
+
+    assert load_network("arbitrum-one").explorer == "https://arbiscan.io"
+    assert load_network("hyperevm").explorer is None

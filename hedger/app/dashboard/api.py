@@ -18,7 +18,6 @@ from typing import Any
 
 from hedger.app.display import interval, number, short, times, utc
 from hedger.model import ZERO, FundingRate, OracleReading, Side, Snapshot, Verdict, to_jsonable
-from hedger.strategy.fields import documented_fields
 from hedger.strategy.guards import GuardResult, asset_scope, market_scope
 from hedger.strategy.margin import pool_key
 from hedger.strategy.parameters import GuardSettings, StrategySettings
@@ -633,8 +632,9 @@ def guide(snapshot: Snapshot, detail: PlanDetail, context: Context) -> list[dict
                 f"{m.venue}: equity {number(m.equity_usd)} USD is {times(m.liquidation_buffer)} the maintenance "
                 f"margin; below {times(settings.min_liquidation_buffer)} hedger adds collateral or reduces."
             )
-    for name, _, doc, _source in documented_fields(GuardSettings):
-        guard_lines.append(f"{name} = {to_jsonable(getattr(settings, name))}: {doc}")
+    for setting in dataclasses.fields(GuardSettings):  # each carries its documentation (strategy.fields.setting)
+        value = to_jsonable(getattr(settings, setting.name))
+        guard_lines.append(f"{setting.name} = {value}: {setting.metadata.get('doc', '')}")
     now_lines = [
         f"Now: verdict {detail.plan.verdict.value}. "
         + (

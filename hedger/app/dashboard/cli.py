@@ -12,7 +12,7 @@ DEFAULT_PORT = 8765
 TOKEN_ENV = "HEDGER_DASHBOARD_TOKEN"
 
 
-def add_dashboard_command(commands) -> None:
+def add_dashboard_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("dashboard", help="a local read-only web dashboard, updated on every block")
     parser.add_argument("--network", default=os.environ.get("HEDGER_NETWORK", "local"), help="networks/<NAME>.toml")
     parser.add_argument("--account", help="address to show (default: HEDGER_ACCOUNT or the network's demo account)")

@@ -16,7 +16,7 @@ import hmac
 import ipaddress
 import json
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -191,7 +191,7 @@ class DashboardApp:
         self.stopping.set()
         self.live.publish("end", {})
 
-    def page(self, name: str):
+    def page(self, name: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(_request: Request) -> Response:
             return FileResponse(STATIC / name, headers={"cache-control": "no-store"})
 
