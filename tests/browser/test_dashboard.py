@@ -10,11 +10,15 @@ from decimal import Decimal
 
 import pytest
 
+from hedger.app.dashboard.live import Live, open_session
+from hedger.app.dashboard.server import DashboardApp, DashboardServer
 from hedger.app.display import number
+from hedger.chain.universe import write_network_file
 from hedger.model import Side
 from hedger.snapshot import SnapshotReader
+from tests.browser.conftest import ARTIFACTS
 from tests.support.browser import write_backtest_report
-from tests.support.keeper_helpers import DEMO
+from tests.support.keeper_helpers import DEMO, DroppingProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -143,3 +147,35 @@ def test_a_backtest_report_opens_in_the_same_app(fresh, browsed):
     )
     assert page.locator("#report-charts img").count() == 4
     assert browsed.outside == [] and browsed.errors == []
+
+
+@pytest.mark.slow
+def test_an_rpc_outage_shows_a_banner_and_the_page_recovers(chain, browsed, tmp_path, monkeypatch):
+    monkeypatch.delenv("HEDGER_ACCOUNT", raising=False)
+    network_file = tmp_path / "local.toml"
+    write_network_file(chain.universe, network_file)
+    proxy = DroppingProxy(chain.anvil.port)
+    session = open_session(str(network_file), proxy.url, None, tmp_path / "journal.sqlite")
+    server = DashboardServer(DashboardApp(Live(session, poll_interval_s=0.1))).start()
+    try:
+        page = browsed.page
+        page.goto(server.url + "/")
+        page.wait_for_selector('[data-cell="exposure.ETH.spot"]', timeout=5_000)
+        spot = cell(page, "exposure.ETH.spot")
+        proxy.cut()
+        page.wait_for_selector("#banner:not([hidden])", timeout=30_000)
+        banner = page.locator("#banner").inner_text()
+        assert banner.startswith("Chain unavailable:")
+        assert re.search(r"://[^\s/]+/[^…]", banner) is None, banner  # any URL in it is cut to its host
+        assert cell(page, "exposure.ETH.spot") == spot  # the last good block's numbers stay on screen
+        page.screenshot(path=str(ARTIFACTS / "rpc_outage_banner.png"), full_page=False)
+        proxy.restore()
+        chain.transact(chain.feed("ETH/USD").functions.setAnswer(3_010 * 10**8))
+        page.wait_for_selector("#banner", state="hidden", timeout=30_000)
+        page.wait_for_function(
+            "() => document.querySelector('[data-cell=\"oracles.ETH/USD.price\"]').textContent === '3,010.0000'"
+        )
+    finally:
+        server.stop()
+        proxy.close()
+    assert browsed.outside == []

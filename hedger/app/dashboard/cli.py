@@ -8,6 +8,8 @@ import secrets
 import sys
 from pathlib import Path
 
+from hedger.errors import HedgerError
+
 DEFAULT_PORT = 8765
 TOKEN_ENV = "HEDGER_DASHBOARD_TOKEN"
 
@@ -33,8 +35,11 @@ def add_dashboard_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
+    try:
+        from hedger.app.dashboard.server import DashboardApp, StoppingServer, is_loopback, server_config
+    except ImportError as error:  # starlette and uvicorn are the `dashboard` extra
+        raise HedgerError(f"the dashboard needs {error.name}", "pip install 'hedger[dashboard]'") from None
     from hedger.app.dashboard.live import Live, open_session, redact
-    from hedger.app.dashboard.server import DashboardApp, StoppingServer, is_loopback, server_config
     from hedger.app.session import parse_ratios
 
     session = open_session(args.network, args.rpc_url, args.account, args.journal, parse_ratios(args.ratio))

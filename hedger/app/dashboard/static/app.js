@@ -260,6 +260,8 @@
     const node = $("#banner");
     if (!node) return;
     node.hidden = !message;
+    const dot = $("#connection");
+    if (dot) { dot.className = message ? "dot stale" : "dot live"; dot.title = message ? "chain unavailable" : "live"; }
     node.textContent = message ? "Chain unavailable: " + message + " (retrying; the numbers below are from the last good block)" : "";
   }
 
