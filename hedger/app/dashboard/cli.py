@@ -54,7 +54,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
         )
     reports = args.reports or [Path("reports")]
     live = Live(session, poll_interval_s=args.interval)
-    dashboard = DashboardApp(live, reports, token=token, loopback=loopback)
+    dashboard = DashboardApp(live, reports, token=token, loopback=loopback, host=args.host)
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     suffix = f"/?token={token}" if token else "/"
     print(f"hedger dashboard: {session.network.name} (chain {session.network.chain_id}), account {session.account}")

@@ -146,6 +146,7 @@ class DashboardApp:
     token: str | None = None
     loopback: bool = True
     heartbeat_s: float = 15.0
+    host: str = "127.0.0.1"  # the address bound: a loopback one is also accepted as a Host name
     app: Starlette = field(init=False)
 
     def __post_init__(self) -> None:
@@ -162,7 +163,7 @@ class DashboardApp:
             Route("/backtests/{name}/{chart}.png", self.chart),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
-        hosts = LOOPBACK_HOSTS if self.loopback else ["*"]
+        hosts = [*LOOPBACK_HOSTS, self.host] if self.loopback else ["*"]
         middleware = [Middleware(SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=hosts)]
         if self.token:
             middleware.append(Middleware(TokenGate, token=self.token))
