@@ -108,5 +108,5 @@ lock: $(PY_STAMP)
 clean:
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache
 
-bench: setup
+bench: setup setup-browser
 	for script in bench/*.py; do $(PY) $$script || exit 1; done

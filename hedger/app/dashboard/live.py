@@ -180,8 +180,10 @@ class Live:
             self._seed_prices(snapshot)
         point = document["point"]
         with self.lock:
-            if not self.history or self.history[-1]["block"] != point["block"]:
-                self.history.append(point)
+            # a reorg or a reverted test chain: the points it undid go, so time only moves forward
+            while self.history and (self.history[-1]["block"] >= point["block"] or self.history[-1]["t"] > point["t"]):
+                self.history.pop()
+            self.history.append(point)
             for asset, (updated_at, price) in point["rounds"].items():
                 series = self.prices.setdefault(asset, [])
                 if not series or series[-1][0] < updated_at:

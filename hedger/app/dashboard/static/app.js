@@ -227,7 +227,9 @@
 
   function addPoint(state) {
     const point = state.point;
-    if (!history.length || history[history.length - 1].block !== point.block) history.push(point);
+    // a reorg (or a reverted test chain) undoes blocks: drop them so that time only moves forward
+    while (history.length && (history[history.length - 1].block >= point.block || history[history.length - 1].t > point.t)) history.pop();
+    history.push(point);
     if (history.length > 2000) history.shift();
     for (const [asset, round] of Object.entries(point.rounds || {})) {
       const series = prices[asset] || (prices[asset] = []);
