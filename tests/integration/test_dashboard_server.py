@@ -106,6 +106,8 @@ def test_nothing_secret_reaches_the_page_and_the_signer_is_never_loaded(served, 
     assert all(key not in body for body in bodies)
     assert state["meta"]["rpc"] == chain.anvil.url.rstrip("/") + "/…"
     assert state["meta"]["account"] == chain.universe.demo_account  # the network file's, not the key's
+    assert not served.dashboard.live.session.journal_path.exists()  # read only: no journal is created
+    assert state["panels"]["journal"]["available"] is False
 
 
 def test_updates_stream_on_every_new_block(served, chain):
