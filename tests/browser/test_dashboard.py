@@ -129,6 +129,10 @@ def test_the_guide_uses_the_users_numbers(fresh, browsed):
     assert f"You hold {number(eth.spot, 6)} ETH at {number(eth.price)} USD" in text
     assert f"the hedge ratio is {number(eth.hedge_ratio, 1, True)}" in text
     assert "oracle_staleness_buffer_rel = 0.05" in text
+    page.wait_for_selector("#scenario-ETH canvas", timeout=5_000)
+    (scenario,) = [s for s in fresh.live.current["scenarios"] if s["asset"] == "ETH"]
+    assert scenario["unhedged_usd"][0] == pytest.approx(float(-eth.spot * eth.price / 5), rel=1e-9)  # a 20 % fall
+    assert abs(scenario["hedged_usd"][0]) < 1  # hedged: the book barely moves
     assert Decimal(eth.hedge_ratio) > 0
     assert browsed.outside == [] and browsed.errors == []
 

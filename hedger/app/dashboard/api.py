@@ -110,6 +110,7 @@ def document(snapshot: Snapshot, detail: PlanDetail, context: Context) -> dict[s
         "verdict": detail.plan.verdict.value,
         "panels": panels,
         "guide": guide(snapshot, detail, context),
+        "scenarios": scenarios(snapshot),
         "point": chart_point(snapshot, detail, context),
     }
 
@@ -624,7 +625,7 @@ def guide(snapshot: Snapshot, detail: PlanDetail, context: Context) -> list[dict
             limit_s = Decimal(o.heartbeat_s) * (1 + settings.oracle_staleness_buffer_rel)
             guard_lines.append(
                 f"Your {o.feed} ({o.role}) was updated {o.age_s} s ago; its heartbeat is {o.heartbeat_s} s, so it "
-                f"counts as stale after {number(limit_s, 0)} s and would then halt {o.asset}."
+                f"counts as stale after {number(limit_s, 0)} s, and hedger then stops trusting it."
             )
     for m in snapshot.margins:
         if m.liquidation_buffer is not None:
@@ -648,6 +649,24 @@ def guide(snapshot: Snapshot, detail: PlanDetail, context: Context) -> list[dict
         {"title": "Funding", "lines": funding_lines or ["No hedge position or target on a market with known funding."]},
         {"title": "Guards (this network's settings)", "lines": now_lines + guard_lines},
     ]
+
+
+def scenarios(snapshot: Snapshot, steps: int = 20, widest: Decimal = Decimal("0.2")) -> list[dict[str, Any]]:
+    """For the guide's charts: the USD change of the holding alone and of holding plus perp, for price moves
+    from −20 % to +20 % (funding and fees left out; floats: display only)."""
+    stables = stable_assets(snapshot)
+    out = []
+    for e in snapshot.exposures:
+        if e.asset in stables or e.spot == 0 or e.price is None:
+            continue
+        moves = [widest * (2 * i - steps) / steps for i in range(steps + 1)]
+        out.append({
+            "asset": e.asset,
+            "moves": [float(m * 100) for m in moves],
+            "unhedged_usd": [float(e.spot * e.price * m) for m in moves],
+            "hedged_usd": [float(e.net * e.price * m) for m in moves],
+        })  # fmt: skip
+    return out
 
 
 def intents_for_view(journal: Any, account: str, limit: int = 20) -> list[dict[str, Any]]:

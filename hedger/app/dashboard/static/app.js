@@ -115,7 +115,35 @@
     }
   }
 
+  function renderScenarios(list) {
+    const box = $("#guide-charts");
+    if (!box || !window.uPlot) return;
+    const names = list.map((s) => s.asset).join(",");
+    if (box.dataset.assets !== names) {
+      for (const key of Object.keys(charts)) if (key.startsWith("scenario-")) { charts[key].destroy(); delete charts[key]; }
+      box.replaceChildren(...list.map((s) => {
+        const fig = el("figure");
+        fig.append(el("figcaption", {}, s.asset + ": price move (%) → USD"), el("div", { id: "scenario-" + s.asset }));
+        return fig;
+      }));
+      box.dataset.assets = names;
+    }
+    for (const s of list) {
+      const data = [s.moves, s.unhedged_usd, s.hedged_usd];
+      const key = "scenario-" + s.asset;
+      if (charts[key]) { charts[key].setData(data); continue; }
+      const node = document.getElementById(key);
+      charts[key] = new window.uPlot({
+        width: chartWidth(node), height: 220, legend: { live: false },
+        scales: { x: { time: false }, y: { range: yRange } },
+        axes: [{ values: tick(0) }, { label: "USD", size: 80, values: tick(0) }],
+        series: [{}, { label: "held alone", stroke: "#1d2330", width: 1.5 }, { label: "held + perps", stroke: palette[0], width: 2 }],
+      }, data, node);
+    }
+  }
+
   function renderGuide(state) {
+    renderScenarios(state.scenarios || []);
     const box = $("#guide");
     box.replaceChildren();
     for (const section of state.guide) {
