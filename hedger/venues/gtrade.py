@@ -375,7 +375,7 @@ class GTradeVenue:
         }
         funding = tuple(self._funding(p, second, per_pair, prices, source, errors) for p in self.pairs.values())
         positions = [self._position(t, second, prices, markets, collateral_price, source, errors) for t in trades]
-        pending = [self._pending(o, source) for o in _value(first, "pending", errors) or []]
+        pending = [self._pending(o, markets, source) for o in _value(first, "pending", errors) or []]
         return VenueState(
             venue=self.name,
             markets=tuple(markets.values()),
@@ -553,14 +553,21 @@ class GTradeVenue:
             },
         )
 
-    def _pending(self, order: SimpleNamespace, source: Source) -> PendingOrder | None:
+    def _pending(self, order: SimpleNamespace, markets: Mapping[str, Market], source: Source) -> PendingOrder | None:
+        """A market order waiting for the oracle; its size in tokens at the expected price, net of a new trade's
+        opening fee (taken from its collateral at unchanged leverage)."""
         t = order.trade
         pair = self._by_index.get(t.pairIndex)
         if pair is None:
             return None
         collateral = from_units(t.collateralAmount, self.collateral.decimals)
         price = from_units(t.openPrice, PRICE_DECIMALS)
-        tokens = collateral * from_units(t.leverage, LEVERAGE_DECIMALS) / price if price else ZERO
+        leverage = from_units(t.leverage, LEVERAGE_DECIMALS)
+        market = markets.get(pair.symbol)
+        net = collateral
+        if order.orderType == MARKET_OPEN and market is not None:
+            net = collateral * (1 - leverage * market.taker_fee)
+        tokens = net * leverage / price if price else ZERO
         size = {
             MARKET_OPEN: tokens if t.long else -tokens,
             MARKET_PARTIAL_OPEN: tokens if t.long else -tokens,
@@ -623,27 +630,16 @@ class GTradeVenue:
             raise UnsupportedOrder("a gTrade order is sized by collateral × leverage: give it a reference_price")
         if intent.collateral_delta <= 0:
             raise UnsupportedOrder("a gTrade trade carries its own collateral: give the intent a collateral_delta > 0")
-        collateral_price = intent.market.extra.get("collateral_price_usd")
-        if not collateral_price:
-            raise UnsupportedOrder(f"{self.name}: the collateral's USD price is unknown", "read the venue again")
         long = intent.size_delta > 0
-        notional = abs(intent.size_delta) * intent.reference_price
-        leverage = to_units(notional / (intent.collateral_delta * collateral_price), LEVERAGE_DECIMALS)
-        low, high = intent.market.extra["min_leverage"], intent.market.extra["max_leverage"]
-        if not low <= from_units(leverage, LEVERAGE_DECIMALS) <= high:
-            raise UnsupportedOrder(
-                f"{intent.market.key}: size {intent.size_delta} on {intent.collateral_delta} {self.collateral.symbol} "
-                f"is leverage {from_units(leverage, LEVERAGE_DECIMALS)}, outside gTrade's [{low}, {high}]",
-                "change the collateral so the leverage is within the pair's limits",
-            )
-        collateral = to_units(intent.collateral_delta, self.collateral.decimals)
+        leverage, collateral = self._sizing(intent)
         expected = to_units(intent.reference_price, PRICE_DECIMALS)
         slippage = _slippage_units(intent.reference_price, intent.acceptable_price, long)
         f = self.diamond.functions
         times, percent = from_units(leverage, LEVERAGE_DECIMALS), from_units(slippage, SLIPPAGE_DECIMALS)
         text = (
             f"{'long' if long else 'short'} {pair.symbol} {abs(intent.size_delta)} at {times}x "
-            f"on {intent.collateral_delta} {self.collateral.symbol}, slippage {percent} %"
+            f"on {from_units(collateral, self.collateral.decimals)} {self.collateral.symbol} (with a new trade's "
+            f"opening fee), slippage {percent} %"
         )
         if intent.position is not None:
             index = intent.position.extra["trade_index"]
@@ -656,6 +652,29 @@ class GTradeVenue:
             collateral, expected, 0, 0, False, 0, 0,
         )  # fmt: skip
         return self._tx(f.openTrade(trade, slippage, ZERO_ADDRESS), f"open {text}")
+
+    def _sizing(self, intent: OrderIntent) -> tuple[int, int]:
+        """(leverage at 1e3, collateral to send in token units) of an increase. The leverage is the size's
+        notional over the intent's collateral. A new trade pays its opening fee out of its collateral at unchanged
+        leverage, which would shrink the size by leverage × fee: so the collateral sent is grossed up to
+        c / (1 − leverage × fee), and after the fee the trade holds c at the leverage asked for the size asked."""
+        collateral_price = intent.market.extra.get("collateral_price_usd")
+        if not collateral_price:
+            raise UnsupportedOrder(f"{self.name}: the collateral's USD price is unknown", "read the venue again")
+        assert intent.reference_price is not None
+        notional = abs(intent.size_delta) * intent.reference_price
+        leverage = to_units(notional / (intent.collateral_delta * collateral_price), LEVERAGE_DECIMALS)
+        low, high = intent.market.extra["min_leverage"], intent.market.extra["max_leverage"]
+        if not low <= from_units(leverage, LEVERAGE_DECIMALS) <= high:
+            raise UnsupportedOrder(
+                f"{intent.market.key}: size {intent.size_delta} on {intent.collateral_delta} {self.collateral.symbol} "
+                f"is leverage {from_units(leverage, LEVERAGE_DECIMALS)}, outside gTrade's [{low}, {high}]",
+                "change the collateral so the leverage is within the pair's limits",
+            )
+        collateral = intent.collateral_delta
+        if intent.position is None:
+            collateral = collateral / (1 - from_units(leverage, LEVERAGE_DECIMALS) * intent.market.taker_fee)
+        return leverage, to_units(collateral, self.collateral.decimals, ROUND_CEILING)
 
     def _update_leverage(self, pair: GTradePair, intent: OrderIntent) -> TxRequest:
         """Collateral in or out at unchanged size: updateLeverage to size / (collateral ± delta)."""
@@ -726,11 +745,14 @@ class GTradeVenue:
         """Collateral of an open, an increase or a leverage decrease is pulled by the diamond itself."""
         if intent is None or collateral <= 0:
             return []
+        amount = to_units(collateral, self.collateral.decimals, ROUND_CEILING)
+        if intent.size_delta != 0 and intent.reference_price:
+            amount = self._sizing(intent)[1]  # what the order sends, its opening fee included
         return [
             Approval(
                 self.collateral.address,
                 self.diamond.address,
-                to_units(collateral, self.collateral.decimals, ROUND_CEILING),
+                amount,
             )
         ]
 

@@ -39,6 +39,11 @@ pytestmark = pytest.mark.integration
 
 ALICE = DEV_ACCOUNTS[2][0]
 USDC = 10**6
+# Opening 4 XAU short ($10,000 at the $2,500 reference) on 1,000 USDC: 10× leverage; the collateral sent is grossed
+# up by the 0.06 % opening fee at that leverage, 1,000 / (1 − 10 × 0.0006), so that 1,000 is left after the fee.
+SENT = -(-1000 * USDC * 1000 // 994)  # 1,006.036218 USDC, rounded up
+AFTER = SENT - SENT * 10 * 6 * 10**8 // 10**10 // 100  # less the fee the diamond takes: 1,000.000001 USDC
+OURS = AFTER * 10 * 10**12 * PRICE // (2490 * PRICE)  # tokens (1e18) at the $2,490 fill
 SDK_FACTORY = "node_modules/@gainsnetwork/sdk/lib/contracts/types/generated/factories/GNSMultiCollatDiamond__factory.js"
 
 
@@ -153,20 +158,21 @@ def test_a_short_opens_through_the_oracle_callback_and_reads_back_exactly(chain,
         tx.data[4:],
     )
     # $10,000 short on 1,000 USDC: 10× leverage; expected price $2,500; 1 % = 1,000 at 1e3 percent
-    assert trade[2:10] == (XAU_PAIR, 10 * LEV, False, True, COLLATERAL_INDEX, 0, 1000 * USDC, 2500 * PRICE)
+    assert trade[2:10] == (XAU_PAIR, 10 * LEV, False, True, COLLATERAL_INDEX, 0, SENT, 2500 * PRICE)
     assert (slippage, referrer) == (1000, "0x0000000000000000000000000000000000000000")
 
     (approval,) = venue.approvals(ALICE, intent, intent.collateral_delta)
     assert (approval.token, approval.spender, approval.amount) == (
         chain.universe.tokens["USDC"],
         gtrade.diamond.address,
-        1000 * USDC,
+        SENT,
     )
     chain.transact(chain.token("USDC").functions.approve(approval.spender, approval.amount), ALICE)
     order_id = venue.order_id_from_receipt(send(chain, ALICE, tx))
     assert order_id == f"{ALICE}:0"
     (pending,) = read(chain, venue).pending_orders
-    assert (pending.order_id, pending.size_delta, pending.collateral_delta) == (order_id, -4, 1000)
+    assert (pending.order_id, pending.collateral_delta) == (order_id, Decimal(SENT).scaleb(-6))
+    assert pending.size_delta == pytest.approx(Decimal(-4), abs=Decimal("1e-8"))  # net of the opening fee
     assert venue.order_outcome(order_id, 0).status == "pending"
 
     oracle_fills(chain, gtrade, "openTradeMarketCallback", order_id, Decimal(2490))
@@ -175,21 +181,26 @@ def test_a_short_opens_through_the_oracle_callback_and_reads_back_exactly(chain,
     assert state.pending_orders == () and state.errors == ()
     (position,) = state.positions
     # the 0.06 % fee on $10,000 (6 USDC) comes out of the collateral at unchanged 10× leverage:
-    # 994 USDC × 10 = $9,940 at the $2,490 fill = 9,940e18 × 1e10 / 2,490e10 tokens
-    tokens = 9940 * TOKEN * PRICE // (2490 * PRICE)
+    # what is left after the fee, at 10×, in tokens at the $2,490 fill: a hair over 4 XAU × 2,500 / 2,490
+    tokens = OURS
     assert position.contracts == Decimal(tokens).scaleb(-18) and position.side is Side.SHORT
-    assert (position.entry_price, position.mark_price, position.collateral_amount) == (2490, 2500, 994)
+    assert (position.entry_price, position.mark_price, position.collateral_amount) == (
+        2490,
+        2500,
+        Decimal(AFTER).scaleb(-6),
+    )
     assert position.unrealized_pnl_usd == -10 * Decimal(tokens).scaleb(-18)
     closing_fee = Decimal(tokens).scaleb(-18) * 2500 * Decimal("0.0006")
     assert position.closing_costs_usd == closing_fee  # no holding fees accrued yet
-    # liquidated at a 90 % loss of collateral: 2,490 + (0.9 × 994 − closing fee) / tokens
-    assert position.liquidation_price == 2490 + (Decimal("894.6") - closing_fee) / Decimal(tokens).scaleb(-18)
+    # liquidated at a 90 % loss of collateral: 2,490 + (0.9 × collateral − closing fee) / tokens
+    cushion = Decimal("0.9") * Decimal(AFTER).scaleb(-6) - closing_fee
+    assert position.liquidation_price == 2490 + cushion / Decimal(tokens).scaleb(-18)
 
 
 def test_funding_and_borrowing_are_read_as_gtrade_v10_computes_them(chain, gtrade, venue):
     open_short(chain, gtrade, venue)
     d = gtrade.diamond.functions
-    ours = 9940 * TOKEN // 2490
+    ours = OURS
     chain.transact(d.setPairOiToken(COLLATERAL_INDEX, XAU_PAIR, (100 * TOKEN, 20 * TOKEN + ours)))
     # skew coefficient 1e19 (1e26 precision), velocity cap 1 (1e7), rate cap 1e-5 % per second (1e10), theta $0
     chain.transact(d.setFundingFeeParams(COLLATERAL_INDEX, XAU_PAIR, (10**19, 10**7, 10**5, 0, True, True, 0)))
@@ -213,7 +224,7 @@ def test_funding_and_borrowing_are_read_as_gtrade_v10_computes_them(chain, gtrad
     average = (2 * 10**11 + rate) // 2
     delta = average * 3600 * 2500 * PRICE // 10**8  # 1e20
     acc_short = -(delta * (100 * TOKEN) // (20 * TOKEN + ours))
-    size = 994 * USDC * 10 * LEV // LEV
+    size = AFTER * 10 * LEV // LEV
     funding_fee = -((size * -acc_short // (2490 * PRICE)) // 100 // PRICE)  # the short earns
     borrowing_fee = size * (1000 * 3600 * 2500 * PRICE) // (2490 * PRICE) // 100 // PRICE
     (position,) = state.positions
@@ -235,21 +246,29 @@ def test_decrease_close_and_collateral_orders_encode_gtrades_calls(chain, gtrade
     half = OrderIntent(market, position.contracts / 2, Decimal(2525), reduce_only=True, position=position)
     (tx,) = venue.encode_order(ALICE, half)
     assert tx.data[:4] == function_signature_to_4byte_selector("decreasePositionSize(uint32,uint120,uint24,uint64)")
-    assert abi_decode(["uint32", "uint120", "uint24", "uint64"], tx.data[4:]) == (0, 497 * USDC, 0, 2525 * PRICE)
+    out = AFTER // 2  # half the collateral, rounded down, at unchanged leverage (leverageDelta 0)
+    assert abi_decode(["uint32", "uint120", "uint24", "uint64"], tx.data[4:]) == (0, out, 0, 2525 * PRICE)
     order_id = venue.order_id_from_receipt(send(chain, ALICE, tx))
     oracle_fills(chain, gtrade, "decreasePositionSizeMarketCallback", order_id, Decimal(2500))
     (smaller,) = read(chain, venue).positions
-    assert smaller.contracts == position.contracts - Decimal(9940 * TOKEN // 2490 // 2).scaleb(-18)
-    assert smaller.collateral_amount == 497
+    tokens = OURS - OURS * out // AFTER  # the diamond removes the same share of positionSizeToken
+    assert (smaller.contracts, smaller.collateral_amount) == (
+        Decimal(tokens).scaleb(-18),
+        Decimal(AFTER - out).scaleb(-6),
+    )
 
-    top_up = OrderIntent(market, Decimal(0), Decimal(2525), collateral_delta=Decimal(497), position=smaller)
+    top_up = OrderIntent(market, Decimal(0), Decimal(2525), collateral_delta=Decimal(500), position=smaller)
     (tx,) = venue.encode_order(ALICE, top_up)
-    assert abi_decode(["uint32", "uint24"], tx.data[4:]) == (0, 5 * LEV)  # 497 × 10 / 994: 5×
-    chain.transact(chain.token("USDC").functions.approve(gtrade.diamond.address, 497 * USDC), ALICE)
+    size = (AFTER - out) * 10 * LEV  # collateral × leverage (1e3)
+    leverage = -(-size // (AFTER - out + 500 * USDC))  # rounded up: never pulls more than the 500 USDC asked
+    assert abi_decode(["uint32", "uint24"], tx.data[4:]) == (0, leverage) and leverage == 5001
+    chain.transact(chain.token("USDC").functions.approve(gtrade.diamond.address, 500 * USDC), ALICE)
     order_id = venue.order_id_from_receipt(send(chain, ALICE, tx))
     oracle_fills(chain, gtrade, "updateLeverageCallback", order_id, Decimal(2500))
     (safer,) = read(chain, venue).positions
-    assert (safer.contracts, safer.collateral_amount, safer.extra["leverage"]) == (smaller.contracts, 994, 5)
+    collateral = size // leverage
+    assert (safer.contracts, safer.collateral_amount) == (smaller.contracts, Decimal(collateral).scaleb(-6))
+    assert safer.extra["leverage"] == Decimal("5.001")
 
     close = OrderIntent(market, safer.contracts, Decimal(2525), reduce_only=True, position=safer)
     (tx,) = venue.encode_order(ALICE, close)
@@ -258,11 +277,10 @@ def test_decrease_close_and_collateral_orders_encode_gtrades_calls(chain, gtrade
     order_id = venue.order_id_from_receipt(send(chain, ALICE, tx))
     oracle_fills(chain, gtrade, "closeTradeMarketCallback", order_id, Decimal(2500))
     assert read(chain, venue).positions == ()
-    # 994 collateral − the $10 loss per token on what is left − 0.06 % closing fee on its $4,970 of size at 5×
-    tokens = 9940 * TOKEN // 2490 - 9940 * TOKEN // 2490 // 2
+    # the collateral − the $10 loss per token (2,500 − 2,490) − the 0.06 % closing fee on collateral × 5.001
     loss = tokens * 10 // 10**12  # 1e18 USD to 6-decimal USDC at $1
-    received = chain.token("USDC").functions.balanceOf(ALICE).call() - before
-    assert received == 994 * USDC - loss - 4970 * USDC * 6 * 10**8 // 10**10 // 100
+    fee = collateral * leverage // LEV * 6 * 10**8 // 10**10 // 100
+    assert chain.token("USDC").functions.balanceOf(ALICE).call() - before == collateral - loss - fee
 
 
 def test_oracle_cancellations_come_back_with_gtrades_reason(chain, gtrade, venue):
@@ -289,3 +307,49 @@ def test_orders_the_venue_cannot_express_are_refused(chain, gtrade, venue):
         venue.encode_order(ALICE, no_collateral)
     with pytest.raises(UnsupportedOrder, match="per trade"):
         venue.encode_collateral(ALICE, Decimal(100))
+
+
+# ---------------------------------------------------------------------- hedging end to end
+
+
+TRADER, TRADER_KEY = DEV_ACCOUNTS[5]
+
+
+@pytest.fixture
+def session(chain, gtrade, tmp_path, monkeypatch):
+    """A Session on the gTrade stand-in for an account holding 4 PAXG (gold) and 10,000 USDC, and gas."""
+    from hedger.app.session import Session
+
+    chain.anvil.set_balance(TRADER, 10**17)  # 0.1 ETH of gas: too little ETH exposure to size a hedge
+    chain.transact(gtrade.paxg.functions.mint(TRADER, 4 * TOKEN))
+    chain.transact(chain.token("USDC").functions.mint(TRADER, 10_000 * USDC))
+    monkeypatch.setenv("HEDGER_PRIVATE_KEY", TRADER_KEY)
+    opened = Session(gtrade.network, chain.w3, TRADER, chain.anvil.url, tmp_path / "journal.sqlite")
+    yield opened
+    opened.close()
+
+
+def test_paxg_is_hedged_with_the_gold_perp_read_planned_and_executed(chain, gtrade, session):
+    from hedger.model import ActionKind
+    from hedger.strategy.state import PlannerState
+
+    snapshot = session.snapshot()
+    gold = snapshot.exposure("XAU")
+    assert (gold.spot, gold.perp, gold.price) == (4, 0, 2500)  # 4 PAXG are gold exposure, priced by XAU/USD
+    plan = session.plan(snapshot, PlannerState())
+    (order,) = [a for a in plan.actions if a.venue == GTRADE_VENUE]
+    assert (order.kind, order.symbol, order.size_delta) == (ActionKind.OPEN, "XAU", -4)
+    assert order.collateral_delta > 0
+    (outcome,) = session.executor().execute(plan, snapshot).outcomes
+    assert outcome.status == "order_pending", outcome.detail
+    intent = session.journal.intents()[-1]
+    (pending,) = session.snapshot().pending_orders
+    assert pending.order_id == intent.order_id
+    assert pending.size_delta == pytest.approx(Decimal(-4), abs=Decimal("1e-8"))
+
+    oracle_fills(chain, gtrade, "openTradeMarketCallback", intent.order_id, Decimal(2500))
+    after = session.snapshot()
+    (position,) = after.positions
+    # the collateral sent covered the opening fee: 4 XAU short, less the rounding of leverage and units
+    assert position.side is Side.SHORT and position.contracts == pytest.approx(Decimal(4), abs=Decimal("1e-5"))
+    assert abs(after.exposure("XAU").net) < Decimal("1e-5")
