@@ -19,7 +19,7 @@ from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.chain.connect import Rpc, connect
 from hedger.chain.multicall import latest_block, run_steps
 from hedger.chain.toolchain import find_node, project_root
-from hedger.model import MarginMode, Side
+from hedger.model import MarginMode, Side, Verdict
 from hedger.testing import chain_state_for
 from hedger.venues._abi import ABI_DIR
 from hedger.venues.base import OrderIntent, UnsupportedOrder, VenueState
@@ -353,3 +353,88 @@ def test_paxg_is_hedged_with_the_gold_perp_read_planned_and_executed(chain, gtra
     # the collateral sent covered the opening fee: 4 XAU short, less the rounding of leverage and units
     assert position.side is Side.SHORT and position.contracts == pytest.approx(Decimal(4), abs=Decimal("1e-5"))
     assert abs(after.exposure("XAU").net) < Decimal("1e-5")
+
+
+# ---------------------------------------------------------------------- market hours on the chain
+
+METALS = {
+    "timezone": "America/New_York",
+    "weekly": ["sun 18:10-24:00", "mon-thu 00:00-17:00", "mon-thu 18:10-24:00", "fri 00:00-17:00"],
+    "reopen_jump_rel": "0.1",
+}
+
+
+def next_weekday_at(now: int, weekday: int, hour: int, minute: int) -> int:
+    """The first UTC time after `now` on `weekday` (0 = Monday) at hour:minute."""
+    from datetime import UTC, datetime, timedelta
+
+    day = datetime.fromtimestamp(now, UTC).replace(hour=hour, minute=minute, second=0)
+    if day.timestamp() <= now:
+        day += timedelta(days=1)
+    while day.weekday() != weekday:
+        day += timedelta(days=1)
+    return int(day.timestamp())
+
+
+@pytest.fixture
+def hours_session(chain, gtrade, tmp_path, monkeypatch):
+    """The PAXG account on a network file whose XAU market keeps metals hours (gTrade's commodities schedule)."""
+    from hedger.app.session import Session
+    from hedger.settings import parse_network
+
+    chain.anvil.set_balance(TRADER, 10**17)
+    chain.transact(gtrade.paxg.functions.mint(TRADER, 4 * TOKEN))
+    chain.transact(chain.token("USDC").functions.mint(TRADER, 10_000 * USDC))
+    monkeypatch.setenv("HEDGER_PRIVATE_KEY", TRADER_KEY)
+    document = {
+        **gtrade.document,
+        "strategy": {"market_hours": {"calendars": {"metals": METALS}, "assets": {"XAU": "metals"}}},
+    }
+    opened = Session(
+        parse_network(document, "<gtrade with hours>"), chain.w3, TRADER, chain.anvil.url, tmp_path / "j.sqlite"
+    )
+    yield opened
+    opened.close()
+
+
+def at_time(chain, timestamp: int) -> None:
+    """Mine a block at `timestamp`, then republish the 24/7 feeds (crypto and USDC never stop printing)."""
+    chain.anvil.set_next_block_timestamp(timestamp)
+    chain.anvil.mine()
+    for feed in chain.universe.spec.feeds:
+        chain.transact(chain.feed(feed.name).functions.setAnswer(int(feed.price * 10**8)))
+
+
+def test_a_closed_gold_market_gets_no_order_and_no_halt_and_reopening_waits_for_a_fresh_price(
+    chain, gtrade, hours_session
+):
+    from hedger.strategy.state import PlannerState
+
+    friday = next_weekday_at(chain.now(), 4, 21, 58)  # Friday 16:58 in New York (UTC−5 in winter, −4 in summer)
+    at_time(chain, friday - (3600 if _summer(friday) else 0))
+    chain.transact(gtrade.xau_feed.functions.setAnswer(2500 * 10**8))  # the last gold price of the week
+    at_time(chain, friday + 14 * 3600)  # Saturday, about noon
+    closed = hours_session.plan(hours_session.snapshot(), PlannerState())
+    assert closed.verdict is not Verdict.HALT and [a for a in closed.actions if a.venue == GTRADE_VENUE] == []
+    codes = {r.code for r in closed.reasons}
+    assert "market_closed" in codes and "oracle_stale" not in codes
+
+    sunday_open = next_weekday_at(chain.now(), 6, 23, 10) - (3600 if _summer(friday) else 0)  # Sunday 18:10
+    at_time(chain, sunday_open + 600)
+    waiting = hours_session.plan(hours_session.snapshot(), PlannerState())
+    assert waiting.verdict is not Verdict.HALT and [a for a in waiting.actions if a.venue == GTRADE_VENUE] == []
+    assert "awaiting_fresh_price" in {r.code for r in waiting.reasons}
+
+    chain.transact(gtrade.xau_feed.functions.setAnswer(2540 * 10**8))  # +1.6 % over the weekend: a normal gap
+    fresh = hours_session.plan(hours_session.snapshot(), PlannerState())
+    (order,) = [a for a in fresh.actions if a.venue == GTRADE_VENUE]
+    assert (order.symbol, order.size_delta) == ("XAU", -4) and fresh.verdict is not Verdict.HALT
+
+
+def _summer(timestamp: int) -> bool:
+    """Whether New York is on daylight time then (UTC−4)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    offset = datetime.fromtimestamp(timestamp, UTC).astimezone(ZoneInfo("America/New_York")).utcoffset()
+    return offset is not None and offset.total_seconds() == -4 * 3600
