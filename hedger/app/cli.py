@@ -16,9 +16,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hedger.backtest.cli import add_backtest_command
 from hedger.errors import HedgerError
+
+if TYPE_CHECKING:
+    from hedger.app.session import Session
+    from hedger.model import Snapshot
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_HALTED, EXIT_ACTION_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -60,7 +65,7 @@ def _wait_for_stop(exited: Callable[[], int | None]) -> None:
             raise HedgerError("the chain process exited unexpectedly")
 
 
-def _session(args: argparse.Namespace):
+def _session(args: argparse.Namespace) -> Session:
     """Network file, chain-id-pinned connection, account, settings and journal, from the options."""
     from hedger.app.session import Session, parse_ratios
 
@@ -100,6 +105,7 @@ def _rebalance(args: argparse.Namespace) -> int:
     state = session.state()
     before = session.snapshot()
     plan = session.plan(before, state)
+    after: Snapshot | None
     if args.execute:
         report = session.executor().execute(plan, before)
         session.remember(before, report, state)

@@ -230,7 +230,7 @@ class StrategySettings:
         market_hours = MarketHours.from_mapping(data.pop("market_hours", None), file)
         tables = {"guards": GuardSettings, "sizing": SizingSettings, "policy": RebalancePolicy}
         _reject_unknown(data, tables, file, "strategy")
-        parts = {}
+        parts: dict[str, Any] = {}  # one settings dataclass per table, each its own type
         for name, part in tables.items():
             table = data.get(name, {})
             if not isinstance(table, Mapping):
