@@ -102,3 +102,22 @@ def test_the_arbitrum_network_file_agrees_with_the_sdk():
         "XAU": int(indices["XAUUSD"]),
         "EUR": int(indices["EURUSD"]),
     }
+
+
+def test_the_arbitrum_gold_and_euro_markets_keep_their_hours():
+    from datetime import UTC, datetime
+
+    from hedger.strategy.parameters import StrategySettings
+
+    network = load_network("arbitrum-one")
+    hours = StrategySettings.from_mapping(network.strategy, network.file).market_hours
+    gold, euro = hours.for_asset("XAU"), hours.for_asset("EUR")
+
+    def at(text: str) -> int:
+        return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
+
+    assert gold.is_open(at("2026-12-02T12:00")) and not gold.is_open(at("2026-12-02T22:30"))  # the daily break
+    assert not gold.is_open(at("2026-12-05T12:00")) and not euro.is_open(at("2026-12-05T12:00"))  # Saturday
+    assert not gold.is_open(at("2026-04-03T15:00"))  # Good Friday
+    assert euro.is_open(at("2026-12-06T22:30")) and not gold.is_open(at("2026-12-06T22:30"))  # Sunday evening
+    assert hours.for_asset("ETH") is None  # crypto trades around the clock
