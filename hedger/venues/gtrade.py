@@ -374,7 +374,11 @@ class GTradeVenue:
             if (m := self._market(p, first, per_pair, collateral_price, errors)) is not None
         }
         funding = tuple(self._funding(p, second, per_pair, prices, source, errors) for p in self.pairs.values())
-        positions = [self._position(t, second, prices, markets, collateral_price, source, errors) for t in trades]
+        infos = _trade_infos(trades, _value(first, "trade_infos", errors))
+        positions = [
+            self._position(t, infos.get(t.index), second, prices, markets, collateral_price, source, errors)
+            for t in trades
+        ]
         pending = [self._pending(o, markets, source) for o in _value(first, "pending", errors) or []]
         return VenueState(
             venue=self.name,
@@ -491,6 +495,7 @@ class GTradeVenue:
     def _position(
         self,
         trade: SimpleNamespace,
+        info: SimpleNamespace | None,
         second: Mapping[Hashable, CallResult],
         prices: Mapping[int, int],
         markets: Mapping[str, Market],
@@ -550,6 +555,10 @@ class GTradeVenue:
                 "funding_fee_collateral_raw": None if holding is None else holding.fundingFeeCollateral,
                 "borrowing_fee_collateral_raw": None if holding is None else holding.borrowingFeeCollateral,
                 "margin_mode": "isolated",
+                "created_block": None if info is None else info.createdBlock,
+                "last_increase_block": None if info is None else info.lastPosIncreaseBlock,
+                "max_slippage_p": None if info is None else from_units(info.maxSlippageP, SLIPPAGE_DECIMALS),
+                "contracts_version": None if info is None else info.contractsVersion,
             },
         )
 
@@ -764,6 +773,13 @@ class GTradeVenue:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _trade_infos(trades: list[Any], infos: list[Any] | None) -> dict[int, SimpleNamespace]:
+    """TradeInfo by trade index: getTradeInfos answers in the order of getTrades (open trades only)."""
+    if infos is None or len(trades) != len(infos):
+        return {}
+    return {t.index: info for t, info in zip(trades, infos, strict=True)}
 
 
 def _order_id_of(data: bytes) -> str:

@@ -184,6 +184,7 @@ def test_a_short_opens_through_the_oracle_callback_and_reads_back_exactly(chain,
     # what is left after the fee, at 10×, in tokens at the $2,490 fill: a hair over 4 XAU × 2,500 / 2,490
     tokens = OURS
     assert position.contracts == Decimal(tokens).scaleb(-18) and position.side is Side.SHORT
+    assert (position.extra["contracts_version"], position.extra["max_slippage_p"]) == (2, 1)  # v10 TradeInfo
     assert (position.entry_price, position.mark_price, position.collateral_amount) == (
         2490,
         2500,
