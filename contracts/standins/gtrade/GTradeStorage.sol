@@ -4,7 +4,6 @@ pragma solidity ^0.8.24;
 import {
     GTradeTrade,
     GTradeTradeInfo,
-    GTradeId,
     GTradePendingOrder,
     GTradeCollateral,
     GTradeFundingFeeParams,
@@ -13,11 +12,9 @@ import {
     GTradePairBorrowingFeeData,
     GTradePairOiToken,
     GTradeTradeHoldingFees,
-    GTradeAggregatorAnswer,
     GTradePairParams
 } from "./GTradeTypes.sol";
 import {GTradeFeesMath} from "./GTradeFeesMath.sol";
-
 
 /// @title GTradeStorage
 /// @notice The state of hedger's gTrade diamond stand-in, shared by its facets (each runs by delegatecall

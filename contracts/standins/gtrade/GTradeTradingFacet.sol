@@ -12,7 +12,6 @@ import {
     GTradeBorrowingFeeParams,
     GTradePairBorrowingFeeData,
     GTradePairOiToken,
-    GTradeTradeHoldingFees,
     GTradeAggregatorAnswer,
     GTradePairParams
 } from "./GTradeTypes.sol";
