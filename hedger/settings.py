@@ -8,6 +8,7 @@ sequencer uptime feed and the venues. Addresses live here, never in code. Every 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -46,7 +47,8 @@ class TokenConfig:
     decimals: int
     asset: str
     feed: str
-    stablecoin: bool = False
+    stablecoin: bool = False  # a US-dollar stablecoin: margin, valued near $1 (depeg guards), never hedged
+    peg: str = "USD"  # the currency a stablecoin tracks; another one (EURC: EUR) makes it FX exposure
 
 
 @dataclass(frozen=True)
@@ -278,9 +280,18 @@ def _token(symbol: str, t: _Table, feeds: Mapping[str, FeedConfig]) -> TokenConf
         asset=t.required("asset", str),
         feed=t.required("feed", str),
         stablecoin=bool(t.optional("stablecoin", bool)),
+        peg=t.optional("peg", str) or "USD",
     )
     if token.feed not in feeds:
         raise ConfigError(t.file, t.key("feed"), f"names unknown feed {token.feed!r}", f"known feeds: {sorted(feeds)}")
+    if token.peg != "USD":
+        # a euro (or yen, …) stablecoin is not a dollar: it is exposure to its currency, priced by its feed
+        if token.asset != token.peg:
+            raise ConfigError(
+                t.file, t.key("asset"), f"a {token.peg} stablecoin's exposure is {token.peg}, not {token.asset!r}",
+                f"set asset = {token.peg!r} and its feed to {token.peg}/USD",
+            )  # fmt: skip
+        token = dataclasses.replace(token, stablecoin=False)
     return token
 
 

@@ -140,7 +140,13 @@ def price_views(snapshot: Snapshot, settings: StrategySettings, state: PlannerSt
     now = snapshot.block_timestamp
     return {
         asset: g.resolve_price(
-            asset, snapshot.oracle(asset), snapshot.oracle(asset, "secondary"), settings.guards, state, now
+            asset,
+            snapshot.oracle(asset),
+            snapshot.oracle(asset, "secondary"),
+            settings.guards,
+            state,
+            now,
+            settings.market_hours.for_asset(asset),
         )
         for asset in assets
     }
@@ -198,6 +204,11 @@ class _Planner:
         self.results: list[GuardResult] = [*self._account_results()]
         self.results += [r for view in self.views.values() for r in view.results]
         self.results += [r for pool in self.pools.values() for r in self._pool_results(pool)]
+        self.hours = {
+            asset: g.market_hours(asset, calendar, snapshot.oracle(asset), self.now)
+            for asset in sorted({m.asset for m in snapshot.markets} | {o.asset for o in snapshot.oracles})
+            if (calendar := settings.market_hours.for_asset(asset)) is not None
+        }
         self.reasons: list[Reason] = []
         self.actions: list[Action] = []
         self.added_usd: dict[str, Decimal] = {}  # per pool: collateral added by this plan
@@ -316,6 +327,10 @@ class _Planner:
     def _asset_targets(self, asset: str, targets: Targets) -> list[_MarketTarget]:
         markets = [m for m in self.snapshot.markets if m.asset == asset]
         total = targets.units.get(asset, ZERO)
+        hours = self.hours.get(asset)
+        if markets and hours is not None and hours.code in g.MARKET_HOURS_BLOCKING:
+            self.reasons.append(Reason(hours.code, hours.message, {**hours.values, "target": total}))
+            return []
         if not markets:
             if total != 0:
                 self.reasons.append(Reason("no_market", f"no perp market for {asset}", {"target": total}))
