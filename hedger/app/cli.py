@@ -85,28 +85,19 @@ def _status(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from hedger.app.display import plan_text
 
-    session = _session(args)
-    plan = session.plan(session.snapshot())
+    plan = _session(args).run_once(execute=False).plan
     print(json.dumps(plan.to_json(), indent=2) if args.json else plan_text(plan))
     return EXIT_HALTED if plan.halted else EXIT_OK
 
 
 def _rebalance(args: argparse.Namespace) -> int:
     from hedger.app.display import execution_text, exposure_change_text, plan_text
-    from hedger.execution.dry_run import dry_run
     from hedger.model import to_jsonable
 
-    session = _session(args)
-    state = session.state()
-    before = session.snapshot()
-    plan = session.plan(before, state)
-    if args.execute:
-        report = session.executor().execute(plan, before)
-        session.remember(before, report, state)
-        after, method = session.snapshot(), "executed on chain"
-    else:
-        simulated = dry_run(session.network, before, plan, session.rpc_url, session.send_policy)
-        report, after, method = simulated.report, simulated.after, f"dry run: {simulated.method}"
+    run = _session(args).run_once(execute=args.execute, simulate=not args.execute, read_after=True)
+    plan, report, before, after = run.plan, run.report, run.snapshot, run.after
+    method = run.mode
+    assert report is not None  # executed or simulated
     if args.json:
         exposure_after = to_jsonable(after.exposures) if after else None
         out = {"plan": plan.to_json(), "mode": method, "report": to_jsonable(report),

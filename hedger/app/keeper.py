@@ -1,9 +1,10 @@
 """The keeper: on every new block, snapshot → plan → execute → journal, for as long as it runs.
 
 - RPC failures: the cycle is skipped and retried with exponential backoff (capped), never a crash.
-- Kill switch (a file, or HEDGER_KILL_SWITCH=1): risk-adding actions stop at once (checked every
-  cycle and again right before each action is sent); risk-reducing ones continue.
-- Gas budget per day: once the journal shows the last 24 h spent it, only risk-reducing actions.
+- Each cycle is `Session.run_once`, the run cycle every path shares; its gates apply here as everywhere:
+  kill switch (a file, or HEDGER_KILL_SWITCH=1): risk-adding actions stop at once (checked every
+  cycle and again right before each action is sent); risk-reducing ones continue. Gas budget per day:
+  once the journal shows the last 24 h spent it, only risk-reducing actions.
 - SIGTERM / SIGINT: the current cycle finishes, then the keeper exits 0.
 - A restart is safe: the executor reconciles the journal before sending anything.
 - Logs are JSON lines; metrics are optional (Prometheus).
@@ -12,24 +13,21 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from hedger.app.session import Session
+from hedger.app.session import DEFAULT_KILL_SWITCH_FILE, KILL_SWITCH_ENV, Cycle, Gates, Session
 from hedger.app.telemetry import KeeperMetrics
 from hedger.chain.connect import TRANSIENT_ERRORS
 from hedger.errors import RpcError
 from hedger.execution.executor import ExecutionReport
 from hedger.model import Plan, Snapshot, Verdict
-from hedger.strategy.guards import GuardResult
 
 log = logging.getLogger("hedger.app.keeper")
-KILL_SWITCH_ENV = "HEDGER_KILL_SWITCH"
+__all__ = ["KILL_SWITCH_ENV", "CycleResult", "Keeper", "KeeperConfig"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class KeeperConfig:
     poll_interval_s: float = 1.0
     dry_run: bool = False
     gas_budget_per_day_wei: int | None = None
-    kill_switch_file: Path = Path(".hedger") / "STOP"
+    kill_switch_file: Path = DEFAULT_KILL_SWITCH_FILE
     max_backoff_s: float = 30.0
     max_cycles: int | None = None  # bounded runs (scripts, tests); None runs until stopped
 
@@ -64,11 +62,10 @@ class CycleResult:
 class Keeper:
     def __init__(self, session: Session, config: KeeperConfig, metrics: KeeperMetrics | None = None):
         self.session, self.config = session, config
+        session.gates = Gates(config.kill_switch_file, config.gas_budget_per_day_wei)
         self.metrics = metrics or KeeperMetrics()
         self.state = session.state()
-        self.executor = None if config.dry_run else session.executor()
-        if self.executor is not None:
-            self.executor.risk_gate = self.risk_gate
+        self.executor = None if config.dry_run else session.executor()  # fails early on a wrong key
         self.stop_requested = threading.Event()
         self.last_block: int | None = None
         self.cycles = 0
@@ -96,40 +93,21 @@ class Keeper:
         return 0
 
     def cycle(self) -> CycleResult:
-        started = time.monotonic()
-        snapshot = self.session.snapshot()
-        snapshot_s = time.monotonic() - started
-        self.metrics.snapshot_seconds.observe(snapshot_s)
-        plan = self.session.plan(snapshot, self.state, self._restrictions())
-        report = None if self.executor is None else self.executor.execute(plan, snapshot)
-        self.state = self.session.remember(snapshot, report, self.state)
+        run: Cycle = self.session.run_once(execute=self.executor is not None, state=self.state, remember=True)
+        self.metrics.snapshot_seconds.observe(run.snapshot_s)
+        self.metrics.kill_switch.set(1 if run.gate and run.gate.startswith("kill switch") else 0)
+        self.state = run.state
         self.cycles += 1
-        self.last_block = snapshot.block_number
-        self._record(snapshot, plan, report, snapshot_s)
-        return CycleResult(snapshot.block_number, plan, report, snapshot_s)
+        self.last_block = run.snapshot.block_number
+        self._record(run.snapshot, run.plan, run.report, run.snapshot_s)
+        return CycleResult(run.snapshot.block_number, run.plan, run.report, run.snapshot_s)
 
     def request_stop(self, *_: object) -> None:
         self.stop_requested.set()
 
-    # ------------------------------------------------------------------ gates
-
     def risk_gate(self) -> str | None:
-        """Why risk-adding actions must not be sent right now, or None."""
-        if self.config.kill_switch_file.exists() or os.environ.get(KILL_SWITCH_ENV, "").lower() in ("1", "true"):
-            self.metrics.kill_switch.set(1)
-            return f"kill switch engaged ({self.config.kill_switch_file} or {KILL_SWITCH_ENV})"
-        self.metrics.kill_switch.set(0)
-        budget = self.config.gas_budget_per_day_wei
-        if budget is not None and self.executor is not None:
-            spent = self.session.journal.gas_spent_since(self.session.account, time.time() - 86_400)
-            if spent >= budget:
-                return f"gas budget spent: {spent} of {budget} wei in the last 24 h"
-        return None
-
-    def _restrictions(self) -> tuple[GuardResult, ...]:
-        """The keeper's gates as a reduce-only guard result the planner judges like its own."""
-        reason = self.risk_gate()
-        return () if reason is None else (GuardResult(Verdict.REDUCE_ONLY, "keeper_gate", reason),)
+        """Why risk-adding actions must not be sent right now, or None (the session's gates)."""
+        return self.session.risk_gate()
 
     # ------------------------------------------------------------------ helpers
 

@@ -7,6 +7,7 @@ Without Anvil, each action's transaction is only simulated (eth_call) against th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from hedger.chain.anvil import Anvil, AnvilConfig
@@ -27,7 +28,14 @@ class DryRun:
     method: str
 
 
-def dry_run(network: NetworkConfig, snapshot: Snapshot, plan: Plan, rpc_url: str, policy: SendPolicy) -> DryRun:
+def dry_run(
+    network: NetworkConfig,
+    snapshot: Snapshot,
+    plan: Plan,
+    rpc_url: str,
+    policy: SendPolicy,
+    risk_gate: Callable[[], str | None] | None = None,
+) -> DryRun:
     if not plan.actions or plan.halted:
         return DryRun(ExecutionReport(halted=plan.halted), snapshot, "nothing to simulate")
     # no dev accounts on the fork: they would overwrite real balances (a local demo account is one)
@@ -43,7 +51,8 @@ def dry_run(network: NetworkConfig, snapshot: Snapshot, plan: Plan, rpc_url: str
         venues = {venue.name: venue for venue in reader.venues}
         account = ImpersonatedAccount(snapshot.account)
         quick = replace(policy, receipt_timeout_s=30.0, poll_interval_s=0.05)
-        report = Executor(w3, network, account, Journal(":memory:"), venues, quick).execute(plan, snapshot)
+        executor = Executor(w3, network, account, Journal(":memory:"), venues, quick, risk_gate=risk_gate)
+        report = executor.execute(plan, snapshot)
         after = reader.take(snapshot.account)
     return DryRun(report, after, f"executed on an Anvil fork of block {snapshot.block_number}")
 
