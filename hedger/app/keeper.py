@@ -38,6 +38,7 @@ class KeeperConfig:
     kill_switch_file: Path = DEFAULT_KILL_SWITCH_FILE
     max_backoff_s: float = 30.0
     max_cycles: int | None = None  # bounded runs (scripts, tests); None runs until stopped
+    json_logs: bool = False  # one JSON line per cycle instead of one human line
 
     @classmethod
     def from_mapping(cls, table: dict, **overrides) -> KeeperConfig:

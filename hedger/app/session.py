@@ -5,6 +5,7 @@ demo all go through, so the kill switch and the gas budget hold on every path.""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import time
@@ -25,7 +26,7 @@ from hedger.execution.state_store import load_state, save_state
 from hedger.model import Plan, Snapshot, Verdict
 from hedger.settings import NetworkConfig, load_env, load_network
 from hedger.snapshot import SnapshotReader
-from hedger.strategy.guards import GuardResult
+from hedger.strategy.guards import GuardResult, asset_scope
 from hedger.strategy.parameters import StrategySettings
 from hedger.strategy.plan import advance_state, build_plan
 from hedger.strategy.state import PlannerState
@@ -110,6 +111,8 @@ class Session:
     def __post_init__(self) -> None:
         self.reader = SnapshotReader(self.w3, self.network)
         self.settings = StrategySettings.from_mapping(self.network.strategy, self.network.file)
+        self.limits = InputLimits.of(self.network)
+        self.ratios = validate_ratios(self.ratios, known_assets(self.network), self.limits)
         self.send_policy, self.retry_policy, self.reduce_when_halted = _execution_settings(self.network)
         self._journal: Journal | None = None
         self._executor: Executor | None = None
@@ -165,7 +168,7 @@ class Session:
         before = self.snapshot()
         snapshot_s = time.monotonic() - started
         gate_results, gate = self.restrictions()
-        plan = self.plan(before, state, tuple(restrictions) + gate_results)
+        plan = self.plan(before, state, tuple(restrictions) + gate_results + token_mismatches(before))
         report: ExecutionReport | None = None
         after: Snapshot | None = None
         if execute:
@@ -173,7 +176,15 @@ class Session:
         elif simulate:
             from hedger.execution.dry_run import dry_run
 
-            simulated = dry_run(self.network, before, plan, self.rpc_url, self.send_policy, self.risk_gate)
+            simulated = dry_run(
+                self.network,
+                before,
+                plan,
+                self.rpc_url,
+                self.send_policy,
+                self.risk_gate,
+                self.limits.dust_notional_usd,
+            )
             report, after, mode = simulated.report, simulated.after, f"dry run: {simulated.method}"
         else:
             mode = "planned only"
@@ -197,7 +208,8 @@ class Session:
                 "act for the key's own account (drop --account), or configure that account's key",
             )
         return Executor(self.w3, self.network, KeyAccount(signer), self.journal, self.venues, self.send_policy,
-                        self.retry_policy, self.reduce_when_halted, risk_gate=self.risk_gate)  # fmt: skip
+                        self.retry_policy, self.reduce_when_halted, risk_gate=self.risk_gate,
+                        dust_notional_usd=self.limits.dust_notional_usd)  # fmt: skip
 
     def remember(self, snapshot: Snapshot, report: ExecutionReport | None, state: PlannerState) -> PlannerState:
         """Advance the planner's memory after a run (oracle memory; cooldown clocks of what was sent)."""
@@ -212,6 +224,16 @@ class Session:
             self._journal.close()
 
 
+def token_mismatches(snapshot: Snapshot) -> tuple[GuardResult, ...]:
+    """A halt for each asset whose token the chain describes otherwise than the network file (decimals or
+    symbol): its balance cannot be believed, so nothing is sized on it."""
+    return tuple(
+        GuardResult(Verdict.HALT, "token_mismatch", b.mismatch, {"token": b.token}, asset_scope(b.asset))
+        for b in snapshot.balances
+        if b.mismatch
+    )
+
+
 def gates_from_table(network: NetworkConfig, kill_switch_file: Path | None = None) -> Gates:
     """The gates of the network file's [keeper] table (`kill_switch_file`, `gas_budget_per_day` in the
     native coin, e.g. "0.05"), with an explicit kill-switch file taking precedence."""
@@ -222,10 +244,69 @@ def gates_from_table(network: NetworkConfig, kill_switch_file: Path | None = Non
     return Gates(path, budget_wei)
 
 
+@dataclass(frozen=True)
+class InputLimits:
+    """What a caller may ask for ([execution] `ratio_min`, `ratio_max`) and the smallest order worth sending
+    (`dust_notional_usd`)."""
+
+    ratio_min: Decimal = Decimal(0)
+    ratio_max: Decimal = Decimal(2)
+    dust_notional_usd: Decimal = Decimal(1)
+
+    @classmethod
+    def of(cls, network: NetworkConfig) -> InputLimits:
+        table = network.execution
+        limits = cls(
+            table.get("ratio_min", cls.ratio_min),
+            table.get("ratio_max", cls.ratio_max),
+            table.get("dust_notional_usd", cls.dust_notional_usd),
+        )
+        if limits.ratio_min < 0:
+            raise ConfigError(network.file, "execution.ratio_min", "must not be negative",
+                              "a negative hedge ratio would turn the hedge into a long")  # fmt: skip
+        if limits.ratio_max < limits.ratio_min:
+            raise ConfigError(network.file, "execution.ratio_max", "must not be below ratio_min")
+        return limits
+
+
+def known_assets(network: NetworkConfig) -> set[str]:
+    """Assets a hedge ratio may name: what the network's tokens, native coin and markets are exposed to."""
+    assets = {network.native_asset} | {t.asset for t in network.tokens.values()}
+    assets |= {m.asset for v in network.venues.values() for m in v.markets.values()}
+    return assets
+
+
+def validate_ratios(ratios: dict[str, Decimal], known: set[str], limits: InputLimits) -> dict[str, Decimal]:
+    """Every ratio finite and within [ratio_min, ratio_max], for an asset the network knows (matched without
+    regard to case, reported with its own name); anything else is a ConfigError and nothing is sent."""
+    by_lower = {a.lower(): a for a in known}
+    checked: dict[str, Decimal] = {}
+    for asset, ratio in ratios.items():
+        name = asset if asset in known else by_lower.get(asset.lower())
+        if name is None:
+            close = difflib.get_close_matches(asset.upper(), sorted(known), n=1)
+            hint = (f"did you mean {close[0]}? " if close else "") + f"known assets: {', '.join(sorted(known))}"
+            raise ConfigError("--ratio", asset, "unknown asset", hint)
+        if not ratio.is_finite():
+            raise ConfigError("--ratio", name, f"{ratio} is not a finite number", "give a ratio such as 0.5 or 1")
+        if not limits.ratio_min <= ratio <= limits.ratio_max:
+            raise ConfigError(
+                "--ratio", name, f"{ratio} is outside [{limits.ratio_min}, {limits.ratio_max}]",
+                "a ratio is the hedged fraction of the exposure (1: full hedge); a long is never implied by a sign;"
+                " widen execution.ratio_min/ratio_max in the network file if you mean it",
+            )  # fmt: skip
+        if name in checked and checked[name] != ratio:
+            raise ConfigError("--ratio", name, f"given twice ({checked[name]} and {ratio})")
+        checked[name] = ratio
+    return checked
+
+
 def _execution_settings(network: NetworkConfig) -> tuple[SendPolicy, RetryPolicy, bool]:
     """The [execution] table: SendPolicy fields, RetryPolicy fields, and `reduce_when_halted`."""
     table = dict(network.execution)
     reduce_when_halted = table.pop("reduce_when_halted", False)
+    for key in ("ratio_min", "ratio_max", "dust_notional_usd"):
+        table.pop(key, None)
     retry_keys = set(RetryPolicy.__dataclass_fields__)
     retry = {k: table.pop(k) for k in list(table) if k in retry_keys}
     try:
@@ -236,13 +317,18 @@ def _execution_settings(network: NetworkConfig) -> tuple[SendPolicy, RetryPolicy
 
 def parse_ratios(values: list[str] | None) -> dict[str, Decimal]:
     """--ratio ETH=0.5 --ratio BTC=1 → {"ETH": Decimal("0.5"), "BTC": Decimal(1)}."""
-    ratios = {}
+    ratios: dict[str, Decimal] = {}
     for value in values or []:
-        asset, _, ratio = value.partition("=")
+        asset, sep, ratio = value.partition("=")
         try:
-            ratios[asset.strip()] = Decimal(ratio)
+            if not sep or not asset.strip():
+                raise ArithmeticError
+            parsed = Decimal(ratio.strip())
         except ArithmeticError:
             raise ConfigError("--ratio", value, "expected ASSET=DECIMAL, e.g. ETH=0.5") from None
+        if asset.strip() in ratios and ratios[asset.strip()] != parsed:
+            raise ConfigError("--ratio", asset.strip(), f"given twice ({ratios[asset.strip()]} and {parsed})")
+        ratios[asset.strip()] = parsed
     return ratios
 
 

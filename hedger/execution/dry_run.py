@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from hedger.chain.anvil import Anvil, AnvilConfig
 from hedger.chain.connect import connect
@@ -35,6 +36,7 @@ def dry_run(
     rpc_url: str,
     policy: SendPolicy,
     risk_gate: Callable[[], str | None] | None = None,
+    dust_notional_usd: Decimal = Decimal(1),
 ) -> DryRun:
     if not plan.actions or plan.halted:
         return DryRun(ExecutionReport(halted=plan.halted), snapshot, "nothing to simulate")
@@ -51,7 +53,16 @@ def dry_run(
         venues = {venue.name: venue for venue in reader.venues}
         account = ImpersonatedAccount(snapshot.account)
         quick = replace(policy, receipt_timeout_s=30.0, poll_interval_s=0.05)
-        executor = Executor(w3, network, account, Journal(":memory:"), venues, quick, risk_gate=risk_gate)
+        executor = Executor(
+            w3,
+            network,
+            account,
+            Journal(":memory:"),
+            venues,
+            quick,
+            risk_gate=risk_gate,
+            dust_notional_usd=dust_notional_usd,
+        )
         report = executor.execute(plan, snapshot)
         after = reader.take(snapshot.account)
     return DryRun(report, after, f"executed on an Anvil fork of block {snapshot.block_number}")

@@ -84,6 +84,7 @@ class Executor:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     reduce_when_halted: bool = False  # send a halted plan's risk-reducing actions (bounded at an anchor price)
     risk_gate: Callable[[], str | None] | None = None  # asked right before each risk-adding action (kill switch)
+    dust_notional_usd: Decimal = Decimal(1)  # no order smaller than this (nor than the venue's minimum)
 
     def __post_init__(self) -> None:
         self.sender = Sender(self.w3, self.network, self.account, self.journal, self.policy)
@@ -225,6 +226,9 @@ class Executor:
             return f"isolated margin: collateral belongs to a position, and there is none on {where}"
         if action.acceptable_price is None:
             return "no acceptable price: every order needs a slippage bound"
+        dust = self._dust(action, snapshot)
+        if dust:
+            return dust
         pending = snapshot.pending(action.venue, action.symbol) or self._open_in_journal(action)
         if pending and not position_collateral:  # a collateral-only order changes no size: it may go alongside
             return "an order is already pending on this market"
@@ -236,6 +240,21 @@ class Executor:
         last = self._last_failure_at(action)
         if last is not None and time.time() - last < self.retry.wait_s(failures):
             return f"backing off {self.retry.wait_s(failures)} s after {failures} failed order(s)"
+        return None
+
+    def _dust(self, action: Action, snapshot: Snapshot) -> str | None:
+        """Why an order is too small to send (below the venue's minimum size or notional, or the configured
+        dust notional), if it is. A CLOSE is never dust: it removes what is there, whatever its size."""
+        size = abs(action.size_delta)
+        if size == 0 or action.kind is ActionKind.CLOSE or action.acceptable_price is None:
+            return None
+        market = snapshot.market(action.venue, action.symbol)
+        notional = size * action.acceptable_price
+        floor = max(self.dust_notional_usd, market.min_notional_usd if market else Decimal(0))
+        if market is not None and market.min_size and size < market.min_size:
+            return f"dust: {size} {action.symbol} is below the venue's minimum size {market.min_size}"
+        if notional < floor:
+            return f"dust: {size} {action.symbol} (~{notional:.6g} USD) is below the minimum order of {floor} USD"
         return None
 
     def _open_in_journal(self, action: Action) -> bool:

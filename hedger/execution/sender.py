@@ -56,6 +56,7 @@ class SendPolicy:
     stuck_after_s: float = 45.0
     max_replacements: int = 3
     poll_interval_s: float = 0.1
+    max_rejections: int = 3  # node rejections (fee below base fee, …) re-signed with fresh fees before giving up
 
     def __post_init__(self) -> None:
         if self.replacement_bump < MIN_REPLACEMENT_BUMP:
