@@ -55,6 +55,18 @@ class RpcError(ChainError):
     hint = "check that the node is running and the RPC URL is right; transient errors are retried"
 
 
+class RpcTimeout(RpcError):
+    """The RPC did not answer within the call's budget (a hanging node, or one far too slow)."""
+
+    hint = "check the node (it accepts connections but does not answer); [network] rpc_timeout_s sets the budget"
+
+
+class RpcGarbage(RpcError):
+    """The RPC answered something that is not a valid JSON-RPC reply (or not the value asked for)."""
+
+    hint = "the URL may not point at an Ethereum JSON-RPC node, or the node is broken; check the RPC URL"
+
+
 class ChainIdMismatch(ChainError):
     """The RPC serves a different chain than the configuration names: nothing runs."""
 

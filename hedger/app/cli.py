@@ -203,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except HedgerError as error:
-        print(f"error: {error}", file=sys.stderr)
+        from hedger.chain.redact import redact_text
+
+        print(f"error: {redact_text(str(error))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

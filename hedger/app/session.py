@@ -104,7 +104,7 @@ class Session:
         load_env()
         config = load_network(network)
         url = config.rpc_url(rpc_url)
-        w3 = connect(url, config.chain_id, source=config.file)
+        w3 = connect(url, config.chain_id, source=config.file, timeout_s=config.rpc_timeout_s)
         return cls(config, w3, resolve_account(config, account), url,
                    Path(journal) if journal else default_journal_path(config.name), ratios or {})  # fmt: skip
 

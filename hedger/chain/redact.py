@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-_URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*)://([^\s'\"<>]+)")
+_URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*)://([^\s'\"<>,()\[\]{}]+)")
 _KEYLIKE = re.compile(r"^(?=.*\d)[A-Za-z0-9_\-]{16,}$|^[A-Fa-f0-9]{12,}$")
 _SECRET_WORDS = re.compile(r"key|token|secret|auth|pass", re.IGNORECASE)
 

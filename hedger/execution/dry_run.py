@@ -69,7 +69,7 @@ def dry_run(
 
 
 def _simulate_only(network: NetworkConfig, snapshot: Snapshot, plan: Plan, rpc_url: str, policy: SendPolicy) -> DryRun:
-    w3 = connect(rpc_url, network.chain_id)
+    w3 = connect(rpc_url, network.chain_id, timeout_s=network.rpc_timeout_s)
     reader = SnapshotReader(w3, network)
     executor = Executor(w3, network, ImpersonatedAccount(snapshot.account), Journal(":memory:"),
                         {v.name: v for v in reader.venues}, policy)  # fmt: skip
