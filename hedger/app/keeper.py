@@ -70,6 +70,8 @@ class Keeper:
         self.stop_requested = threading.Event()
         self.last_block: int | None = None
         self.cycles = 0
+        self.rejections = 0  # transactions the node refused (counted apart from RPC failures)
+        self.rpc_failures = 0
 
     # ------------------------------------------------------------------ the loop
 
@@ -85,6 +87,7 @@ class Keeper:
                 failures = 0
             except (RpcError, *TRANSIENT_ERRORS) as error:
                 failures += 1
+                self.rpc_failures += 1
                 delay = min(self.config.max_backoff_s, 0.5 * 2**failures)
                 self.metrics.rpc_errors.inc()
                 log.warning("rpc unavailable, backing off", extra={"error": str(error)[:300], "retry_in_s": delay})
@@ -94,7 +97,12 @@ class Keeper:
         return 0
 
     def cycle(self) -> CycleResult:
+        seen = self.executor.sender.metrics_rejections if self.executor else 0
         run: Cycle = self.session.run_once(execute=self.executor is not None, state=self.state, remember=True)
+        rejected = (self.executor.sender.metrics_rejections if self.executor else 0) - seen
+        if rejected:
+            self.rejections += rejected
+            self.metrics.tx_rejected.inc(rejected)
         self.metrics.snapshot_seconds.observe(run.snapshot_s)
         self.metrics.kill_switch.set(1 if run.gate and run.gate.startswith("kill switch") else 0)
         self.state = run.state

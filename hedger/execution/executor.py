@@ -23,7 +23,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 
-from hedger.errors import ExecutionError, SimulationFailed, TransactionTimeout
+from hedger.errors import ExecutionError, FeeCapExceeded, SimulationFailed, TransactionTimeout, TxRejected
 from hedger.execution.journal import Intent, IntentStatus, Journal, TxStatus
 from hedger.execution.sender import Sender, SendPolicy, TxAccount
 from hedger.model import Action, ActionKind, MarginMode, Market, Plan, Snapshot, Verdict
@@ -52,7 +52,7 @@ class RetryPolicy:
 @dataclass(frozen=True)
 class ActionOutcome:
     action: Action
-    status: str  # "done" | "order_pending" | "unconfirmed" | "skipped" | "failed"
+    status: str  # "done" | "order_pending" | "unconfirmed" | "skipped" | "failed" | "rejected"
     detail: str = ""
     intent_id: str | None = None
     tx_hashes: tuple[str, ...] = ()
@@ -66,7 +66,11 @@ class ExecutionReport:
 
     @property
     def failed(self) -> bool:
-        return any(o.status == "failed" for o in self.outcomes)
+        return any(o.status in ("failed", "rejected") for o in self.outcomes)
+
+    @property
+    def rejected(self) -> tuple[ActionOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status == "rejected")
 
     @property
     def sent(self) -> tuple[ActionOutcome, ...]:
@@ -111,6 +115,9 @@ class Executor:
         try:
             for record in self._open_tx_heads(intent):
                 receipt = self.sender.resume(record, f"{intent.kind} {intent.symbol}") or receipt
+        except FeeCapExceeded as error:  # its bytes were refused and fresh ones would pass the cap: nothing pending
+            self.journal.set_intent_status(intent.id, IntentStatus.ABANDONED, str(error))
+            return f"abandoned: {error}"
         except ExecutionError as error:
             self.journal.set_intent_status(intent.id, IntentStatus.FAILED, str(error))
             return f"failed: {error}"
@@ -129,6 +136,11 @@ class Executor:
             self.journal.set_intent_status(intent.id, IntentStatus.FAILED, "a transaction reverted or was dropped")
             return "failed"
         main = [t for t in txs if t.purpose == "main" and t.status is TxStatus.MINED]
+        rejected = [t for t in txs if t.status is TxStatus.REJECTED]
+        if not main and rejected and not any(t.status is TxStatus.MINED and t.nonce == rejected[-1].nonce for t in txs):
+            reason = f"rejected by the node: {rejected[-1].error}"
+            self.journal.set_intent_status(intent.id, IntentStatus.ABANDONED, reason)
+            return f"abandoned ({reason})"
         if not main:
             self.journal.set_intent_status(intent.id, IntentStatus.ABANDONED, "its main transaction was never signed")
             return "abandoned (main transaction never signed)"
@@ -159,6 +171,7 @@ class Executor:
     def execute(self, plan: Plan, snapshot: Snapshot) -> ExecutionReport:
         """Send the plan's actions. A halted plan sends nothing (unless `reduce_when_halted`, and then
         only risk-reducing actions); under reduce-only, a risk-adding action is refused here too."""
+        self.sender.nonces.resync()  # the chain's pending count, every cycle (a reorg or revert may have moved it)
         unfinished = self.journal.unfinished(self.account.address, self.network.name)
         reconciled = self.reconcile(unfinished)
         if plan.halted and not self.reduce_when_halted:
@@ -168,7 +181,20 @@ class Executor:
             note = f"not sent: {landed} reached the chain after block {plan.block_number}, which the plan read; replan"
             return ExecutionReport(tuple(ActionOutcome(a, "skipped", note) for a in plan.actions), reconciled,
                                    halted=plan.halted)  # fmt: skip
-        outcomes = [self._execute(action, plan, snapshot) for action in plan.actions]
+        outcomes: list[ActionOutcome] = []
+        blocked: str | None = None
+        for action in plan.actions:
+            if blocked and (not action.reduces_risk or blocked.startswith("fees")):
+                outcomes.append(ActionOutcome(action, "skipped", f"not sent: {blocked}"))
+                continue
+            outcome = self._execute(action, plan, snapshot)
+            outcomes.append(outcome)
+            if outcome.status in ("failed", "rejected") and not blocked:
+                # the plan's later orders were sized on this one (collateral first) or face the same fees
+                if "above the cap" in outcome.detail:
+                    blocked = f"fees are above the cap ({outcome.detail})"
+                elif action.kind in COLLATERAL_KINDS:
+                    blocked = f"the {action.kind.value} it relies on did not go through"
         return ExecutionReport(tuple(outcomes), reconciled, halted=plan.halted)
 
     def _landed_after(self, intents: list[Intent], block: int) -> str | None:
@@ -198,6 +224,16 @@ class Executor:
                 hashes.append(receipt["transactionHash"])
         except TransactionTimeout as error:  # it may still be mined: the intent stays open for reconcile
             return ActionOutcome(action, "unconfirmed", str(error).split("\n")[0], intent.id, tuple(hashes))
+        except FeeCapExceeded as error:  # nothing of it is pending: not a market failure (no retry backoff)
+            message = str(error).split("\n")[0]
+            self.journal.set_intent_status(intent.id, IntentStatus.ABANDONED, message)
+            return ActionOutcome(action, "failed", message, intent.id, tuple(hashes))
+        except TxRejected as error:  # the node refused it, and re-signing did not help: abandon, re-plan next run
+            message = str(error).split("\n")[0]
+            self.journal.set_intent_status(intent.id, IntentStatus.ABANDONED, f"rejected by the node: {message}")
+            log.warning("intent abandoned: the node rejected its transaction", extra={"intent": intent.id,
+                        "reason": error.code, "error": message})  # fmt: skip
+            return ActionOutcome(action, "rejected", message, intent.id, tuple(hashes))
         except (SimulationFailed, ExecutionError, UnsupportedOrder) as error:
             self.journal.set_intent_status(intent.id, IntentStatus.FAILED, str(error))
             return ActionOutcome(action, "failed", str(error).split("\n")[0], intent.id, tuple(hashes))

@@ -75,10 +75,11 @@ class TxStatus(enum.StrEnum):
     REVERTED = "reverted"
     REPLACED = "replaced"  # another transaction with the same nonce was mined instead
     DROPPED = "dropped"  # its nonce was used by a transaction hedger did not send
+    REJECTED = "rejected"  # the node refused it (never in the mempool); `error` says why
 
     @property
     def final(self) -> bool:
-        return self in (TxStatus.MINED, TxStatus.REVERTED, TxStatus.REPLACED, TxStatus.DROPPED)
+        return self in (TxStatus.MINED, TxStatus.REVERTED, TxStatus.REPLACED, TxStatus.DROPPED, TxStatus.REJECTED)
 
 
 @dataclass(frozen=True)
