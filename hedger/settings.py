@@ -26,7 +26,7 @@ from hedger.errors import ConfigError
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _URL_WITH_SECRET = re.compile(r"://[^/]*:[^/]*@|[?&](api[-_]?key|key|token)=|/v[23]/[0-9a-zA-Z]{16,}", re.IGNORECASE)
 DEFAULT_RPC_TIMEOUT_S = 30.0
-DEFAULT_CONFIRMATIONS = 0
+DEFAULT_CONFIRMATIONS = 3
 
 
 # ---------------------------------------------------------------------------------------------- typed values

@@ -128,6 +128,7 @@ def _keeper_run(args: argparse.Namespace) -> int:
     config = KeeperConfig.from_mapping(
         dict(session.network.keeper), dry_run=args.dry_run or None, poll_interval_s=args.interval,
         max_cycles=args.max_cycles, kill_switch_file=Path(args.kill_switch) if args.kill_switch else None,
+        print_cycles=True, json_logs=args.json or None,
     )  # fmt: skip
     metrics = KeeperMetrics()
     if args.metrics_port:

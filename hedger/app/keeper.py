@@ -12,9 +12,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +42,7 @@ class KeeperConfig:
     max_backoff_s: float = 30.0
     max_cycles: int | None = None  # bounded runs (scripts, tests); None runs until stopped
     json_logs: bool = False  # one JSON line per cycle instead of one human line
+    print_cycles: bool = False  # a line per cycle on stdout (`hedger keeper run` sets it)
 
     @classmethod
     def from_mapping(cls, table: dict, **overrides) -> KeeperConfig:
@@ -68,6 +72,8 @@ class Keeper:
         self.state = session.state()
         self.executor = None if config.dry_run else session.executor()  # fails early on a wrong key
         self.stop_requested = threading.Event()
+        if self.executor is not None:
+            self.executor.sender.stop = self.stop_requested  # SIGTERM ends a receipt wait within a poll
         self.last_block: int | None = None
         self.cycles = 0
         self.rejections = 0  # transactions the node refused (counted apart from RPC failures)
@@ -80,6 +86,10 @@ class Keeper:
         failures = 0
         log.info("keeper started", extra={"account": self.session.account, "network": self.session.network.name,
                                            "dry_run": self.config.dry_run})  # fmt: skip
+        dry = " (dry run: nothing is sent)" if self.config.dry_run else ""
+        where = f"{self.session.account} on {self.session.network.name}"
+        self._say({"event": "started", "account": self.session.account, "network": self.session.network.name,
+                   "dry_run": self.config.dry_run}, f"keeper started: {where}{dry}; SIGTERM stops it")  # fmt: skip
         while not self.stop_requested.is_set() and not self._bounded_out():
             try:
                 if self._wait_for_new_block():
@@ -91,12 +101,20 @@ class Keeper:
                 delay = min(self.config.max_backoff_s, 0.5 * 2**failures)
                 self.metrics.rpc_errors.inc()
                 log.warning("rpc unavailable, backing off", extra={"error": str(error)[:300], "retry_in_s": delay})
+                first_line = str(error).splitlines()[0][:200]
+                self._say({"event": "rpc_unavailable", "error": first_line, "retry_in_s": delay},
+                          f"rpc unavailable ({first_line}); retrying in {delay:g} s")  # fmt: skip
                 self.stop_requested.wait(delay)
         log.info("keeper stopped", extra={"cycles": self.cycles, "last_block": self.last_block})
+        self._say(
+            {"event": "stopped", "cycles": self.cycles, "last_block": self.last_block},
+            f"keeper stopped after {self.cycles} cycles (last block {self.last_block})",
+        )
         self.session.close()
         return 0
 
     def cycle(self) -> CycleResult:
+        started = time.monotonic()
         seen = self.executor.sender.metrics_rejections if self.executor else 0
         run: Cycle = self.session.run_once(execute=self.executor is not None, state=self.state, remember=True)
         rejected = (self.executor.sender.metrics_rejections if self.executor else 0) - seen
@@ -109,6 +127,7 @@ class Keeper:
         self.cycles += 1
         self.last_block = run.snapshot.block_number
         self._record(run.snapshot, run.plan, run.report, run.snapshot_s)
+        self._print_cycle(run, time.monotonic() - started, rejected)
         return CycleResult(run.snapshot.block_number, run.plan, run.report, run.snapshot_s)
 
     def request_stop(self, *_: object) -> None:
@@ -161,6 +180,34 @@ class Keeper:
             "outcomes": [f"{o.status}:{o.action.kind.value}:{o.action.venue}:{o.action.symbol}" for o in outcomes],
             "reasons": [r.code for r in plan.reasons][:20], "dry_run": self.executor is None,
         })  # fmt: skip
+
+    def _say(self, entry: dict, line: str) -> None:
+        if self.config.print_cycles:
+            text = json.dumps(entry, default=str) if self.config.json_logs else f"{time.strftime('%H:%M:%S')} {line}"
+            print(text, file=sys.stdout, flush=True)
+
+    def _print_cycle(self, run: Cycle, latency_s: float, rejected: int) -> None:
+        """One line per cycle: block, verdict, what was done, latency (or a JSON object with --json)."""
+        if not self.config.print_cycles:
+            return
+        outcomes = run.report.outcomes if run.report else ()
+        done = [f"{o.status} {o.action.kind.value} {o.action.symbol} {o.action.size_delta.normalize():f}"
+                if o.action.size_delta else f"{o.status} {o.action.kind.value} {o.action.symbol}"
+                for o in outcomes]  # fmt: skip
+        if run.report is None and run.plan.actions:
+            done = [f"would {a.kind.value} {a.symbol}"
+                    for a in run.plan.actions]  # fmt: skip
+        restricted = [r.code for r in run.plan.reasons if r.code not in ("venue_choice",)][:4]
+        why = f" ({', '.join(restricted)})" if run.plan.verdict.value != "allow" and restricted else ""
+        entry = {"event": "cycle", "block": run.snapshot.block_number, "verdict": run.plan.verdict.value,
+                 "actions": len(run.plan.actions), "outcomes": done, "reasons": restricted,
+                 "latency_ms": round(latency_s * 1000), "rejections": rejected,
+                 "reconciled": list(run.report.reconciled) if run.report else []}  # fmt: skip
+        line = (f"block {run.snapshot.block_number}: {run.plan.verdict.value}{why}; "
+                f"{'; '.join(done) if done else 'nothing to do'}; {latency_s * 1000:.0f} ms")  # fmt: skip
+        if rejected:
+            line += f"; {rejected} rejected by the node"
+        self._say(entry, line)
 
     def _gas_of(self, intent_id: str | None) -> int:
         if intent_id is None:

@@ -124,11 +124,40 @@ class Executor:
         return self._conclude(intent, receipt)
 
     def _open_tx_heads(self, intent: Intent):
-        """The latest transaction of every nonce of the intent that has no outcome yet."""
+        """Per nonce of the intent without an outcome, its latest transaction still open (a reorg may have
+        reopened an earlier one whose replacements were marked replaced)."""
         heads: dict[int, Any] = {}
+        closed: set[int] = set()
         for record in self.journal.txs(intent.id):
-            heads[record.nonce] = record
-        return [r for r in heads.values() if not r.status.final]
+            if record.status in (TxStatus.MINED, TxStatus.REVERTED, TxStatus.DROPPED):
+                closed.add(record.nonce)
+            elif not record.status.final:
+                heads[record.nonce] = record
+        return [r for n, r in heads.items() if n not in closed]
+
+    def recheck_included(self) -> tuple[str, ...]:
+        """Every included-but-not-final transaction of the account, against the chain: still in a canonical
+        block (final once `confirmations` blocks sit on it), moved to another block, or removed by a reorg
+        (then back to broadcast, its intent open again: reconciliation rebroadcasts the same bytes)."""
+        records = self.journal.included_not_final(self.account.address, self.network.name)
+        if not records:
+            return ()
+        head = int(self.sender.rpc.request("eth_blockNumber", []), 16)
+        notes = []
+        for record in records:
+            receipt = self.sender.rpc.request("eth_getTransactionReceipt", [record.tx_hash])
+            if receipt:
+                block, block_hash = int(receipt["blockNumber"], 16), receipt["blockHash"]
+                if block != record.block_number or block_hash != record.block_hash:
+                    self.journal.set_tx_status(record.id, record.status, block, block_hash=block_hash)
+                    notes.append(f"{record.tx_hash[:10]} moved to block {block} by a reorg")
+                if head - block >= self.network.confirmations:
+                    self.journal.finalize(record.id)
+                continue
+            self.journal.reorged_out(record.id, f"no receipt at head {head}")
+            log.warning("transaction removed by a reorg", extra={"hash": record.tx_hash, "block": record.block_number})
+            notes.append(f"{record.tx_hash[:10]} (block {record.block_number}) removed by a reorg: reopened")
+        return tuple(notes)
 
     def _conclude(self, intent: Intent, receipt: dict | None) -> str:
         txs = self.journal.txs(intent.id)
@@ -172,8 +201,9 @@ class Executor:
         """Send the plan's actions. A halted plan sends nothing (unless `reduce_when_halted`, and then
         only risk-reducing actions); under reduce-only, a risk-adding action is refused here too."""
         self.sender.nonces.resync()  # the chain's pending count, every cycle (a reorg or revert may have moved it)
+        reorged = self.recheck_included()
         unfinished = self.journal.unfinished(self.account.address, self.network.name)
-        reconciled = self.reconcile(unfinished)
+        reconciled = reorged + self.reconcile(unfinished)
         if plan.halted and not self.reduce_when_halted:
             return ExecutionReport(reconciled=reconciled, halted=True)
         landed = self._landed_after(unfinished, plan.block_number)
@@ -184,6 +214,8 @@ class Executor:
         outcomes: list[ActionOutcome] = []
         blocked: str | None = None
         for action in plan.actions:
+            if self.sender.stop is not None and self.sender.stop.is_set():
+                blocked = "fees: stopping (SIGTERM): not sent"
             if blocked and (not action.reduces_risk or blocked.startswith("fees")):
                 outcomes.append(ActionOutcome(action, "skipped", f"not sent: {blocked}"))
                 continue

@@ -9,6 +9,7 @@ Nothing is sent that was not simulated first; a failing simulation sends nothing
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -169,6 +170,7 @@ class Sender:
         self.nonces = NonceManager(self.rpc, account.address)
         self._abis = known_abis()
         self.metrics_rejections = 0  # node rejections seen (apart from RPC failures)
+        self.stop: threading.Event | None = None  # set (SIGTERM): stop waiting, leave the transaction in flight
 
     # ------------------------------------------------------------------ checks before sending
 
@@ -238,7 +240,7 @@ class Sender:
             for member in family:
                 self.journal.set_tx_status(member.id, TxStatus.DROPPED, error="nonce used by another transaction")
             return None
-        latest = family[-1]
+        latest = record if not record.status.final else family[-1]
         if latest.status is TxStatus.REJECTED:
             return None  # refused by the node: never in the mempool, nothing to wait for
         tx = self._tx_of(latest)
@@ -340,6 +342,8 @@ class Sender:
             receipt = self._first_receipt(family)
             if receipt is not None:
                 return self._settle(family, receipt, description)
+            if self.stop is not None and self.stop.is_set():
+                raise TransactionTimeout(f"stopping: {family[-1].tx_hash} left in flight; the next run reconciles it")
             if self._nonce_taken(family, tx["nonce"]):
                 for member in family:
                     self.journal.set_tx_status(member.id, TxStatus.DROPPED, error="nonce used by another transaction")
@@ -378,7 +382,7 @@ class Sender:
         price = int(receipt.get("effectiveGasPrice", "0x0"), 16)
         for member in family:
             if member.tx_hash.lower() == mined_hash.lower():
-                self.journal.set_tx_status(member.id, status, block, gas_used, price)
+                self.journal.set_tx_status(member.id, status, block, gas_used, price, block_hash=receipt["blockHash"])
             elif not member.status.final:
                 self.journal.set_tx_status(member.id, TxStatus.REPLACED)
         log.info(
