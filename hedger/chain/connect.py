@@ -85,7 +85,8 @@ class Rpc:
         return getattr(self.w3.provider, "redacted_url", "the RPC")
 
     def request(self, method: str, params: list[Any]) -> Any:
-        return self._retrying(method, lambda: _result(self.w3.provider.make_request(method, params), method))
+        provider: Any = self.w3.provider
+        return self._retrying(method, lambda: _result(provider.make_request(method, params), method))
 
     def batch(self, requests_: list[tuple[str, list[Any]]]) -> list[Any]:
         """Several requests in one HTTP round trip; results in request order."""
@@ -93,7 +94,8 @@ class Rpc:
             return [self.request(*requests_[0])]
 
         def send() -> list[Any]:
-            responses = self.w3.provider.make_batch_request(requests_)
+            provider: Any = self.w3.provider
+            responses = provider.make_batch_request(requests_)
             if not isinstance(responses, list):
                 return [_result(responses, "batch")]
             if len(responses) != len(requests_):

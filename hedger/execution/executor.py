@@ -188,7 +188,7 @@ class Executor:
 
     def _follow_order(self, intent: Intent) -> str:
         venue = self.venues[intent.venue]
-        outcome = venue.order_outcome(intent.order_id, intent.plan_block)
+        outcome = venue.order_outcome(intent.order_id, intent.plan_block)  # type: ignore[attr-defined]
         if outcome.status == "executed":
             self.journal.set_intent_status(intent.id, IntentStatus.DONE)
         elif outcome.status == "cancelled":
@@ -269,6 +269,7 @@ class Executor:
         except (SimulationFailed, ExecutionError, UnsupportedOrder) as error:
             self.journal.set_intent_status(intent.id, IntentStatus.FAILED, str(error))
             return ActionOutcome(action, "failed", str(error).split("\n")[0], intent.id, tuple(hashes))
+        assert receipt is not None  # every action has at least its main transaction
         note = self._mined(self.journal.intent(intent.id), receipt)
         status = "order_pending" if "pending" in note else "done"
         return ActionOutcome(action, status, note, intent.id, tuple(hashes))
@@ -367,6 +368,7 @@ class Executor:
         oracle = snapshot.oracle(market.asset)
         reference_price = (funding.index_price if funding else None) or (oracle.price if oracle else None)
         position = snapshot.position(action.venue, action.symbol)
+        assert action.acceptable_price is not None  # refused before (every order needs a slippage bound)
         if action.kind in COLLATERAL_KINDS:
             return OrderIntent(market, Decimal(0), action.acceptable_price, False, _signed_collateral(action),
                                reference_price=reference_price, position=position)  # fmt: skip

@@ -35,7 +35,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from hedger.model import Action, to_jsonable
 
@@ -260,7 +260,7 @@ class Journal:
         return [_intent(r) for r in rows]
 
     def intents(self, account: str | None = None) -> list[Intent]:
-        query, args = "SELECT * FROM intents", ()
+        query, args = "SELECT * FROM intents", cast(tuple[str, ...], ())
         if account:
             query, args = query + " WHERE account=?", (account,)
         return [_intent(r) for r in self.db.execute(query + " ORDER BY created_at", args).fetchall()]
@@ -300,6 +300,7 @@ class Journal:
             )
             self._event(intent_id, cursor.lastrowid, "tx_signed", {"nonce": nonce, "hash": tx_hash, "purpose": purpose})
         checkpoint("tx_signed")
+        assert cursor.lastrowid is not None
         return self.tx(cursor.lastrowid)
 
     def set_tx_status(
@@ -366,7 +367,7 @@ class Journal:
         return int(wei)
 
     def events(self, intent_id: str | None = None) -> list[dict[str, Any]]:
-        query, args = "SELECT * FROM events", ()
+        query, args = "SELECT * FROM events", cast(tuple[str, ...], ())
         if intent_id:
             query, args = query + " WHERE intent_id=?", (intent_id,)
         return [dict(r) for r in self.db.execute(query + " ORDER BY id", args).fetchall()]
