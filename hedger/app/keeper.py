@@ -76,6 +76,7 @@ class Keeper:
             self.executor.sender.stop = self.stop_requested  # SIGTERM ends a receipt wait within a poll
         self.last_block: int | None = None
         self.cycles = 0
+        self.last_run: Cycle | None = None  # the last cycle's snapshot, plan and report
         self.rejections = 0  # transactions the node refused (counted apart from RPC failures)
         self.rpc_failures = 0
 
@@ -124,6 +125,7 @@ class Keeper:
         self.metrics.snapshot_seconds.observe(run.snapshot_s)
         self.metrics.kill_switch.set(1 if run.gate and run.gate.startswith("kill switch") else 0)
         self.state = run.state
+        self.last_run = run
         self.cycles += 1
         self.last_block = run.snapshot.block_number
         self._record(run.snapshot, run.plan, run.report, run.snapshot_s)
