@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+// NatSpec lint off: a stand-in: its functions are gTrade's Diamond interface (the SDK's ABI).
+// solhint-disable use-natspec
+
 import {GTradeStorage} from "./GTradeStorage.sol";
 
 /// @title GTradeDiamondStandIn
@@ -23,9 +26,12 @@ contract GTradeDiamondStandIn is GTradeStorage {
         }
     }
 
+    // solhint-disable-next-line no-complex-fallback
     fallback() external {
         address facet = facetAddress[msg.sig];
         if (facet == address(0)) revert FunctionNotFound(msg.sig);
+        // EIP-2535: forward the call to its facet by delegatecall and return or revert its answer as is.
+        // solhint-disable-next-line no-inline-assembly
         assembly {
             calldatacopy(0, 0, calldatasize())
             let ok := delegatecall(gas(), facet, 0, calldatasize(), 0, 0)

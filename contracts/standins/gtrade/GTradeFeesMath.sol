@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+// NatSpec lint off: a stand-in: its functions are gTrade's Diamond interface (the SDK's ABI).
+// solhint-disable use-natspec
+
 import {
     GTradeFundingFeeParams,
     GTradePairFundingFeeData,

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+// NatSpec lint off: a stand-in: its functions are gTrade's Diamond interface (the SDK's ABI).
+// solhint-disable use-natspec
+
 import {
     GTradeTrade,
     GTradeTradeInfo,
@@ -101,7 +104,10 @@ contract GTradeViewsFacet is GTradeStorage {
         out = new GTradeTrade[](_countOpen(trader));
         uint256 n;
         for (uint256 i = 0; i < all.length; ++i) {
-            if (all[i].isOpen) out[n++] = all[i];
+            if (all[i].isOpen) {
+                out[n] = all[i];
+                ++n;
+            }
         }
     }
 
@@ -110,7 +116,10 @@ contract GTradeViewsFacet is GTradeStorage {
         out = new GTradeTradeInfo[](_countOpen(trader));
         uint256 n;
         for (uint256 i = 0; i < all.length; ++i) {
-            if (all[i].isOpen) out[n++] = tradeInfos[trader][i];
+            if (all[i].isOpen) {
+                out[n] = tradeInfos[trader][i];
+                ++n;
+            }
         }
     }
 
@@ -127,7 +136,10 @@ contract GTradeViewsFacet is GTradeStorage {
         out = new GTradePendingOrder[](count);
         uint256 n;
         for (uint256 i = 0; i < all.length; ++i) {
-            if (all[i].isOpen) out[n++] = all[i];
+            if (all[i].isOpen) {
+                out[n] = all[i];
+                ++n;
+            }
         }
     }
 
