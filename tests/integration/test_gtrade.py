@@ -349,6 +349,9 @@ def test_paxg_is_hedged_with_the_gold_perp_read_planned_and_executed(chain, gtra
     assert pending.size_delta == pytest.approx(Decimal(-4), abs=Decimal("1e-8"))
 
     oracle_fills(chain, gtrade, "openTradeMarketCallback", intent.order_id, Decimal(2500))
+    (note,) = session.executor().reconcile()  # the executor follows the order to gTrade's MarketExecuted
+    assert note == f"{intent.id[:8]} open gtrade:XAU: order {intent.order_id} executed"
+    assert session.journal.intents()[-1].status.value == "done"
     after = session.snapshot()
     (position,) = after.positions
     # the collateral sent covered the opening fee: 4 XAU short, less the rounding of leverage and units
