@@ -615,7 +615,10 @@ class GTradeVenue:
         if opposite:
             assert position is not None
             index = position.extra["trade_index"]
-            expected = _price_units(intent.acceptable_price, buying=position.side is Side.SHORT)
+            # gTrade applies the trade's own slippage around the expected price: the current price when known
+            expected = _price_units(
+                intent.reference_price or intent.acceptable_price, buying=position.side is Side.SHORT
+            )
             if abs(intent.size_delta) > position.contracts and not intent.reduce_only:
                 raise UnsupportedOrder(
                     f"{intent.size_delta} would flip a {position.side} of {position.contracts}",
