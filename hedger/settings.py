@@ -104,6 +104,7 @@ class NetworkConfig:
     keeper: Mapping[str, Any] = field(default_factory=dict)
     accounts: Mapping[str, str] = field(default_factory=dict)
     addresses: frozenset[str] = frozenset()
+    read_at: str = "block"  # "latest" where the node answers eth_call only at the head (HyperEVM)
 
     def rpc_url(self, override: str | None = None) -> str:
         """The RPC URL: an explicit override, else the network's environment variable, else the file's."""
@@ -197,7 +198,10 @@ def parse_network(doc: Mapping[str, Any], file: str) -> NetworkConfig:
         keeper=dict(doc.get("keeper", {})),
         accounts={k: to_checksum_address(v) for k, v in doc.get("accounts", {}).items()},
         addresses=addresses,
+        read_at=net.optional("read_at", str) or "block",
     )
+    if network.read_at not in ("block", "latest"):
+        raise ConfigError(file, "network.read_at", f'is {network.read_at!r}: use "block" or "latest"')
     if network.native_feed and network.native_feed not in feeds:
         raise ConfigError(file, "network.native_feed", f"names unknown feed {network.native_feed!r}")
     return network

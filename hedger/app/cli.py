@@ -156,11 +156,15 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from hedger.chain.contracts import compile_contracts, compiler_version
+    from hedger.chain.contracts import compile_contracts, compiler_version, dependencies
+    from hedger.chain.toolchain import project_root
 
     artifacts = compile_contracts(force=args.force)
-    deployable = sorted(name for name, a in artifacts.items() if len(a.bytecode) > 2)
+    external = {name: d for d in dependencies(project_root()) for name in d.contracts}
+    deployable = sorted(n for n, a in artifacts.items() if len(a.bytecode) > 2 and n not in external)
     print(f"solc {compiler_version()}: {len(deployable)} deployable contracts: {', '.join(deployable)}")
+    for name, dependency in sorted(external.items()):
+        print(f"solc {compiler_version(dependency.compiler)}: {name} from node_modules/{dependency.source}")
     return EXIT_OK
 
 

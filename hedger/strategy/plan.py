@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from hedger.errors import ConfigError
 from hedger.model import (
     ZERO,
     Action,
@@ -66,6 +67,21 @@ from hedger.strategy.state import PlannerState, PricePoint
 
 REDUCE_NEAR_LIQUIDATION = "reduce_near_liquidation"
 NOTABLE_ALLOW_CODES = frozenset({"mark_worse_price", "jump_confirmed", "stable_premium_capped"})
+
+
+def check_cancel_delay(policy_delay_s: int, markets: Iterable[Market], file: str) -> None:
+    """Refuse a `strategy.policy.min_cancel_delay_s` below a venue's own minimum (GMX's REQUEST_EXPIRATION_TIME,
+    `request_expiration_s` in a market's extra): the venue would revert every cancel sent earlier."""
+    for market in markets:
+        venue_s = market.extra.get("request_expiration_s")
+        if venue_s and policy_delay_s < venue_s:
+            raise ConfigError(
+                file,
+                "strategy.policy.min_cancel_delay_s",
+                f"{policy_delay_s} s is below {market.key}'s request expiration of {venue_s} s: the venue refuses "
+                "to cancel a market order younger than that",
+                f"set strategy.policy.min_cancel_delay_s to at least {venue_s} in {file}",
+            )
 
 
 def build_plan(
@@ -496,7 +512,8 @@ class _Planner:
         if target.forced:
             return target, _forced_decision(target)
         since = self.state.seconds_since_trade(market.key, self.now)
-        policy = replace(self.settings.policy, fee_rate=market.taker_fee)
+        gap_usd = (target.target - target.current) * target.anchor
+        policy = replace(self.settings.policy, fee_rate=market.taker_fee_for(gap_usd))
         decision = rebalance_decision(target.current, target.target, target.anchor, since, policy)
         if not decision.trade:
             values = {"current": target.current, "target": target.target, "seconds_since_last": since}
@@ -511,7 +528,11 @@ class _Planner:
         for order in pending:
             age_s = self.now - order.created_at
             values = {"order_id": order.order_id, "age_s": age_s, "size_delta": order.size_delta}
-            if age_s >= self.settings.policy.min_cancel_delay_s or order.expired(self.now):
+            cancellable_at = order.extra.get("cancellable_at")  # the venue refuses a cancel before (GMX)
+            if cancellable_at is not None and self.now < cancellable_at:
+                message = f"{market.key}: order {order.order_id} pending; the venue cancels it from {cancellable_at}"
+                self.reasons.append(Reason("order_pending", message, values | {"cancellable_at": cancellable_at}))
+            elif age_s >= self.settings.policy.min_cancel_delay_s or order.expired(self.now):
                 reason = Reason("stale_order", f"{market.key}: order {order.order_id} pending {age_s} s", values)
                 self.actions.append(
                     Action(ActionKind.CANCEL_ORDER, market.venue, market.symbol, reason, order_id=order.order_id)
