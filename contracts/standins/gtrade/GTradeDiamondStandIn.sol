@@ -13,7 +13,8 @@ contract GTradeDiamondStandIn is GTradeStorage {
 
     error FunctionNotFound(bytes4 selector);
 
-    /// @param facets the facet contracts; selectors[i] are the functions facets[i] serves.
+    /// @param facets the facet contracts
+    /// @param selectors selectors[i] are the functions facets[i] serves
     constructor(address[] memory facets, bytes4[][] memory selectors) {
         oracle = msg.sender;
         for (uint256 i = 0; i < facets.length; ++i) {
@@ -23,9 +24,12 @@ contract GTradeDiamondStandIn is GTradeStorage {
         }
     }
 
+    /// @notice Every diamond function: delegated to the facet that serves its selector.
+    // solhint-disable-next-line no-complex-fallback
     fallback() external {
         address facet = facetAddress[msg.sig];
         if (facet == address(0)) revert FunctionNotFound(msg.sig);
+        // solhint-disable-next-line no-inline-assembly
         assembly {
             calldatacopy(0, 0, calldatasize())
             let ok := delegatecall(gas(), facet, 0, calldatasize(), 0, 0)

@@ -24,6 +24,10 @@ library GTradeFeesMath {
     int256 internal constant APR_MULTIPLIER_CAP = 100;
 
     /// @notice The velocity of the funding rate, 1e18 percent per second per year (signed like net exposure).
+    /// @param params the pair's funding parameters
+    /// @param netToken open interest long − short, 1e18 tokens
+    /// @param price the pair price, 1e10
+    /// @return the velocity, 1e18 percent per second per year
     function velocityPerYear(GTradeFundingFeeParams memory params, int256 netToken, uint64 price)
         internal
         pure
@@ -40,6 +44,12 @@ library GTradeFeesMath {
     }
 
     /// @notice The rate now and the average over `elapsed` seconds (1e18 percent per second).
+    /// @param params the pair's funding parameters
+    /// @param lastRate the rate at the last update, 1e18 percent per second
+    /// @param velocity from velocityPerYear
+    /// @param elapsed seconds since the last update
+    /// @return average the average rate over the period
+    /// @return current the rate at its end
     function rates(GTradeFundingFeeParams memory params, int256 lastRate, int256 velocity, int256 elapsed)
         internal
         pure
@@ -70,6 +80,12 @@ library GTradeFeesMath {
     }
 
     /// @notice The accumulated funding fees (long, short; 1e20) and the current rate at `price`.
+    /// @param params the pair's funding parameters
+    /// @param data the pair's accumulators at the last update
+    /// @param oi the pair's open interest in tokens
+    /// @param price the pair price, 1e10
+    /// @param timestamp now
+    /// @return accumulated long fee, accumulated short fee (1e20), current rate (1e18 percent per second)
     function pendingFunding(
         GTradeFundingFeeParams memory params,
         GTradePairFundingFeeData memory data,
@@ -116,6 +132,10 @@ library GTradeFeesMath {
 
     /// @notice The APR multipliers of the long and short side as fractions (numerator, denominator):
     ///         the receiving side earns the paying side's OI over its own, capped at 100; the payer 1.
+    /// @param averageRate the period's average rate (its sign says who pays)
+    /// @param oi the pair's open interest in tokens
+    /// @param enabled the pair's aprMultiplierEnabled
+    /// @return m long numerator, long denominator, short numerator, short denominator
     function multipliers(int256 averageRate, GTradePairOiToken memory oi, bool enabled)
         internal
         pure
@@ -133,6 +153,11 @@ library GTradeFeesMath {
     }
 
     /// @notice Borrowing v2: acc (1e20) + rate (1e10) × seconds × price (1e10).
+    /// @param params the pair's borrowing parameters
+    /// @param data the pair's borrowing accumulator at its last update
+    /// @param price the pair price, 1e10
+    /// @param timestamp now
+    /// @return the accumulated borrowing fee, 1e20
     function pendingBorrowing(
         GTradeBorrowingFeeParams memory params,
         GTradePairBorrowingFeeData memory data,
@@ -146,6 +171,10 @@ library GTradeFeesMath {
 
     /// @notice A trade's fee from an accumulator delta: size (collateral units) × delta (1e20) / openPrice
     ///         (1e10) / 100 / 1e10 (the delta is percent × price at 1e20).
+    /// @param positionSizeCollateral collateral × leverage, in collateral units
+    /// @param accDelta accumulator now − at the trade's open, 1e20
+    /// @param openPrice the trade's open price, 1e10
+    /// @return the fee in collateral units (negative: the trade receives)
     function tradeFee(uint256 positionSizeCollateral, int256 accDelta, uint64 openPrice)
         internal
         pure

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+// NatSpec lint off: the diamond's functions are gTrade's (documented by its ABI and docs/venues.md); each
+// facet documents what it serves and the stand-in's simplifications.
+// solhint-disable use-natspec
+
 import {
     GTradeTrade,
     GTradeTradeInfo,
@@ -20,6 +24,7 @@ import {GTradeFeesMath} from "./GTradeFeesMath.sol";
 /// @notice The state of hedger's gTrade diamond stand-in, shared by its facets (each runs by delegatecall
 ///         from GTradeDiamondStandIn, so all of them read and write the diamond's storage), and the holding
 ///         fee reads both facets need.
+// solhint-disable-next-line max-states-count
 abstract contract GTradeStorage {
     uint8 internal constant MARKET_OPEN = 0;
     uint8 internal constant MARKET_CLOSE = 1;
@@ -65,7 +70,9 @@ abstract contract GTradeStorage {
         returns (int128 accFundingFeeLongP, int128 accFundingFeeShortP, int56 currentFundingRatePerSecondP)
     {
         (int256 accLong, int256 accShort, int256 rate) =
-            GTradeFeesMath.pendingFunding(fundingParams[c][p], fundingData[c][p], oiToken[c][p], price, block.timestamp);
+            GTradeFeesMath.pendingFunding(
+                fundingParams[c][p], fundingData[c][p], oiToken[c][p], price, block.timestamp
+            );
         return (int128(accLong), int128(accShort), int56(rate));
     }
 
@@ -74,7 +81,9 @@ abstract contract GTradeStorage {
         view
         returns (uint128 accBorrowingFeeP)
     {
-        return uint128(GTradeFeesMath.pendingBorrowing(borrowingParams[c][p], borrowingData[c][p], price, block.timestamp));
+        uint256 acc =
+            GTradeFeesMath.pendingBorrowing(borrowingParams[c][p], borrowingData[c][p], price, block.timestamp);
+        return uint128(acc);
     }
 
     function _holdingFees(address trader, uint32 index, uint64 price)
@@ -93,7 +102,10 @@ abstract contract GTradeStorage {
         );
         int256 fundingDelta = (t.long ? accLong : accShort) - initialAccFunding[trader][index];
         uint256 accBorrowing = GTradeFeesMath.pendingBorrowing(
-            borrowingParams[t.collateralIndex][t.pairIndex], borrowingData[t.collateralIndex][t.pairIndex], price, block.timestamp
+            borrowingParams[t.collateralIndex][t.pairIndex],
+            borrowingData[t.collateralIndex][t.pairIndex],
+            price,
+            block.timestamp
         );
         fees.fundingFeeCollateral = GTradeFeesMath.tradeFee(size, fundingDelta, t.openPrice);
         int256 borrowing =

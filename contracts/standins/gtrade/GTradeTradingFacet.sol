@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+// NatSpec lint off: the diamond's functions are gTrade's (documented by its ABI and docs/venues.md); each
+// facet documents what it serves and the stand-in's simplifications.
+// solhint-disable use-natspec
+
 import {
     GTradeTrade,
     GTradeTradeInfo,
@@ -69,7 +73,11 @@ contract GTradeTradingFacet is GTradeStorage {
         uint256 collateralPriceUsd
     );
     event MarketOpenCanceled(
-        GTradeId orderId, address indexed trader, uint256 indexed pairIndex, uint8 cancelReason, uint256 collateralReturned
+        GTradeId orderId,
+        address indexed trader,
+        uint256 indexed pairIndex,
+        uint8 cancelReason,
+        uint256 collateralReturned
     );
     event MarketCloseCanceled(
         GTradeId orderId, address indexed trader, uint256 indexed pairIndex, uint256 indexed index, uint8 cancelReason
@@ -175,7 +183,9 @@ contract GTradeTradingFacet is GTradeStorage {
         if (newLeverage < params.minLeverage || newLeverage > params.maxLeverage) revert WrongLeverage(newLeverage);
         uint256 size = uint256(t.collateralAmount) * t.leverage;
         uint256 newCollateral = size / newLeverage;
-        if (newCollateral > t.collateralAmount) _pull(t.collateralIndex, msg.sender, newCollateral - t.collateralAmount);
+        if (newCollateral > t.collateralAmount) {
+            _pull(t.collateralIndex, msg.sender, newCollateral - t.collateralAmount);
+        }
         _store(msg.sender, t, UPDATE_LEVERAGE, 0, newLeverage);
     }
 
@@ -194,7 +204,8 @@ contract GTradeTradingFacet is GTradeStorage {
         uint256 fee = _openingFee(t.pairIndex, uint256(t.collateralAmount) * t.leverage / 1e3);
         t.collateralAmount -= uint120(fee);
         t.openPrice = a.current;
-        t.positionSizeToken = uint160(_tokens(t.collateralIndex, uint256(t.collateralAmount) * t.leverage / 1e3, a.current));
+        uint256 size = uint256(t.collateralAmount) * t.leverage / 1e3;
+        t.positionSizeToken = uint160(_tokens(t.collateralIndex, size, a.current));
         _touchPair(t.collateralIndex, t.pairIndex, a.current);
         _addOi(t, int256(uint256(t.positionSizeToken)));
         trades[t.user].push(t);
@@ -288,7 +299,8 @@ contract GTradeTradingFacet is GTradeStorage {
         internal
     {
         uint32 index = uint32(pendingOrders[user].length);
-        pendingOrders[user].push(GTradePendingOrder(t, user, index, true, orderType, uint32(block.number), maxSlippageP));
+        uint32 created = uint32(block.number);
+        pendingOrders[user].push(GTradePendingOrder(t, user, index, true, orderType, created, maxSlippageP));
         pendingDelta[user][index] = delta;
         GTradeId memory id = GTradeId(user, index);
         if (orderType == MARKET_OPEN || orderType == MARKET_CLOSE) {
@@ -297,7 +309,13 @@ contract GTradeTradingFacet is GTradeStorage {
             emit LeverageUpdateInitiated(id, user, t.pairIndex, t.index, delta < t.leverage, delta);
         } else {
             emit PositionSizeUpdateInitiated(
-                id, user, t.pairIndex, t.index, orderType == MARKET_PARTIAL_OPEN, delta, orderType == MARKET_PARTIAL_OPEN ? t.leverage : 0
+                id,
+                user,
+                t.pairIndex,
+                t.index,
+                orderType == MARKET_PARTIAL_OPEN,
+                delta,
+                orderType == MARKET_PARTIAL_OPEN ? t.leverage : 0
             );
         }
     }
@@ -377,7 +395,8 @@ contract GTradeTradingFacet is GTradeStorage {
         _realizeHoldingFees(t, price);
         if (collateralPart > t.collateralAmount) collateralPart = t.collateralAmount;
         uint256 sizePart = collateralPart * t.leverage / 1e3;
-        uint256 tokensPart = uint256(t.positionSizeToken) * collateralPart / (t.collateralAmount == 0 ? 1 : t.collateralAmount);
+        uint256 held = t.collateralAmount == 0 ? 1 : t.collateralAmount;
+        uint256 tokensPart = uint256(t.positionSizeToken) * collateralPart / held;
         int256 move = int256(uint256(price)) - int256(uint256(t.openPrice));
         int256 pnlUsd = int256(tokensPart) * (t.long ? move : -move) / 1e10; // 1e18 USD
         Collateral memory c = _collateral(t.collateralIndex);
@@ -411,6 +430,7 @@ contract GTradeTradingFacet is GTradeStorage {
         bytes32 topic0 = MarketExecuted.selector;
         bytes32 user = bytes32(uint256(uint160(t.user)));
         bytes32 index = bytes32(uint256(t.index));
+        // solhint-disable-next-line no-inline-assembly
         assembly {
             log3(add(data, 32), mload(data), topic0, user, index)
         }

@@ -107,7 +107,8 @@ struct GTradePairOiToken {
 struct GTradeTradeHoldingFees {
     int256 fundingFeeCollateral;
     uint256 borrowingFeeCollateral;
-    uint256 borrowingFeeCollateral_old;
+    // solhint-disable-next-line var-name-mixedcase
+    uint256 borrowingFeeCollateral_old; // gTrade's field name (the ABI's)
     int256 totalFeeCollateral;
 }
 

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+// NatSpec lint off: the diamond's functions are gTrade's (documented by its ABI and docs/venues.md); each
+// facet documents what it serves and the stand-in's simplifications.
+// solhint-disable use-natspec
+
 import {
     GTradeTrade,
     GTradeTradeInfo,
@@ -101,7 +105,10 @@ contract GTradeViewsFacet is GTradeStorage {
         out = new GTradeTrade[](_countOpen(trader));
         uint256 n;
         for (uint256 i = 0; i < all.length; ++i) {
-            if (all[i].isOpen) out[n++] = all[i];
+            if (all[i].isOpen) {
+                out[n] = all[i];
+                ++n;
+            }
         }
     }
 
@@ -110,7 +117,10 @@ contract GTradeViewsFacet is GTradeStorage {
         out = new GTradeTradeInfo[](_countOpen(trader));
         uint256 n;
         for (uint256 i = 0; i < all.length; ++i) {
-            if (all[i].isOpen) out[n++] = tradeInfos[trader][i];
+            if (all[i].isOpen) {
+                out[n] = tradeInfos[trader][i];
+                ++n;
+            }
         }
     }
 
@@ -127,7 +137,10 @@ contract GTradeViewsFacet is GTradeStorage {
         out = new GTradePendingOrder[](count);
         uint256 n;
         for (uint256 i = 0; i < all.length; ++i) {
-            if (all[i].isOpen) out[n++] = all[i];
+            if (all[i].isOpen) {
+                out[n] = all[i];
+                ++n;
+            }
         }
     }
 
