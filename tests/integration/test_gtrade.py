@@ -214,17 +214,18 @@ def test_funding_and_borrowing_are_read_as_gtrade_v10_computes_them(chain, gtrad
 
     state = read(chain, venue)
     net = 100 * TOKEN - (20 * TOKEN + ours)
-    velocity = net * 10**19 // 10**26  # 1e18 percent per second, per year
-    rate = 2 * 10**11 + 3600 * velocity // (365 * 86400)
+    velocity = net * 10**19 // 10**34  # 1e10 percent per second, per year
+    rate = 2 * 10**11 + 3600 * velocity * 10**8 // (365 * 86400)  # 1e18 percent per second
     (funding,) = state.funding
     per_hour = Decimal(rate).scaleb(-18) / 100 * 3600
     assert funding.rate == per_hour  # longs (the larger side) pay
-    assert funding.short_rate == -per_hour * Decimal(100 * TOKEN) / Decimal(20 * TOKEN + ours)  # APR multiplier
+    multiplier = 100 * TOKEN * 10**20 // (20 * TOKEN + ours)  # the APR multiplier, 1e20
+    assert funding.short_rate == -per_hour * Decimal(multiplier).scaleb(-20)
     assert funding.borrowing_long_per_hour == funding.borrowing_short_per_hour == Decimal("0.0000036")
 
     average = (2 * 10**11 + rate) // 2
     delta = average * 3600 * 2500 * PRICE // 10**8  # 1e20
-    acc_short = -(delta * (100 * TOKEN) // (20 * TOKEN + ours))
+    acc_short = -(delta * multiplier // 10**20)
     size = AFTER * 10 * LEV // LEV
     funding_fee = -((size * -acc_short // (2490 * PRICE)) // 100 // PRICE)  # the short earns
     borrowing_fee = size * (1000 * 3600 * 2500 * PRICE) // (2490 * PRICE) // 100 // PRICE
