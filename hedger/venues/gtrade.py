@@ -6,8 +6,9 @@ Units on the wire (the diamond's ABI, Gains Network's SDK converters):
 - positionSizeToken and open interest in tokens 1e18; collateral in the collateral token's decimals;
   collateral USD price 1e8; pairMinPositionSizeUsd 1e18 USD;
 - pairSpreadP and pairTotalPositionSizeFeeP 1e10 percent;
-- funding (v10, skew-based): rate per second 1e18 percent, accumulated fees 1e20 (percent × price);
-  params skewCoefficientPerYear 1e26, absoluteVelocityPerYearCap 1e7, absoluteRatePerSecondCap 1e10;
+- funding (v10, skew-based): rate per second 1e18 percent, its velocity 1e10 percent per second per year,
+  accumulated fees 1e20 (percent × price), APR multipliers 1e20; params skewCoefficientPerYear 1e26,
+  absoluteVelocityPerYearCap 1e7, absoluteRatePerSecondCap 1e10;
 - borrowing v2: rate per second 1e10 percent, accumulated 1e20.
 
 gTrade's pair price is not readable on-chain (its oracle network signs it per order), so this adapter
