@@ -105,6 +105,7 @@ class NetworkConfig:
     accounts: Mapping[str, str] = field(default_factory=dict)
     addresses: frozenset[str] = frozenset()
     read_at: str = "block"  # "latest" where the node answers eth_call only at the head (HyperEVM)
+    explorer: str | None = None  # block explorer base URL (links only: hedger never requests it)
 
     def rpc_url(self, override: str | None = None) -> str:
         """The RPC URL: an explicit override, else the network's environment variable, else the file's."""
@@ -199,6 +200,7 @@ def parse_network(doc: Mapping[str, Any], file: str) -> NetworkConfig:
         accounts={k: to_checksum_address(v) for k, v in doc.get("accounts", {}).items()},
         addresses=addresses,
         read_at=net.optional("read_at", str) or "block",
+        explorer=(net.optional("explorer", str) or "").rstrip("/") or None,
     )
     if network.read_at not in ("block", "latest"):
         raise ConfigError(file, "network.read_at", f'is {network.read_at!r}: use "block" or "latest"')

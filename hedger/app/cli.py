@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hedger.app.dashboard.cli import add_dashboard_command
 from hedger.backtest.cli import add_backtest_command
 from hedger.errors import HedgerError
 
@@ -211,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("--force", action="store_true", help="recompile everything")
     compile_cmd.set_defaults(handler=_compile)
     add_backtest_command(commands)
+    add_dashboard_command(commands)
     return parser
 
 

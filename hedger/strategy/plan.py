@@ -108,9 +108,32 @@ def build_plan(
     with its reason; `reasons` are the guard findings, the markets left alone and the actions dropped,
     with the numbers. `plan.to_json()` is JSON-ready (Decimals as strings).
     """
+    return explain_plan(snapshot, settings, ratios, state, restrictions).plan
+
+
+@dataclass(frozen=True)
+class PlanDetail:
+    """A plan with what the planner saw on the way: every guard it ran (passing ones included), each asset's
+    judged prices, and the target perp units per perp asset before caps. For displays (the dashboard)."""
+
+    plan: Plan
+    guards: tuple[GuardResult, ...]
+    views: Mapping[str, PriceView]
+    targets: Mapping[str, Decimal]
+
+
+def explain_plan(
+    snapshot: Snapshot,
+    settings: StrategySettings | None = None,
+    ratios: Mapping[str, HedgeRatio] | None = None,
+    state: PlannerState | None = None,
+    restrictions: Iterable[GuardResult] = (),
+) -> PlanDetail:
+    """`build_plan`, also returning the guards, price views and targets behind it (same arguments)."""
     planner = _Planner(snapshot, settings or StrategySettings(), state or PlannerState(), ratios or {})
     planner.results += list(restrictions)
-    return planner.plan()
+    plan = planner.plan()
+    return PlanDetail(plan, tuple(planner.results), dict(planner.views), dict(planner.targets))
 
 
 def advance_state(state: PlannerState, snapshot: Snapshot, settings: StrategySettings) -> PlannerState:
@@ -214,6 +237,7 @@ class _Planner:
         self.added_usd: dict[str, Decimal] = {}  # per pool: collateral added by this plan
         self.wallet_used: dict[str, Decimal] = {}  # per wallet token: what this plan's collateral takes
         self.order_collateral: dict[str, Decimal] = {}  # per isolated market: collateral for its growing order
+        self.targets: dict[str, Decimal] = {}  # per perp asset: target signed units before caps
 
     # --- prices and guards ---------------------------------------------------------------------------
 
@@ -308,6 +332,7 @@ class _Planner:
     def plan(self) -> Plan:
         prices = {asset: view.anchor for asset, view in self.views.items()}
         targets = target_units(self.snapshot.exposures, self.ratios, prices, self.settings.sizing, self.stable_assets())
+        self.targets = dict(targets.units)
         self.reasons += targets.unsized.values()
         market_targets = [
             t for asset in sorted(self._perp_assets(targets)) for t in self._asset_targets(asset, targets)
