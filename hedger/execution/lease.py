@@ -340,13 +340,18 @@ def _drill(args: argparse.Namespace) -> int:
                 held_before[lease.account] = token
             if token is not None:
                 held.append((lease, token))
-        _emit(event="cycle", block=block, held=[lease.account for lease, _ in held])
+        # one write per account and block, as a sender sends at most once per block
+        due = [(lease, token) for lease, token in held if block is None or written.get(lease.account) != block]
+        _emit(
+            event="cycle",
+            block=block,
+            held=[lease.account for lease, _ in held],
+            due=[lease.account for lease, _ in due],
+        )
         time.sleep(args.work_s)  # the planning a keeper does between renewing and sending
         if args.stall_probability and random.random() < args.stall_probability:
             time.sleep(args.stall_s)  # an injected pause: a GC, a slow RPC
-        for lease, token in held:
-            if block is not None and written.get(lease.account) == block:
-                continue
+        for lease, token in due:
             try:
                 with lease.fenced(token, block=block) as tx:
                     record_drill_write(tx, lease, token, block)
