@@ -3,12 +3,13 @@ tests on a real PostgreSQL; tests/integration/test_fleet_processes.py with real 
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from hedger.errors import LeaseLost
-from hedger.execution.lease import Lease, all_leases, open_leases, record_drill_write
+from hedger.execution.lease import Lease, all_leases, main, open_leases, record_drill_write
 
 ACCOUNT = "0xF39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 
@@ -126,3 +127,15 @@ def test_leases_are_per_network_and_account(target):
         ("arbitrum-one", "host-b"),
     }
     db.close()
+
+
+def test_status_prints_every_lease_with_its_lapse(target, capsys):
+    db = open_leases(target)
+    Lease(db, "local", ACCOUNT, "host-a", ttl_blocks=3).acquire(100)
+    db.close()
+    assert main(["status", "--journal", str(target), "--block", "104"]) == 0
+    (lease,) = json.loads(capsys.readouterr().out)["leases"]
+    assert (lease["holder"], lease["token"], lease["blocks_since_renewal"]) == ("host-a", 1, 4)
+    assert lease["lapsed"] == "not renewed for 4 blocks (ttl 3)"
+    assert main(["status", "--journal", str(target / "nope")]) == 2
+    assert "cannot open the database" in capsys.readouterr().err
