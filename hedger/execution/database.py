@@ -31,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from hedger.errors import DatabaseError, SchemaTooNew
 
@@ -63,6 +64,18 @@ def redact(target: str | Path) -> str:
         return text
     text = re.sub(r"^(postgres(?:ql)?://[^:/@?]*):[^@/?]*@", r"\1:***@", text)
     return re.sub(r"password=[^&]*", "password=***", text)
+
+
+def scrub(text: str, target: str | Path) -> str:
+    """`text` (an error message) without the target's password, wherever the driver echoed it."""
+    secrets = []
+    if is_postgres(target):
+        with contextlib.suppress(ValueError):
+            secrets.append(urlsplit(str(target)).password)
+        secrets += re.findall(r"password=([^&]+)", str(target))
+    for secret in filter(None, secrets):
+        text = text.replace(secret, "***")
+    return text
 
 
 def resolve_target(option: str | None, default: str | Path) -> str | Path:
@@ -178,9 +191,15 @@ class Database:
             self._conn = self._connect_postgres() if self.dialect == "postgresql" else self._connect_sqlite()
         except DatabaseError:
             raise
+        except ImportError as error:
+            raise DatabaseError(
+                f"cannot open the database {redact(self.target)}: psycopg is not installed ({error})",
+                "PostgreSQL needs the postgres extra: pip install 'hedger[postgres]'",
+            ) from error
         except Exception as error:
             raise DatabaseError(
-                f"cannot open the database {redact(self.target)}: {type(error).__name__}: {error}",
+                f"cannot open the database {redact(self.target)}: {type(error).__name__}: "
+                + scrub(str(error), self.target),
                 "check the --journal / HEDGER_JOURNAL target: a writable file path, or a reachable postgresql:// URL",
             ) from error
 
@@ -249,7 +268,7 @@ class Database:
                     self._conn.commit()
             except (sqlite3.Error, _pg_errors()) as error:
                 raise DatabaseError(
-                    f"database {redact(self.target)}: {type(error).__name__}: {error}",
+                    f"database {redact(self.target)}: {type(error).__name__}: {scrub(str(error), self.target)}",
                     "nothing in this transaction was written; it is safe to retry",
                 ) from error
 

@@ -348,9 +348,10 @@ def _drill(args: argparse.Namespace) -> int:
             held=[lease.account for lease, _ in held],
             due=[lease.account for lease, _ in due],
         )
-        time.sleep(args.work_s)  # the planning a keeper does between renewing and sending
-        if args.stall_probability and random.random() < args.stall_probability:
-            time.sleep(args.stall_s)  # an injected pause: a GC, a slow RPC
+        if due:
+            time.sleep(args.work_s)  # the planning a keeper does between renewing and sending
+            if args.stall_probability and random.random() < args.stall_probability:
+                time.sleep(args.stall_s)  # an injected pause: a GC, a slow RPC
         for lease, token in due:
             try:
                 with lease.fenced(token, block=block) as tx:

@@ -29,7 +29,7 @@ def node(anvil: Anvil) -> Iterator[Anvil]:
     anvil.revert(snapshot)
 
 
-def _mine_until(node: Anvil, done, max_blocks: int, interval_s: float = 0.5) -> int:
+def _mine_until(node: Anvil, done, max_blocks: int, interval_s: float = 0.6) -> int:
     """Mine one block at a time until `done()`; returns how many were mined (max_blocks + 1: never)."""
     for mined in range(max_blocks + 1):
         deadline = time.monotonic() + interval_s

@@ -12,6 +12,7 @@ from hedger.execution.database import (
     open_database,
     redact,
     resolve_target,
+    scrub,
     translate,
 )
 
@@ -43,6 +44,13 @@ def test_targets_select_the_backend_and_redact_passwords(monkeypatch):
     monkeypatch.setenv("HEDGER_JOURNAL", "postgresql://db/fleet")
     assert resolve_target(None, "default.sqlite") == "postgresql://db/fleet"
     assert resolve_target("cli.sqlite", "default.sqlite") == "cli.sqlite"
+
+
+def test_a_connection_error_never_shows_the_password():
+    with pytest.raises(DatabaseError) as refused:
+        open_database("postgresql://keeper:s3cret-pw@127.0.0.1:1/hedger?connect_timeout=1")
+    assert "s3cret-pw" not in str(refused.value) and "keeper:***@127.0.0.1" in str(refused.value)
+    assert scrub("bad password s3cret-pw here", "postgresql://k:s3cret-pw@h/d") == "bad password *** here"
 
 
 def test_placeholders_translate_outside_quoted_literals():
