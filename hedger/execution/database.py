@@ -17,6 +17,13 @@ PostgreSQL's transaction-scoped advisory lock), so two processes opening the sam
 apply each migration exactly once. A database written by an older hedger is upgraded; one written
 by a newer hedger (a version above the newest this code knows) is refused with `SchemaTooNew`,
 never misread.
+
+How a component adopts it (the journal, next): give its schema as `Migration`s, the first one being
+today's tables written with `CREATE TABLE IF NOT EXISTS`, so that a file made before versioning
+(tables present, no `schema_version` row) is taken as version 1 and upgraded from there; open with
+`open_database(target, {"journal": JOURNAL_MIGRATIONS, "lease": lease.MIGRATIONS})`, and make the
+write that precedes a broadcast inside `lease.fenced(token)`, whose transaction is a `Transaction`
+of this module.
 """
 
 from __future__ import annotations
