@@ -106,3 +106,16 @@ def test_an_unreachable_target_is_a_clear_error(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(DatabaseError, match="cannot open the database"):
         open_database(blocker / "journal.sqlite")
+
+
+def test_a_file_from_before_versioning_is_taken_as_version_one(target):
+    import sqlite3
+
+    with sqlite3.connect(target) as legacy:  # what an unversioned hedger left: tables, no schema_version
+        legacy.execute("CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT NOT NULL)")
+        legacy.execute("INSERT INTO notes VALUES (1, 'from before versioning')")
+    legacy.close()
+    adoptable = Migration(1, "notes", "CREATE TABLE IF NOT EXISTS notes (id BIGINT PRIMARY KEY, body TEXT NOT NULL);")
+    with open_database(target, {"notes": [adoptable, V2]}) as db:
+        assert db.schema_version("notes") == 2
+        assert db.execute("SELECT id, body, author FROM notes") == [(1, "from before versioning", "unknown")]
