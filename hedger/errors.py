@@ -203,3 +203,31 @@ class InsufficientFunds(TxRejected):
 
     code = "insufficient_funds"
     hint = "fund the account with the chain's native coin"
+
+
+class DatabaseError(HedgerError):
+    """The journal's database could not be opened, or a transaction on it failed (nothing of it was written)."""
+
+    hint = "check the --journal / HEDGER_JOURNAL target; a failed transaction wrote nothing and may be retried"
+
+
+class SchemaTooNew(DatabaseError):
+    """The database was written by a newer hedger: refused rather than misread."""
+
+    def __init__(self, component: str, found: int, known: int, target: str):
+        self.component, self.found, self.known = component, found, known
+        super().__init__(
+            f"{target}: the {component} schema is at version {found}, this hedger knows versions up to {known}",
+            "upgrade hedger on this host (every keeper sharing the database must run the newer version)",
+        )
+
+
+class LeaseLost(ExecutionError):
+    """This process does not hold the sender lease (another keeper took over, or it lapsed): nothing sent."""
+
+    def __init__(self, network: str, account: str, token: int, reason: str):
+        self.network, self.account, self.token, self.reason = network, account, token, reason
+        super().__init__(
+            f"sender lease for {account} on {network} lost (fencing token {token}): {reason}; nothing was sent",
+            "another keeper holds this account now; this one stands by (see `python -m hedger.execution.lease status`)",
+        )

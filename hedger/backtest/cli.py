@@ -81,7 +81,7 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     if args.cross:
         return run_cross_asset(args)
     if not args.data:
-        raise DataError("--data is required (or --cross for a cross-asset backtest)")
+        raise DataError("--data is required (or --cross for a cross-asset backtest)", "see `hedger backtest --help`")
     # Imported here, not at the top: `hedger --help` should not load pandas and matplotlib.
     from hedger.backtest.engine import BacktestConfig, CostModel, MarginModel, run_backtest
     from hedger.backtest.metrics import compute_metrics
@@ -108,7 +108,7 @@ def run_cross_asset(args: argparse.Namespace) -> int:
     from hedger.backtest.cross_asset import CrossConfig, cross_backtest, load_closes, summary, write
 
     if not args.hedge_with:
-        raise DataError("--cross needs --hedge-with (arch:<set> or NAME=CSV, comma-separated for a basket)")
+        raise DataError("--cross needs --hedge-with", "give arch:<set> or NAME=CSV, comma-separated for a basket")
     config = CrossConfig(
         window=args.window, max_gap=args.max_gap, funding_apr=args.funding_apr, fee_rel=args.fee_bps * BASIS_POINT
     )

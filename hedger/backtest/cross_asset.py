@@ -3,8 +3,8 @@
 static in-sample ceiling.
 
 Data
-- `arch:<name>` reads a data set shipped inside the `arch` wheel (MIT; a dev dependency of hedger), through
-  arch's own loader at run time, never copied: `arch:sp500` and `arch:nasdaq` (daily, 1999–2018, adjusted
+- `arch:<name>` reads a data set shipped inside the `arch` wheel (MIT; a dev dependency of hedger) from the
+  installed package's directory at run time, never copied: `arch:sp500` and `arch:nasdaq` (daily, 1999–2018, adjusted
   close), `arch:wti` (WTI spot, daily, 1986–2019, FRED DCOILWTICO), `arch:crude.WTI` and `arch:crude.Brent`
   (monthly, 1987–2020).
 - `NAME=PATH` reads any CSV of dated closes (a `Date` column or the first column; `Adj Close` if present,
@@ -29,6 +29,7 @@ every change of the hedge. Both are reported as costs per year of the spot value
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 from dataclasses import dataclass, field
@@ -71,19 +72,19 @@ def load_closes(spec: str) -> CloseSeries:
 
 
 def _arch(key: str) -> CloseSeries:
+    """A data set of the installed arch wheel, read in place from its package directory (finding the package
+    does not import it: arch's own import pulls in its models, and only the data are needed)."""
     if key not in ARCH_SETS:
         raise DataError(f"unknown arch data set {key!r}", f"use one of {', '.join(sorted(ARCH_SETS))}")
     module, column, description = ARCH_SETS[key]
-    try:
-        import importlib
-
-        frame = importlib.import_module(f"arch.data.{module}").load()
-    except ImportError as error:
-        raise DataError("the arch package is not installed", "install the dev dependencies (make setup)") from error
-    closes = frame[column].astype(float).dropna()
-    closes.index = pd.DatetimeIndex(closes.index)
+    spec = importlib.util.find_spec("arch")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the arch package is not installed", "install the dev dependencies (make setup)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / module / f"{module}.csv.gz"
+    frame = pd.read_csv(path, index_col="Date", parse_dates=["Date"])
+    closes = pd.to_numeric(frame[column], errors="coerce").dropna()
     name = key.split(".")[-1].upper()
-    return CloseSeries(name, closes.rename(name), f"arch wheel, arch/data/{module}: {description}")
+    return CloseSeries(name, closes.rename(name), f"arch wheel, arch/data/{module}/{path.name}: {description}")
 
 
 def _csv(name: str, path: Path) -> CloseSeries:

@@ -6,8 +6,9 @@ Units on the wire (the diamond's ABI, Gains Network's SDK converters):
 - positionSizeToken and open interest in tokens 1e18; collateral in the collateral token's decimals;
   collateral USD price 1e8; pairMinPositionSizeUsd 1e18 USD;
 - pairSpreadP and pairTotalPositionSizeFeeP 1e10 percent;
-- funding (v10, skew-based): rate per second 1e18 percent, accumulated fees 1e20 (percent × price);
-  params skewCoefficientPerYear 1e26, absoluteVelocityPerYearCap 1e7, absoluteRatePerSecondCap 1e10;
+- funding (v10, skew-based): rate per second 1e18 percent, its velocity 1e10 percent per second per year,
+  accumulated fees 1e20 (percent × price), APR multipliers 1e20; params skewCoefficientPerYear 1e26,
+  absoluteVelocityPerYearCap 1e7, absoluteRatePerSecondCap 1e10;
 - borrowing v2: rate per second 1e10 percent, accumulated 1e20.
 
 gTrade's pair price is not readable on-chain (its oracle network signs it per order), so this adapter
@@ -74,7 +75,9 @@ FUNDING_RATE_DECIMALS = 18  # percent per second
 ACC_FEE_DECIMALS = 20
 BORROWING_RATE_DECIMALS = 10  # percent per second
 SKEW_COEFFICIENT_DECIMALS = 26
+VELOCITY_DECIMALS = 10  # funding rate velocity: percent per second per year
 VELOCITY_CAP_DECIMALS = 7
+APR_MULTIPLIER_DECIMALS = 20
 RATE_CAP_DECIMALS = 10
 ONE_YEAR_S = 365 * 24 * 3600
 APR_MULTIPLIER_CAP = 100
@@ -153,61 +156,59 @@ class FundingData:
 
 
 def velocity_per_year(params: FundingParams, net_token: int, price: int) -> int:
-    """How fast the funding rate moves (1e18 percent per second, per year): |net exposure in tokens| ×
-    skewCoefficientPerYear, capped, signed like the net exposure; 0 under the theta threshold (USD)."""
+    """How fast the funding rate moves, 1e10 percent per second per year: |net exposure in tokens (1e18)| ×
+    skewCoefficientPerYear (1e26) / 1e34, capped at absoluteVelocityPerYearCap (1e7, so × 1e3), signed like the
+    net exposure; 0 while the net exposure in USD (1e10: tokens × price / 1e18) is under thetaThresholdUsd."""
     if net_token == 0 or params.skew_coefficient_per_year == 0 or params.absolute_velocity_per_year_cap == 0:
         return 0
-    if abs(net_token) * price // 10 ** (TOKEN_DECIMALS + PRICE_DECIMALS) < params.theta_threshold_usd:
+    net_usd = _tdiv(net_token * price, 10**TOKEN_DECIMALS)  # 1e10
+    if abs(net_usd) < params.theta_threshold_usd * 10**VELOCITY_DECIMALS:
         return 0
-    velocity = abs(net_token) * params.skew_coefficient_per_year // 10**SKEW_COEFFICIENT_DECIMALS
-    velocity = min(
-        velocity, params.absolute_velocity_per_year_cap * 10 ** (FUNDING_RATE_DECIMALS - VELOCITY_CAP_DECIMALS)
-    )
-    return -velocity if net_token < 0 else velocity
+    velocity = abs(net_token) * params.skew_coefficient_per_year // 10 ** (TOKEN_DECIMALS + 16)  # / 1e34: 1e10
+    cap = params.absolute_velocity_per_year_cap * 10 ** (VELOCITY_DECIMALS - VELOCITY_CAP_DECIMALS)
+    velocity = min(velocity, cap)
+    return -velocity if net_usd < 0 else velocity
 
 
 def funding_rates(params: FundingParams, last_rate: int, velocity: int, elapsed_s: int) -> tuple[int, int]:
-    """(average over the period, current) funding rate per second (1e18 percent): the rate moves
-    linearly at `velocity` until it reaches ±absoluteRatePerSecondCap."""
+    """(average over the period, current) funding rate per second (1e18 percent): the rate moves linearly at
+    `velocity` (1e10 per year) until it reaches ±absoluteRatePerSecondCap (1e10, so × 1e8)."""
     if params.absolute_rate_per_second_cap == 0:
         return 0, 0
     if velocity == 0 or elapsed_s == 0:
         return last_rate, last_rate
+    scale = 10 ** (FUNDING_RATE_DECIMALS - VELOCITY_DECIMALS)  # 1e8: a 1e10 velocity to the rate's 1e18
     cap = params.absolute_rate_per_second_cap * 10 ** (FUNDING_RATE_DECIMALS - RATE_CAP_DECIMALS)
     cap = -cap if velocity < 0 else cap
     if cap == last_rate:
         return cap, cap
-    to_cap = _tdiv((cap - last_rate) * ONE_YEAR_S, velocity)
+    to_cap = _tdiv(_tdiv((cap - last_rate) * ONE_YEAR_S, velocity), scale)
     if elapsed_s > to_cap:
-        weighted = _tdiv((last_rate + cap) * to_cap, 2) + cap * (elapsed_s - to_cap)
-        return _tdiv(weighted, elapsed_s), cap
-    current = last_rate + _tdiv(elapsed_s * velocity, ONE_YEAR_S)
+        before_cap = _tdiv(last_rate + cap, 2)
+        return _tdiv(before_cap * to_cap + cap * (elapsed_s - to_cap), elapsed_s), cap
+    current = last_rate + _tdiv(elapsed_s * velocity * scale, ONE_YEAR_S)
     return _tdiv(last_rate + current, 2), current
 
 
-def apr_multipliers(average_rate: int, oi_long: int, oi_short: int, enabled: bool) -> tuple[Decimal, Decimal]:
-    """(long, short) multipliers of the funding a side receives: the paying side's OI over the receiver's,
-    capped at 100; 1 for the paying side or when disabled."""
-    long_m, short_m = Decimal(1), Decimal(1)
-    if average_rate == 0 or not enabled:
-        return long_m, short_m
-    if average_rate < 0 and oi_long > 0:
-        long_m = min(Decimal(oi_short) / Decimal(oi_long), Decimal(APR_MULTIPLIER_CAP))
-    elif average_rate > 0 and oi_short > 0:
-        short_m = min(Decimal(oi_long) / Decimal(oi_short), Decimal(APR_MULTIPLIER_CAP))
-    return long_m, short_m
+def apr_multipliers(average_rate: int, oi_long: int, oi_short: int, enabled: bool) -> tuple[int, int]:
+    """(long, short) APR multipliers at 1e20, as gTrade v10 computes them: the receiving side earns the paying
+    side's OI over its own (capped at 100); the paying side 1; a side without open interest 0; all 1 at rate 0."""
+    one = 10**APR_MULTIPLIER_DECIMALS
+    if average_rate == 0:
+        return one, one
+    longs_earn = average_rate < 0
+    long_m = 0 if oi_long == 0 else (oi_short * one // oi_long if longs_earn and enabled else one)
+    short_m = 0 if oi_short == 0 else (oi_long * one // oi_short if not longs_earn and enabled else one)
+    cap = APR_MULTIPLIER_CAP * one
+    return min(long_m, cap), min(short_m, cap)
 
 
 def _accrue(acc: list[int], rate: int, seconds: int, price: int, oi_long: int, oi_short: int, enabled: bool) -> None:
+    """One period at the average `rate`: the delta (1e20) times each side's multiplier (1e20)."""
     delta = _tdiv(rate * seconds * price, 10 ** (FUNDING_RATE_DECIMALS + PRICE_DECIMALS - ACC_FEE_DECIMALS))
-    multipliers = [(1, 1), (1, 1)]
-    if rate != 0 and enabled:
-        if rate < 0 and oi_long > 0:
-            multipliers[0] = (APR_MULTIPLIER_CAP, 1) if oi_short > APR_MULTIPLIER_CAP * oi_long else (oi_short, oi_long)
-        elif rate > 0 and oi_short > 0:
-            multipliers[1] = (APR_MULTIPLIER_CAP, 1) if oi_long > APR_MULTIPLIER_CAP * oi_short else (oi_long, oi_short)
-    acc[0] += _tdiv(delta * multipliers[0][0], multipliers[0][1])
-    acc[1] -= _tdiv(delta * multipliers[1][0], multipliers[1][1])
+    long_m, short_m = apr_multipliers(rate, oi_long, oi_short, enabled)
+    acc[0] += _tdiv(delta * long_m, 10**APR_MULTIPLIER_DECIMALS)
+    acc[1] -= _tdiv(delta * short_m, 10**APR_MULTIPLIER_DECIMALS)
 
 
 def pending_acc_funding(
@@ -224,7 +225,7 @@ def pending_acc_funding(
     average, current = funding_rates(params, last, velocity, elapsed)
     acc = [data.acc_long, data.acc_short]
     if params.apr_multiplier_enabled and ((current > 0 > last) or (current < 0 < last)):
-        to_zero = _tdiv(-last * ONE_YEAR_S, velocity)
+        to_zero = _tdiv(_tdiv(-last * ONE_YEAR_S, velocity), 10 ** (FUNDING_RATE_DECIMALS - VELOCITY_DECIMALS))
         _accrue(acc, _tdiv(last, 2), to_zero, price, oi_long, oi_short, True)
         _accrue(acc, _tdiv(current, 2), elapsed - to_zero, price, oi_long, oi_short, True)
     else:
@@ -238,18 +239,23 @@ def pending_acc_borrowing(rate_per_second: int, acc: int, last_update_ts: int, p
 
 
 def trade_fee(position_size_collateral: int, acc_delta: int, open_price: int) -> int:
-    """A trade's holding fee in collateral units from an accumulator delta (1e20): size × delta / openPrice / 100."""
-    return _tdiv(_tdiv(_tdiv(position_size_collateral * acc_delta, open_price), 100), 10**PRICE_DECIMALS)
+    """A trade's holding fee in collateral units from an accumulator delta (1e20): size × delta / openPrice / 1e10
+    / 100."""
+    return _tdiv(_tdiv(_tdiv(position_size_collateral * acc_delta, open_price), 10**PRICE_DECIMALS), 100)
 
 
 def funding_per_hour(
     current_rate: int, oi_long: int, oi_short: int, apr_multiplier_enabled: bool
 ) -> tuple[Decimal, Decimal]:
-    """(what longs pay, what shorts pay) per hour as fractions of notional at the current rate (negative:
-    the side receives, times its APR multiplier)."""
+    """(what longs pay, what shorts pay) per hour as fractions of notional at the current rate (negative: the
+    side receives, times its APR multiplier). A side with no open interest yet is quoted at multiplier 1 (what a
+    first position there would earn depends on its own size)."""
     per_hour = from_units(current_rate, FUNDING_RATE_DECIMALS) / 100 * SECONDS_PER_HOUR
     long_m, short_m = apr_multipliers(current_rate, oi_long, oi_short, apr_multiplier_enabled)
-    return per_hour * long_m, -per_hour * short_m
+    one = 10**APR_MULTIPLIER_DECIMALS
+    long_f = Decimal(long_m if oi_long else one).scaleb(-APR_MULTIPLIER_DECIMALS)
+    short_f = Decimal(short_m if oi_short else one).scaleb(-APR_MULTIPLIER_DECIMALS)
+    return per_hour * long_f, -per_hour * short_f
 
 
 def borrowing_per_hour(rate_per_second: int) -> Decimal:
@@ -615,7 +621,10 @@ class GTradeVenue:
         if opposite:
             assert position is not None
             index = position.extra["trade_index"]
-            expected = _price_units(intent.acceptable_price, buying=position.side is Side.SHORT)
+            # gTrade applies the trade's own slippage around the expected price: the current price when known
+            expected = _price_units(
+                intent.reference_price or intent.acceptable_price, buying=position.side is Side.SHORT
+            )
             if abs(intent.size_delta) > position.contracts and not intent.reduce_only:
                 raise UnsupportedOrder(
                     f"{intent.size_delta} would flip a {position.side} of {position.contracts}",

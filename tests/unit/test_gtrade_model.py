@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -32,24 +33,27 @@ PARAMS = FundingParams(10**19, 10**7, 10**5, 0, True, True)
 
 
 def test_velocity_is_the_net_exposure_times_the_skew_coefficient_capped_and_signed():
-    assert velocity_per_year(PARAMS, 80 * TOKEN, 2500 * PRICE) == 8 * 10**12  # 80 × 1e-7 = 8e-6 %/s per year
-    assert velocity_per_year(PARAMS, -80 * TOKEN, 2500 * PRICE) == -8 * 10**12
-    capped = FundingParams(10**19, 1, 10**5, 0, True, True)  # cap 1e-7 (at 1e7) = 1e11 at 1e18
-    assert velocity_per_year(capped, 80 * TOKEN, 2500 * PRICE) == 10**11
+    # 80 tokens × 1e-7 = 8e-6 % per second per year, at gTrade's 1e10: 80,000
+    assert velocity_per_year(PARAMS, 80 * TOKEN, 2500 * PRICE) == 80_000
+    assert velocity_per_year(PARAMS, -80 * TOKEN, 2500 * PRICE) == -80_000
+    capped = FundingParams(10**19, 1, 10**5, 0, True, True)  # cap 1e-7 (at 1e7) = 1,000 at 1e10
+    assert velocity_per_year(capped, 80 * TOKEN, 2500 * PRICE) == 1000
     theta = FundingParams(10**19, 10**7, 10**5, 200_001, True, True)  # $200,001 > 80 × $2,500
     assert velocity_per_year(theta, 80 * TOKEN, 2500 * PRICE) == 0
+    assert velocity_per_year(replace(theta, theta_threshold_usd=200_000), 80 * TOKEN, 2500 * PRICE) == 80_000
 
 
 def test_the_rate_moves_linearly_until_its_cap_and_the_average_accounts_for_time_at_the_cap():
-    last, velocity = 2 * 10**11, 8 * 10**12
+    last, velocity = 2 * 10**11, 80_000  # 2e-7 % per second (1e18); 8e-6 % per second per year (1e10)
     average, current = funding_rates(PARAMS, last, velocity, 3600)
-    assert current == last + 3600 * velocity // YEAR  # 913,242 more: 2.00000913242e-7 %/s
+    assert current == last + 3600 * velocity * 10**8 // YEAR  # 913,242 more: 2.00000913242e-7 %/s
     assert average == (last + current) // 2
     cap = 10**5 * 10**8  # 1e-5 % per second at 1e18
-    to_cap = (cap - last) * YEAR // velocity  # 38,631,600 s
+    to_cap = (cap - last) * YEAR // velocity // 10**8  # 38,631,600 s
+    assert to_cap == 38_631_600
     average, current = funding_rates(PARAMS, last, velocity, to_cap + 1000)
     assert current == cap
-    assert average == ((last + cap) * to_cap // 2 + cap * 1000) // (to_cap + 1000)
+    assert average == ((last + cap) // 2 * to_cap + cap * 1000) // (to_cap + 1000)
 
 
 def test_funding_accrues_at_the_average_rate_times_price_and_the_receiver_earns_the_oi_ratio():
@@ -58,18 +62,21 @@ def test_funding_accrues_at_the_average_rate_times_price_and_the_receiver_earns_
     average = (2 * 10**11 + current) // 2
     delta = average * 3600 * 2500 * PRICE // 10**8
     assert (acc_long, acc_short) == (delta, -(delta * 5))  # shorts (20) earn the longs' 100 / 20 = 5×
-    assert apr_multipliers(1, 100 * TOKEN, 20 * TOKEN, True) == (1, 5)
-    assert apr_multipliers(1, 10_000 * TOKEN, 1 * TOKEN, True) == (1, 100)  # capped at 100
-    assert apr_multipliers(-1, 100 * TOKEN, 20 * TOKEN, True) == (Decimal("0.2"), 1)
-    assert apr_multipliers(1, 100 * TOKEN, 20 * TOKEN, False) == (1, 1)
+    one = 10**20  # multipliers at 1e20
+    assert apr_multipliers(1, 100 * TOKEN, 20 * TOKEN, True) == (one, 5 * one)
+    assert apr_multipliers(1, 10_000 * TOKEN, 1 * TOKEN, True) == (one, 100 * one)  # capped at 100
+    assert apr_multipliers(-1, 100 * TOKEN, 20 * TOKEN, True) == (one // 5, one)
+    assert apr_multipliers(1, 100 * TOKEN, 20 * TOKEN, False) == (one, one)
+    assert apr_multipliers(1, 100 * TOKEN, 0, True) == (one, 0)  # nobody on the receiving side: nothing accrues
 
 
 def test_when_the_rate_changes_sign_the_period_is_split_at_zero():
     data = FundingData(0, 0, -(10**11), 0)  # shorts paying 1e-7 %/s, longs now the larger side
     velocity = velocity_per_year(PARAMS, 80 * TOKEN, 2500 * PRICE)
-    to_zero = 10**11 * YEAR // velocity  # 394,200 s
+    to_zero = 10**11 * YEAR // velocity // 10**8
+    assert to_zero == 394_200
     acc_long, acc_short, current = pending_acc_funding(PARAMS, data, 100 * TOKEN, 20 * TOKEN, 2500 * PRICE, 2 * to_zero)
-    assert current == -(10**11) + 2 * to_zero * velocity // YEAR  # back up to about +1e-7
+    assert current == 10**11  # from −1e-7 through 0 to +1e-7 % per second
     first = -(10**11) // 2 * to_zero * 2500 * PRICE // 10**8  # longs receive while negative: × 20 / 100
     second = (current // 2) * (2 * to_zero - to_zero) * 2500 * PRICE // 10**8  # shorts receive 5× once positive
     assert acc_long == -(-first * 20 // 100) + second

@@ -99,8 +99,8 @@ def test_typed_values_are_converted():
         "<f>",
     )
     assert network.execution == {"max_fee_per_gas_gwei": Decimal(50), "reduce_when_halted": True,
-                                 "receipt_timeout_s": 12.5}  # fmt: skip
-    assert (network.rpc_timeout_s, network.confirmations) == (30.0, 3)
+                                 "receipt_timeout_s": pytest.approx(12.5)}  # fmt: skip
+    assert (network.rpc_timeout_s, network.confirmations) == (pytest.approx(30.0), 3)
 
 
 @pytest.mark.parametrize(

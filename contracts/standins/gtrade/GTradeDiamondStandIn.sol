@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-// NatSpec lint off: a stand-in: its functions are gTrade's Diamond interface (the SDK's ABI).
-// solhint-disable use-natspec
-
 import {GTradeStorage} from "./GTradeStorage.sol";
 
 /// @title GTradeDiamondStandIn
@@ -16,7 +13,8 @@ contract GTradeDiamondStandIn is GTradeStorage {
 
     error FunctionNotFound(bytes4 selector);
 
-    /// @param facets the facet contracts; selectors[i] are the functions facets[i] serves.
+    /// @param facets the facet contracts
+    /// @param selectors selectors[i] are the functions facets[i] serves
     constructor(address[] memory facets, bytes4[][] memory selectors) {
         oracle = msg.sender;
         for (uint256 i = 0; i < facets.length; ++i) {
@@ -26,11 +24,11 @@ contract GTradeDiamondStandIn is GTradeStorage {
         }
     }
 
+    /// @notice Every diamond function: delegated to the facet that serves its selector.
     // solhint-disable-next-line no-complex-fallback
     fallback() external {
         address facet = facetAddress[msg.sig];
         if (facet == address(0)) revert FunctionNotFound(msg.sig);
-        // EIP-2535: forward the call to its facet by delegatecall and return or revert its answer as is.
         // solhint-disable-next-line no-inline-assembly
         assembly {
             calldatacopy(0, 0, calldatasize())

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-// NatSpec lint off: a stand-in: its functions are gTrade's Diamond interface (the SDK's ABI).
+// NatSpec lint off: the diamond's functions are gTrade's (documented by its ABI and docs/venues.md); each
+// facet documents what it serves and the stand-in's simplifications.
 // solhint-disable use-natspec
 
 import {
@@ -23,7 +24,6 @@ import {GTradeFeesMath} from "./GTradeFeesMath.sol";
 /// @notice The state of hedger's gTrade diamond stand-in, shared by its facets (each runs by delegatecall
 ///         from GTradeDiamondStandIn, so all of them read and write the diamond's storage), and the holding
 ///         fee reads both facets need.
-// The diamond's state in one place, as gTrade keeps its own: more than solhint's 15 declarations.
 // solhint-disable-next-line max-states-count
 abstract contract GTradeStorage {
     uint8 internal constant MARKET_OPEN = 0;
@@ -81,9 +81,9 @@ abstract contract GTradeStorage {
         view
         returns (uint128 accBorrowingFeeP)
     {
-        uint256 pending =
+        uint256 acc =
             GTradeFeesMath.pendingBorrowing(borrowingParams[c][p], borrowingData[c][p], price, block.timestamp);
-        return uint128(pending);
+        return uint128(acc);
     }
 
     function _holdingFees(address trader, uint32 index, uint64 price)

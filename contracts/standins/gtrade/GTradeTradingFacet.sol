@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-// NatSpec lint off: a stand-in: its functions are gTrade's Diamond interface (the SDK's ABI).
+// NatSpec lint off: the diamond's functions are gTrade's (documented by its ABI and docs/venues.md); each
+// facet documents what it serves and the stand-in's simplifications.
 // solhint-disable use-natspec
 
 import {
@@ -203,8 +204,8 @@ contract GTradeTradingFacet is GTradeStorage {
         uint256 fee = _openingFee(t.pairIndex, uint256(t.collateralAmount) * t.leverage / 1e3);
         t.collateralAmount -= uint120(fee);
         t.openPrice = a.current;
-        uint256 positionSizeCollateral = uint256(t.collateralAmount) * t.leverage / 1e3;
-        t.positionSizeToken = uint160(_tokens(t.collateralIndex, positionSizeCollateral, a.current));
+        uint256 size = uint256(t.collateralAmount) * t.leverage / 1e3;
+        t.positionSizeToken = uint160(_tokens(t.collateralIndex, size, a.current));
         _touchPair(t.collateralIndex, t.pairIndex, a.current);
         _addOi(t, int256(uint256(t.positionSizeToken)));
         trades[t.user].push(t);
@@ -298,9 +299,8 @@ contract GTradeTradingFacet is GTradeStorage {
         internal
     {
         uint32 index = uint32(pendingOrders[user].length);
-        pendingOrders[user].push(
-            GTradePendingOrder(t, user, index, true, orderType, uint32(block.number), maxSlippageP)
-        );
+        uint32 created = uint32(block.number);
+        pendingOrders[user].push(GTradePendingOrder(t, user, index, true, orderType, created, maxSlippageP));
         pendingDelta[user][index] = delta;
         GTradeId memory id = GTradeId(user, index);
         if (orderType == MARKET_OPEN || orderType == MARKET_CLOSE) {
@@ -395,8 +395,8 @@ contract GTradeTradingFacet is GTradeStorage {
         _realizeHoldingFees(t, price);
         if (collateralPart > t.collateralAmount) collateralPart = t.collateralAmount;
         uint256 sizePart = collateralPart * t.leverage / 1e3;
-        uint256 collateralWhole = t.collateralAmount == 0 ? 1 : t.collateralAmount;
-        uint256 tokensPart = uint256(t.positionSizeToken) * collateralPart / collateralWhole;
+        uint256 held = t.collateralAmount == 0 ? 1 : t.collateralAmount;
+        uint256 tokensPart = uint256(t.positionSizeToken) * collateralPart / held;
         int256 move = int256(uint256(price)) - int256(uint256(t.openPrice));
         int256 pnlUsd = int256(tokensPart) * (t.long ? move : -move) / 1e10; // 1e18 USD
         Collateral memory c = _collateral(t.collateralIndex);
@@ -430,8 +430,6 @@ contract GTradeTradingFacet is GTradeStorage {
         bytes32 topic0 = MarketExecuted.selector;
         bytes32 user = bytes32(uint256(uint160(t.user)));
         bytes32 index = bytes32(uint256(t.index));
-        // A log with the real event's topics and a data layout written by hand (the event has no Solidity
-        // declaration here).
         // solhint-disable-next-line no-inline-assembly
         assembly {
             log3(add(data, 32), mload(data), topic0, user, index)

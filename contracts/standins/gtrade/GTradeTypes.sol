@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-// NatSpec lint off: a stand-in: its functions are gTrade's Diamond interface (the SDK's ABI).
-// solhint-disable use-natspec
-
 // The structs of Gains Network's GNSMultiCollatDiamond (gTrade v10) that hedger reads or sends, field
 // for field as in the diamond's ABI (@gainsnetwork/sdk 1.8.7, abi GNSMultiCollatDiamond, MIT). Written
 // for hedger from that ABI; no gTrade source is public.
@@ -110,9 +107,8 @@ struct GTradePairOiToken {
 struct GTradeTradeHoldingFees {
     int256 fundingFeeCollateral;
     uint256 borrowingFeeCollateral;
-    // gTrade's own field name (the SDK's ABI), kept so the decoded struct matches.
     // solhint-disable-next-line var-name-mixedcase
-    uint256 borrowingFeeCollateral_old;
+    uint256 borrowingFeeCollateral_old; // gTrade's field name (the ABI's)
     int256 totalFeeCollateral;
 }
 

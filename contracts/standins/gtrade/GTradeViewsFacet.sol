@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-// NatSpec lint off: a stand-in: its functions are gTrade's Diamond interface (the SDK's ABI).
+// NatSpec lint off: the diamond's functions are gTrade's (documented by its ABI and docs/venues.md); each
+// facet documents what it serves and the stand-in's simplifications.
 // solhint-disable use-natspec
 
 import {

@@ -94,7 +94,6 @@ def goog_path() -> str:
     return out.stdout.strip()
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("backtesting") is None, reason="backtesting wheel (dev) not installed")
 def test_goog_is_hedged_out_of_sample_with_a_nasdaq_perp_close_to_its_ceiling(tmp_path):
     assert (
