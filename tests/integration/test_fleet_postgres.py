@@ -16,6 +16,7 @@ from tests.unit.test_database import (  # noqa: F401  (collected again here, wit
     V1,
     V2,
     test_a_newer_database_is_refused_not_misread,
+    test_an_insert_returns_the_generated_id,
     test_an_older_database_is_upgraded_in_order_and_keeps_its_rows,
     test_components_are_versioned_separately_and_gaps_are_rejected,
     test_transactions_commit_or_roll_back_as_a_whole,
