@@ -25,6 +25,7 @@ from tests.unit.test_lease import (  # noqa: F401
     ACCOUNT,
     pair,
     test_a_holder_that_lapsed_unnoticed_must_renew_before_it_writes,
+    test_a_lease_set_serves_several_accounts_and_networks_each_by_its_own_blocks,
     test_a_stale_token_cannot_write_and_nothing_of_its_transaction_is_kept,
     test_leases_are_per_network_and_account,
     test_one_holder_the_other_stands_by_and_renewal_keeps_the_token,
