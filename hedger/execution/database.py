@@ -147,6 +147,15 @@ class Transaction:
         self._cursor.execute(translate(sql, self.db.dialect), tuple(params))
         return self
 
+    def insert(self, sql: str, params: Sequence[Any] = (), id_column: str = "id") -> int:
+        """Run an INSERT of one row and return its generated id (SQLite's rowid, PostgreSQL's RETURNING)."""
+        if self.db.dialect == "postgresql":
+            row = self.execute(f"{sql} RETURNING {id_column}", params).fetchone()
+            assert row is not None
+            return int(row[0])
+        self.execute(sql, params)
+        return int(self._cursor.lastrowid)
+
     def script(self, script: str) -> None:
         for statement in _split_statements(script):
             self._cursor.execute(statement)

@@ -50,7 +50,7 @@ import socket
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -271,6 +271,57 @@ class Lease:
         return _state(row) if row else None
 
 
+@dataclass(frozen=True)
+class LeaseChange:
+    """A lease whose state changed in a renewal round: a new token, standing by, or a failed round."""
+
+    lease: Lease
+    token: int | None
+    previous: int | None
+    error: str | None = None
+
+
+class LeaseSet:
+    """The sender leases one keeper process contends for: one per (network, account) it serves.
+
+    `renew(blocks)` takes or renews every one of them, each by the block of its own network, once a
+    cycle; a database failure on one lease leaves that one not held (nothing may be sent for it)
+    and the others unaffected."""
+
+    def __init__(
+        self,
+        db: Database,
+        holder: str,
+        accounts: Iterable[tuple[str, str]],
+        *,
+        ttl_blocks: int = 3,
+        ttl_s: float | None = 60.0,
+    ):
+        self.leases = [Lease(db, net, acct, holder, ttl_blocks=ttl_blocks, ttl_s=ttl_s) for net, acct in accounts]
+
+    def renew(self, blocks: Mapping[str, int | None]) -> list[LeaseChange]:
+        changes = []
+        for lease in self.leases:
+            previous = lease.token
+            try:
+                token = lease.acquire(blocks.get(lease.network))
+            except DatabaseError as error:
+                lease.token = None
+                changes.append(LeaseChange(lease, None, previous, str(error).splitlines()[0]))
+                continue
+            if token != previous:
+                changes.append(LeaseChange(lease, token, previous))
+        return changes
+
+    def held(self) -> list[Lease]:
+        return [lease for lease in self.leases if lease.token is not None]
+
+    def release(self) -> None:
+        for lease in self.leases:
+            with contextlib.suppress(HedgerError):
+                lease.release()
+
+
 def open_leases(target: str | Path, **options: float) -> Database:
     """The database at `target`, with the lease schema in place."""
     return open_database(target, {COMPONENT: MIGRATIONS}, **options)
@@ -316,30 +367,24 @@ def _drill(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     db = open_leases(args.journal, lock_timeout_s=args.lock_timeout_s, idle_timeout_s=args.lock_timeout_s)
-    leases = [
-        Lease(db, args.network, a, args.holder, ttl_blocks=args.ttl_blocks, ttl_s=args.ttl_s) for a in args.account
-    ]
+    leases = LeaseSet(
+        db, args.holder, [(args.network, a) for a in args.account], ttl_blocks=args.ttl_blocks, ttl_s=args.ttl_s
+    )
     written: dict[str, int] = {}
-    held_before: dict[str, int | None] = {lease.account: None for lease in leases}
-    _emit(event="started", holder=args.holder, pid=os.getpid(), accounts=[lease.account for lease in leases])
+    _emit(event="started", holder=args.holder, pid=os.getpid(), accounts=[lease.account for lease in leases.leases])
     while not stop:
         try:
             block = _block_number(args.rpc)
         except OSError as error:
             _emit(event="rpc_error", error=str(error))
             block = None
-        held: list[tuple[Lease, int]] = []
-        for lease in leases:
-            try:
-                token = lease.acquire(block)
-            except DatabaseError as error:
-                _emit(event="db_error", account=lease.account, error=str(error).splitlines()[0])
-                token = None
-            if token != held_before[lease.account]:
-                _emit(event="acquired" if token else "standby", account=lease.account, token=token, block=block)
-                held_before[lease.account] = token
-            if token is not None:
-                held.append((lease, token))
+        for change in leases.renew({args.network: block}):
+            account = change.lease.account
+            if change.error:
+                _emit(event="db_error", account=account, error=change.error)
+            else:
+                _emit(event="acquired" if change.token else "standby", account=account, token=change.token, block=block)
+        held = [(lease, lease.token) for lease in leases.held() if lease.token is not None]
         # one write per account and block, as a sender sends at most once per block
         due = [(lease, token) for lease, token in held if block is None or written.get(lease.account) != block]
         _emit(
@@ -358,7 +403,6 @@ def _drill(args: argparse.Namespace) -> int:
                     record_drill_write(tx, lease, token, block)
             except LeaseLost as error:
                 _emit(event="fenced_out", account=lease.account, token=token, block=block, reason=error.reason)
-                held_before[lease.account] = None
                 continue
             except DatabaseError as error:
                 _emit(event="db_error", account=lease.account, error=str(error).splitlines()[0])
@@ -367,9 +411,7 @@ def _drill(args: argparse.Namespace) -> int:
                 written[lease.account] = block
             _emit(event="wrote", account=lease.account, token=token, block=block, seq=lease.last_fence_seq)
         time.sleep(args.poll_s)
-    for lease in leases:
-        with contextlib.suppress(HedgerError):
-            lease.release()
+    leases.release()
     db.close()
     _emit(event="stopped", holder=args.holder)
     return 0

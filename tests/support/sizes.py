@@ -2,6 +2,7 @@
 
 HEDGER_TEST_WALK_BLOCKS   blocks of the keeper's random walk (CI: 1000, else 250)
 HEDGER_TEST_OUTAGE_S      seconds the keeper's RPC is cut off (CI: 30, else 6)
+HEDGER_TEST_FLEET_BLOCKS  blocks of the 10 accounts x 2 lease contenders run (CI: 300, else 60)
 """
 
 from __future__ import annotations
@@ -23,3 +24,4 @@ def test_size(variable: str, full: float, quick: float) -> float:
 
 WALK_BLOCKS = int(test_size("HEDGER_TEST_WALK_BLOCKS", 1_000, 250))
 OUTAGE_S = test_size("HEDGER_TEST_OUTAGE_S", 30.0, 6.0)
+FLEET_BLOCKS = int(test_size("HEDGER_TEST_FLEET_BLOCKS", 300, 60))

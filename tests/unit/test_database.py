@@ -72,6 +72,21 @@ def test_transactions_commit_or_roll_back_as_a_whole(target):
         assert db.execute("SELECT id, body FROM notes ORDER BY id") == [(1, "kept")]
 
 
+def test_an_insert_returns_the_generated_id(target):
+    log = Migration(
+        1,
+        "log",
+        "CREATE TABLE log (id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL);",
+        postgresql="CREATE TABLE log (id BIGSERIAL PRIMARY KEY, line TEXT NOT NULL);",
+    )
+    with open_database(target, {"log": [log]}) as db:
+        with db.transaction() as tx:
+            first = tx.insert("INSERT INTO log (line) VALUES (?)", ("one",))
+            second = tx.insert("INSERT INTO log (line) VALUES (?)", ("two",))
+        assert second == first + 1
+        assert db.execute("SELECT id, line FROM log ORDER BY id") == [(first, "one"), (second, "two")]
+
+
 def test_an_older_database_is_upgraded_in_order_and_keeps_its_rows(target):
     with open_database(target, {"notes": [V1]}) as old:
         assert old.schema_version("notes") == 1

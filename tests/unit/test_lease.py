@@ -9,7 +9,7 @@ import time
 import pytest
 
 from hedger.errors import LeaseLost
-from hedger.execution.lease import Lease, all_leases, main, open_leases, record_drill_write
+from hedger.execution.lease import Lease, LeaseSet, all_leases, main, open_leases, record_drill_write
 
 ACCOUNT = "0xF39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 
@@ -139,3 +139,22 @@ def test_status_prints_every_lease_with_its_lapse(target, capsys):
     assert lease["lapsed"] == "not renewed for 4 blocks (ttl 3)"
     assert main(["status", "--journal", str(target / "nope")]) == 2
     assert "cannot open the database" in capsys.readouterr().err
+
+
+def test_a_lease_set_serves_several_accounts_and_networks_each_by_its_own_blocks(target):
+    accounts = [("local", ACCOUNT), ("local", "0x" + "22" * 20), ("arbitrum-one", ACCOUNT)]
+    db_a, db_b = open_leases(target), open_leases(target)
+    a = LeaseSet(db_a, "host-a", accounts, ttl_blocks=3)
+    b = LeaseSet(db_b, "host-b", accounts, ttl_blocks=3)
+    assert [c.token for c in a.renew({"local": 10, "arbitrum-one": 5_000})] == [1, 1, 1]
+    assert b.renew({"local": 10, "arbitrum-one": 5_000}) == [] and b.held() == []
+    # only the local chain moves on (3 blocks): the standby takes the local leases, not arbitrum-one's
+    changes = b.renew({"local": 13, "arbitrum-one": 5_001})
+    assert [(c.lease.network, c.token, c.previous) for c in changes] == [("local", 2, None), ("local", 2, None)]
+    lost = a.renew({"local": 13, "arbitrum-one": 5_001})
+    assert [(c.lease.network, c.token, c.previous) for c in lost] == [("local", None, 1), ("local", None, 1)]
+    assert [lease.network for lease in a.held()] == ["arbitrum-one"]
+    a.release()
+    assert [c.lease.network for c in b.renew({"local": 14, "arbitrum-one": 5_001})] == ["arbitrum-one"]
+    db_a.close()
+    db_b.close()
