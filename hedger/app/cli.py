@@ -25,12 +25,14 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_HALTED, EXIT_ACTION_FAILED, EXIT_INTERRUPT
 
 def _chain_up(args: argparse.Namespace) -> int:
     from hedger.chain.anvil import DEV_ACCOUNTS, Anvil, AnvilConfig
+    from hedger.chain.history_seed import load_seed
     from hedger.chain.universe import deploy_universe, write_network_file
 
     started = time.monotonic()
     config = AnvilConfig(port=args.port, fork_url=args.fork_url, fork_block=args.fork_block, chain_id=args.chain_id)
+    seed = load_seed(args.history_days) if args.history_days > 0 else None
     with Anvil.launch(config) as node:
-        universe = deploy_universe(node)
+        universe = deploy_universe(node, history=seed)
         write_network_file(universe, Path(args.network_file))
         elapsed = time.monotonic() - started
         print(f"Anvil {node.url} (chain id {universe.chain_id}) ready with the reference universe in {elapsed:.1f} s")
@@ -42,6 +44,8 @@ def _chain_up(args: argparse.Namespace) -> int:
             print(f"  {name:<10}  {address}")
         print(f"  Sequencer   {universe.sequencer_feed}")
         print(f"  Multicall3  {universe.multicall}")
+        if seed is not None:
+            print(f"Feeds seeded with {seed.hours} hourly rounds: {universe.history}")
         demo_key = dict(DEV_ACCOUNTS)[universe.demo_account]
         print(f"Demo account {universe.demo_account}; for local use only, in .env:")
         print(f"  HEDGER_PRIVATE_KEY={demo_key}   # Anvil's public development key #1: never hold real funds")
@@ -169,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--fork-block", type=int, help="fork at this block (default: latest)")
     up.add_argument("--chain-id", type=int, help="fresh chain: its id (31337); fork: the id it must report")
     up.add_argument("--network-file", default="networks/local.toml")
+    up.add_argument("--history-days", type=int, default=30, help="days of hourly rounds seeded in the feeds (0: none)")
     up.set_defaults(handler=_chain_up)
 
     status = commands.add_parser("status", help="exposure, positions, funding, oracles, sequencer: one block")
