@@ -85,7 +85,7 @@ def test_walk_stops_at_the_first_round_of_a_phase_as_unknown_not_broken(seeded, 
     assert split_round_id(eth.rounds[0].round_id) == (1, 1)
     prices = eth.prices("1h")
     first_priced = prices.first_valid_index()
-    assert prices.loc[: first_priced].iloc[:-1].isna().all()  # before the phase: explicit gaps, not prices
+    assert prices.loc[:first_priced].iloc[:-1].isna().all()  # before the phase: explicit gaps, not prices
     assert prices.notna().sum() == pytest.approx(DAYS * 24, abs=1)
 
 
