@@ -78,21 +78,71 @@ def _session(args: argparse.Namespace):
 
 
 def _status(args: argparse.Namespace) -> int:
-    from hedger.app.display import status_text
+    from hedger.app.display import ratios_text, status_text
     from hedger.model import to_jsonable
 
-    snapshot = _session(args).snapshot()
-    print(json.dumps(to_jsonable(snapshot), indent=2) if args.json else status_text(snapshot))
+    session = _session(args)
+    snapshot = session.snapshot()
+    session.hedge_ratios(snapshot)
+    ratios = list(session.ratio_book.live.values())
+    if args.json:
+        print(json.dumps({**to_jsonable(snapshot), "ratios": [r.to_jsonable() for r in ratios]}, indent=2))
+    else:
+        print(status_text(snapshot) + ("\n\nHedge ratios\n" + ratios_text(ratios) if ratios else ""))
     return EXIT_OK
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from hedger.app.display import plan_text
+    from hedger.app.display import plan_text, ratios_text
 
     session = _session(args)
     plan = session.plan(session.snapshot())
-    print(json.dumps(plan.to_json(), indent=2) if args.json else plan_text(plan))
+    ratios = list(session.ratio_book.live.values())
+    if args.json:
+        print(json.dumps({**plan.to_json(), "ratios": [r.to_jsonable() for r in ratios]}, indent=2))
+    else:
+        shown = ratios or session.ratios
+        print(plan_text(plan) + ("\n\nHedge ratios\n" + ratios_text(ratios, session.ratios) if shown else ""))
     return EXIT_HALTED if plan.halted else EXIT_OK
+
+
+def _ratio(args: argparse.Namespace) -> int:
+    """The estimate of one asset's ratio (or every configured one), its uncertainty, and a quick walk-forward."""
+    from hedger.app.display import ratios_text
+    from hedger.chain.multicall import latest_block
+
+    session = _session(args)
+    book = session.ratio_book
+    assets = [args.asset] if args.asset else sorted(book.specs)
+    if not assets:
+        raise HedgerError("no asset to estimate", "name one (hedger ratio ETH) or add [strategy.ratio.<ASSET>] tables")
+    block = latest_block(session.reader.rpc)
+    estimates = book.estimate(assets, block, hedge_with=args.hedge_with)
+    walks = {}
+    for asset in assets:
+        try:
+            walks[asset] = book.walk_forward(asset)
+        except HedgerError as error:
+            walks[asset] = error
+    if args.json:
+        out = [
+            {**estimates[a].to_jsonable(),
+             "walk_forward": {"error": str(w)} if isinstance(w, HedgerError)
+             else {"estimator": w[0].to_jsonable(), "one_to_one": w[1].to_jsonable()}}
+            for a, w in walks.items()
+        ]  # fmt: skip
+        print(json.dumps(out, indent=2))
+        return EXIT_OK
+    print(f"Hedge ratios at block {block.number}\n" + ratios_text(list(estimates.values())))
+    print("\nWalk-forward on the same history (ratio known at t hedges (t, t+1]; out of sample)")
+    for asset, walk in walks.items():
+        if isinstance(walk, HedgerError):
+            print(f"  {asset}: {walk}")
+            continue
+        est, one = walk
+        print(f"  {asset}: {est.method} HE {est.he:.2%} vs 1:1 {one.he:.2%} over {est.observations} intervals "
+              f"(mean ratio {est.mean_ratio:.4f})")  # fmt: skip
+    return EXIT_OK
 
 
 def _rebalance(args: argparse.Namespace) -> int:
@@ -190,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plan_options(rebalance)
     rebalance.add_argument("--execute", action="store_true", help="send the transactions (key from .env)")
     rebalance.set_defaults(handler=_rebalance)
+
+    ratio = commands.add_parser("ratio", help="estimated hedge ratios, their uncertainty and a walk-forward")
+    _add_chain_options(ratio)
+    ratio.add_argument("asset", nargs="?", help="the held asset (default: every [strategy.ratio] asset)")
+    ratio.add_argument("--hedge-with", help="estimate against this asset's price instead of the configured one")
+    ratio.add_argument("--journal", help="journal file (the round cache sits beside it)")
+    ratio.set_defaults(handler=_ratio)
 
     keeper = commands.add_parser("keeper", help="the keeper loop").add_subparsers(dest="keeper_command", required=True)
     run = keeper.add_parser("run", help="snapshot → plan → execute on every new block, until SIGTERM")

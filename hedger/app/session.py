@@ -13,6 +13,7 @@ from pathlib import Path
 from eth_utils import to_checksum_address
 from web3 import Web3
 
+from hedger.app.ratios import RatioBook
 from hedger.chain.connect import connect
 from hedger.errors import ConfigError, HedgerError
 from hedger.execution.executor import ExecutionReport, Executor, RetryPolicy
@@ -64,6 +65,7 @@ class Session:
         self.settings = StrategySettings.from_mapping(self.network.strategy, self.network.file)
         self.send_policy, self.retry_policy, self.reduce_when_halted = _execution_settings(self.network)
         self._journal: Journal | None = None
+        self.ratio_book = RatioBook(self.network, self.settings, self.reader.rpc, self.journal_path)
 
     @property
     def journal(self) -> Journal:
@@ -83,7 +85,11 @@ class Session:
 
     def plan(self, snapshot: Snapshot, state: PlannerState | None = None, restrictions: tuple = ()) -> Plan:
         state = state if state is not None else self.state()
-        return build_plan(snapshot, self.settings, self.ratios, state, restrictions)
+        return build_plan(snapshot, self.settings, self.hedge_ratios(snapshot), state, restrictions)
+
+    def hedge_ratios(self, snapshot: Snapshot) -> dict[str, Decimal]:
+        """--ratio values win; `[strategy.ratio]` assets are re-estimated on their schedule (hedger.app.ratios)."""
+        return {**self.ratio_book.refresh(snapshot), **self.ratios}
 
     def executor(self) -> Executor:
         signer = load_signer()
@@ -104,6 +110,7 @@ class Session:
         return new_state
 
     def close(self) -> None:
+        self.ratio_book.close()
         if self._journal is not None:
             self._journal.close()
 

@@ -90,7 +90,8 @@ def _plain(value: Any) -> Any:
 class RatioEstimator(Protocol):
     """What every estimator offers: one estimate from all the data, and an as-of-t series."""
 
-    method: str
+    @property
+    def method(self) -> str: ...
 
     def estimate(self, spot_returns: pd.Series, perp_returns: pd.Series) -> RatioEstimate: ...
 
