@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 from hedger.backtest.data import read_price_history
+from hedger.errors import DataError
 from hedger.strategy.ratio import EWMARatio, OLSRatio, RollingOLSRatio, hedge_effectiveness, paired_returns
 from hedger.strategy.ratio.live import walk_forward
 from hedger.strategy.ratio.regimes import KalmanRatio, MarkovRatio, TrendConditionedRatio
@@ -62,8 +64,12 @@ def main() -> None:
         markov = not (args.skip_markov_1h and interval == "1h")
         for name, estimator in estimators(interval, markov).items():
             started = time.perf_counter()
-            result = walk_forward(estimator, spot, perp)
-            case["estimators"][name] = {**result.to_jsonable(), "seconds": round(time.perf_counter() - started, 2)}
+            try:
+                result = walk_forward(estimator, spot, perp).to_jsonable()
+            except DataError as error:  # e.g. a regime model that never fits: reported, not hidden
+                result = {"error": str(error.args[0])}
+            case["estimators"][name] = {**result, "seconds": round(time.perf_counter() - started, 2)}
+            print(spot_asset, perp_asset, interval, name, case["estimators"][name], file=sys.stderr, flush=True)
         rows.append(case)
     print(json.dumps({"benchmark": "ratio_out_of_sample", "cases": rows}, indent=2))
 

@@ -59,6 +59,12 @@ def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
         help="top up to initial margin when equity falls below this fraction of it (0: never)",
     )
     parser.add_argument(
+        "--engine",
+        choices=("fast", "plan"),
+        default="fast",
+        help="fast: the vectorised accounting loop; plan: every close replayed through the live build_plan",
+    )
+    parser.add_argument(
         "--sweep",
         choices=("standard",),
         help="run a sweep instead of --policy: standard = 10 estimators x 5 bands x 4 leverages (200 runs)",
@@ -84,7 +90,17 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     )
     if args.sweep:
         return _sweep(history, config, args)
-    results = [run_backtest(history, policy_from_name(name), config) for name in args.policy]
+    if args.engine == "plan":
+        from hedger.backtest.plan_engine import run_plan_backtest
+
+        replays = [run_plan_backtest(history, policy_from_name(name), config) for name in args.policy]
+        results = [replay.result for replay in replays]
+        for replay in replays:
+            halts = len(replay.halted_rows)
+            print(f"{replay.result.policy.name}: plan verdicts {replay.verdicts}; {halts} halted closes; "
+                  f"guards {replay.guard_codes or 'none'}; {replay.rejected_fills} fills rejected")  # fmt: skip
+    else:
+        results = [run_backtest(history, policy_from_name(name), config) for name in args.policy]
     metrics = {result.policy.name: compute_metrics(result) for result in results}
     files = write_report(results, metrics, args.out)
     print(_headline(history))

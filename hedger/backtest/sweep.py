@@ -13,6 +13,7 @@ import itertools
 import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 
@@ -86,8 +87,8 @@ def _ratio_key(policy: HedgePolicy, history: HedgeHistory) -> tuple:
 
 
 def _run_case(case: SweepCase) -> dict[str, object]:
-    history = _SHARED["history"]
-    ratio: np.ndarray = _SHARED["ratios"][_ratio_key(case.policy, history)]
+    history = cast(HedgeHistory, _SHARED["history"])
+    ratio = cast(dict[tuple, np.ndarray], _SHARED["ratios"])[_ratio_key(case.policy, history)]
     result = run_backtest(history, case.policy, case.config, ratio)
     return {
         "label": case.label,
