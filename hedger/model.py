@@ -253,13 +253,6 @@ class Position:
             return None
         return notional / self.collateral_usd
 
-    @property
-    def margin_ratio(self) -> Decimal | None:
-        """ccxt's marginRatio: maintenance margin over collateral (1 means liquidation)."""
-        if self.maintenance_margin_usd is None or not self.collateral_usd or self.collateral_usd <= 0:
-            return None
-        return self.maintenance_margin_usd / self.collateral_usd
-
 
 @dataclass(frozen=True)
 class MarginAccount:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from hedger.chain.toolchain import project_root
+from hedger.chain.toolchain import checkout_root
 from hedger.errors import ConfigError
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -111,28 +112,56 @@ class NetworkConfig:
             )
         return url
 
-    def feed_for(self, asset: str, role: str = "primary") -> FeedConfig | None:
-        return next((f for f in self.feeds.values() if f.asset == asset and f.role == role), None)
-
     def is_known_address(self, address: str) -> bool:
         """True for addresses this file names (the only ones hedger will send transactions to)."""
         return to_checksum_address(address) in self.addresses
 
 
-def networks_dir() -> Path:
-    return Path(os.environ.get("HEDGER_NETWORKS_DIR", project_root() / "networks"))
+def network_dirs() -> list[Path]:
+    """Where network files are looked up by name, first match wins: HEDGER_NETWORKS_DIR, ./networks, the
+    checkout's networks/ (when hedger runs from one), the user's ($XDG_CONFIG_HOME or ~/.config)/hedger/networks,
+    then the files shipped with hedger (installed under <prefix>/share/hedger/networks)."""
+    explicit = os.environ.get("HEDGER_NETWORKS_DIR")
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    checkout = checkout_root()
+    candidates = [
+        *([Path(explicit)] if explicit else []),
+        Path.cwd() / "networks",
+        *([checkout / "networks"] if checkout else []),
+        config_home / "hedger" / "networks",
+        Path(sys.prefix) / "share" / "hedger" / "networks",
+    ]
+    unique: list[Path] = []
+    for directory in candidates:
+        if directory.resolve() not in (d.resolve() for d in unique):
+            unique.append(directory)
+    return unique
+
+
+def find_network_file(name_or_path: str) -> Path:
+    """A network file by path (anything ending in .toml) or by name (`arbitrum-one`), see `network_dirs`."""
+    if name_or_path.endswith(".toml"):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ConfigError(str(path), "(file)", "not found", "check the path, or pass a network name")
+        return path
+    dirs = network_dirs()
+    for directory in dirs:
+        path = directory / f"{name_or_path}.toml"
+        if path.is_file():
+            return path
+    known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.toml")})
+    raise ConfigError(
+        f"{name_or_path}.toml",
+        "(file)",
+        f"no network file of that name in {', '.join(str(d) for d in dirs)}",
+        f"pick one of {known}, pass a path to a .toml file, or run `hedger chain up` to write local.toml",
+    )
 
 
 def load_network(name_or_path: str) -> NetworkConfig:
-    """Load networks/<name>.toml (or a path to a TOML file) and validate it."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        path = networks_dir() / f"{name_or_path}.toml"
-    if not path.exists():
-        known = sorted(p.stem for p in networks_dir().glob("*.toml"))
-        raise ConfigError(
-            str(path), "(file)", "not found", f"pick one of {known}, or run `hedger chain up` to write local.toml"
-        )
+    """Load a network file by name or path (see `find_network_file`) and validate it."""
+    path = find_network_file(name_or_path)
     try:
         doc = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:

@@ -16,9 +16,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hedger.backtest.cli import add_backtest_command
 from hedger.errors import HedgerError
+
+if TYPE_CHECKING:
+    from hedger.app.session import Session
+    from hedger.model import Snapshot
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_HALTED, EXIT_ACTION_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -64,7 +69,7 @@ def _wait_for_stop(exited: Callable[[], int | None]) -> None:
             raise HedgerError("the chain process exited unexpectedly")
 
 
-def _session(args: argparse.Namespace):
+def _session(args: argparse.Namespace) -> Session:
     """Network file, chain-id-pinned connection, account, settings and journal, from the options."""
     from hedger.app.session import Session, parse_ratios
 
@@ -110,6 +115,7 @@ def _ratio(args: argparse.Namespace) -> int:
     """The estimate of one asset's ratio (or every configured one), its uncertainty, and a quick walk-forward."""
     from hedger.app.display import ratios_text
     from hedger.chain.multicall import latest_block
+    from hedger.strategy.ratio.live import WalkForward
 
     session = _session(args)
     book = session.ratio_book
@@ -118,7 +124,7 @@ def _ratio(args: argparse.Namespace) -> int:
         raise HedgerError("no asset to estimate", "name one (hedger ratio ETH) or add [strategy.ratio.<ASSET>] tables")
     block = latest_block(session.reader.rpc)
     estimates = book.estimate(assets, block, hedge_with=args.hedge_with)
-    walks = {}
+    walks: dict[str, tuple[WalkForward, WalkForward] | HedgerError] = {}
     for asset in assets:
         try:
             walks[asset] = book.walk_forward(asset)
@@ -154,6 +160,7 @@ def _rebalance(args: argparse.Namespace) -> int:
     state = session.state()
     before = session.snapshot()
     plan = session.plan(before, state)
+    after: Snapshot | None
     if args.execute:
         report = session.executor().execute(plan, before)
         session.remember(before, report, state)

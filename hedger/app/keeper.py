@@ -16,9 +16,11 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from hedger.app.session import Session
 from hedger.app.telemetry import KeeperMetrics
@@ -42,7 +44,7 @@ class KeeperConfig:
     max_cycles: int | None = None  # bounded runs (scripts, tests); None runs until stopped
 
     @classmethod
-    def from_mapping(cls, table: dict, **overrides) -> KeeperConfig:
+    def from_mapping(cls, table: Mapping[str, Any], **overrides: Any) -> KeeperConfig:
         """The network file's [keeper] table (gas_budget_per_day in native coin, e.g. "0.05"), then overrides."""
         values = {k: v for k, v in table.items() if k != "gas_budget_per_day"}
         if "gas_budget_per_day" in table:

@@ -13,7 +13,6 @@ import itertools
 import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import cast
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from hedger.backtest.engine import BacktestConfig, run_backtest
 from hedger.backtest.metrics import compute_metrics
 from hedger.backtest.policies import HedgePolicy, policy_from_name, target_ratio
 from hedger.errors import HedgerError
+from hedger.strategy.ratio import RatioEstimator
 
 SWEEP_ESTIMATORS = (
     "one_to_one",
@@ -62,14 +62,14 @@ def run_sweep(
     history: HedgeHistory, cases: Sequence[SweepCase], workers: int = 2, scheduler: str | None = None
 ) -> list[dict[str, object]]:
     """Metrics of every case, in order: {"label", "policy", "leverage", **metrics}."""
-    ratios: dict[tuple, np.ndarray] = {}
+    ratios: dict[_RatioKey, np.ndarray] = {}
     for case in cases:  # once per estimator, not once per case
         key = _ratio_key(case.policy, history)
         if key not in ratios:
             ratios[key] = target_ratio(history, case.policy)
     if scheduler is not None:
         return _run_on_dask(scheduler, history, ratios, cases)
-    _SHARED.update(history=history, ratios=ratios)
+    _SHARED[:] = [(history, ratios)]
     try:
         if workers <= 1:
             return [_run_case(case) for case in cases]
@@ -79,16 +79,17 @@ def run_sweep(
         _SHARED.clear()
 
 
-_SHARED: dict[str, object] = {}
+_RatioKey = tuple[RatioEstimator, float]
+_SHARED: list[tuple[HedgeHistory, dict[_RatioKey, np.ndarray]]] = []  # what forked workers inherit: one entry
 
 
-def _ratio_key(policy: HedgePolicy, history: HedgeHistory) -> tuple:
+def _ratio_key(policy: HedgePolicy, history: HedgeHistory) -> _RatioKey:
     return (policy.estimator_for(history), policy.fallback_ratio)
 
 
 def _run_case(case: SweepCase) -> dict[str, object]:
-    history = cast(HedgeHistory, _SHARED["history"])
-    ratio = cast(dict[tuple, np.ndarray], _SHARED["ratios"])[_ratio_key(case.policy, history)]
+    ((history, ratios),) = _SHARED
+    ratio = ratios[_ratio_key(case.policy, history)]
     result = run_backtest(history, case.policy, case.config, ratio)
     return {
         "label": case.label,
@@ -99,7 +100,7 @@ def _run_case(case: SweepCase) -> dict[str, object]:
 
 
 def _run_on_dask(
-    scheduler: str, history: HedgeHistory, ratios: dict[tuple, np.ndarray], cases: Sequence[SweepCase]
+    scheduler: str, history: HedgeHistory, ratios: dict[_RatioKey, np.ndarray], cases: Sequence[SweepCase]
 ) -> list[dict[str, object]]:
     from dask.distributed import Client
 
@@ -115,8 +116,8 @@ def _run_on_dask(
         return client.gather(futures)
 
 
-def _run_remote(case: SweepCase, history: HedgeHistory, ratios: dict[tuple, np.ndarray]) -> dict[str, object]:
-    _SHARED.update(history=history, ratios=ratios)
+def _run_remote(case: SweepCase, history: HedgeHistory, ratios: dict[_RatioKey, np.ndarray]) -> dict[str, object]:
+    _SHARED[:] = [(history, ratios)]
     try:
         return _run_case(case)
     finally:

@@ -8,8 +8,10 @@ from typing import Any, TypeVar
 
 import requests
 from web3 import Web3
+from web3.providers.base import JSONBaseProvider
 from web3.providers.rpc import HTTPProvider
 from web3.providers.rpc.utils import ExceptionRetryConfiguration
+from web3.types import RPCEndpoint
 
 from hedger.errors import ChainIdMismatch, RpcError
 
@@ -45,15 +47,16 @@ class Rpc:
         return getattr(self.w3.provider, "round_trips", 0)
 
     def request(self, method: str, params: list[Any]) -> Any:
-        return self._retrying(lambda: _result(self.w3.provider.make_request(method, params), method))
+        return self._retrying(lambda: _result(self.w3.provider.make_request(RPCEndpoint(method), params), method))
 
     def batch(self, requests_: list[tuple[str, list[Any]]]) -> list[Any]:
         """Several requests in one HTTP round trip; results in request order."""
-        if len(requests_) == 1:
-            return [self.request(*requests_[0])]
+        provider = self.w3.provider
+        if len(requests_) == 1 or not isinstance(provider, JSONBaseProvider):  # no JSON-RPC batches: one by one
+            return [self.request(*request) for request in requests_]
 
         def send() -> list[Any]:
-            responses = self.w3.provider.make_batch_request(requests_)
+            responses = provider.make_batch_request([(RPCEndpoint(m), p) for m, p in requests_])
             if not isinstance(responses, list):
                 return [_result(responses, "batch")]
             return [_result(r, m) for r, (m, _) in zip(responses, requests_, strict=True)]

@@ -242,9 +242,10 @@ def deploy(w3: Web3, name: str, *args: Any, sender: str) -> Contract:
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     tx_hash = factory.constructor(*args).transact({"from": sender})
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
-    if receipt["status"] != 1:
+    address = receipt["contractAddress"]
+    if receipt["status"] != 1 or address is None:
         raise ToolchainError(f"deploying {name} reverted (tx {tx_hash.hex()})")
-    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+    return w3.eth.contract(address=address, abi=artifact.abi)
 
 
 def at(w3: Web3, name: str, address: str) -> Contract:

@@ -18,9 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from web3 import Web3
 
 HOUR_S = 3600
 ROUNDS_PER_TX = 150
@@ -89,7 +91,7 @@ def fixture_seed(days: int = 30, assets: Sequence[str] = ("ETH", "BTC"), seed: i
     return HistorySeed(relative, f"fixture: seeded log-normal hourly moves (seed {seed})")
 
 
-def write_history(w3, feeds: Mapping[str, tuple[object, str, Decimal]], seed: HistorySeed, sender: str) -> int:
+def write_history(w3: Web3, feeds: Mapping[str, tuple[Any, str, Decimal]], seed: HistorySeed, sender: str) -> int:
     """Write the seed into each feed: `feeds` maps feed name → (contract, asset, latest price). Returns the number
     of rounds written. Assets the seed does not cover are left with their single deploy-time round."""
     now = w3.eth.get_block("latest")["timestamp"]
@@ -107,7 +109,7 @@ def write_history(w3, feeds: Mapping[str, tuple[object, str, Decimal]], seed: Hi
         for start in range(0, len(rows), ROUNDS_PER_TX):
             chunk = rows[start : start + ROUNDS_PER_TX]
             ids, answers, times = (list(column) for column in zip(*chunk, strict=True))
-            tx = contract.functions.writeRounds(ids, answers, times).transact({"from": sender})  # type: ignore[attr-defined]
+            tx = contract.functions.writeRounds(ids, answers, times).transact({"from": sender})
             w3.eth.wait_for_transaction_receipt(tx, timeout=60)
         written += len(rows)
     return written

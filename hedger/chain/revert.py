@@ -87,8 +87,10 @@ def known_abis() -> list[list[dict[str, Any]]]:
     """ABIs whose custom errors hedger can name: every compiled contract of this project and every
     venue ABI shipped with the package (hedger/venues/abi/*.json)."""
     from hedger.chain.contracts import build_dir
+    from hedger.chain.toolchain import checkout_root
 
-    sources = sorted(build_dir().glob("*.json")) + sorted((Path(__file__).parents[1] / "venues" / "abi").glob("*.json"))
+    compiled = sorted(build_dir().glob("*.json")) if checkout_root() else []
+    sources = compiled + sorted((Path(__file__).parents[1] / "venues" / "abi").glob("*.json"))
     abis = []
     for path in sources:
         data = json.loads(path.read_text())

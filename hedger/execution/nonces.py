@@ -37,11 +37,6 @@ class NonceManager:
         self._next += 1
         return nonce
 
-    def release(self, nonce: int) -> None:
-        """Give back the last nonce when its transaction was never broadcast."""
-        if self._next == nonce + 1:
-            self._next = nonce
-
     def used(self, nonce: int) -> bool:
         """True once a mined transaction of this account carries `nonce`."""
         return self.chain_count("latest") > nonce

@@ -7,6 +7,8 @@ at; a reverted or garbled call becomes a reading with `error` set. hedger.strate
 
 from __future__ import annotations
 
+from functools import partial
+
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
 
@@ -35,19 +37,18 @@ def read_feed(feed: FeedConfig, block: Block) -> ReadStep[OracleReading]:
         Call(feed.address, _DECIMALS, ("uint8",), label=f"{feed.name}.decimals"),
     ]
     source = Source(feed.address, block.number, block.timestamp)
-    base = {
-        "feed": feed.name, "asset": feed.asset, "source": source, "decimals": feed.decimals,
-        "heartbeat_s": feed.heartbeat_s, "min_price": feed.min_price, "max_price": feed.max_price, "role": feed.role,
-    }  # fmt: skip
+    reading = partial(
+        OracleReading, feed=feed.name, asset=feed.asset, source=source, decimals=feed.decimals,
+        heartbeat_s=feed.heartbeat_s, min_price=feed.min_price, max_price=feed.max_price, role=feed.role,
+    )  # fmt: skip
     error = _problem(latest, decimals, feed)
     if error:
-        return OracleReading(**base, error=error)
+        return reading(error=error)
     round_id, answer, started_at, updated_at, _ = latest.value
     previous = CallResult(False)
     if round_id > 0:
         (previous,) = yield [round_call(feed.address, round_id - 1, feed.name)]
-    return OracleReading(
-        **base,
+    return reading(
         answer=answer,
         round_id=round_id,
         started_at=started_at,

@@ -57,21 +57,17 @@ def market_scope(market_key: str) -> str:
     return f"market:{market_key}"
 
 
-def allow(code: str, message: str = "", **values: Any) -> GuardResult:
+def allow(code: str, message: str = "", /, **values: Any) -> GuardResult:
     return GuardResult(Verdict.ALLOW, code, message, values)
 
 
-def _result(verdict: Verdict, code: str, message: str, **values: Any) -> GuardResult:
+def _result(verdict: Verdict, code: str, message: str, /, **values: Any) -> GuardResult:
     return GuardResult(verdict, code, message, values)
 
 
 def most_severe(results: Iterable[GuardResult]) -> Verdict:
     """The strictest verdict among the results (allow when there are none)."""
     return max((r.verdict for r in results), key=_SEVERITY.__getitem__, default=Verdict.ALLOW)
-
-
-def severity(verdict: Verdict) -> int:
-    return _SEVERITY[verdict]
 
 
 def _relative_gap(a: Decimal, b: Decimal, base: Decimal) -> Decimal:
@@ -198,8 +194,9 @@ def sequencer(status: SequencerStatus | None, settings: GuardSettings) -> GuardR
         return _result(settings.sequencer_verdict, "sequencer_uninitialised", "sequencer feed startedAt is 0", **values)
     if not status.up:
         return _result(settings.sequencer_verdict, "sequencer_down", "the L2 sequencer is down", **values)
-    if status.since_change_s <= grace_s:
-        message = f"sequencer up for {status.since_change_s} s, grace period {grace_s} s"
+    since_s = status.source.block_timestamp - status.started_at
+    if since_s <= grace_s:
+        message = f"sequencer up for {since_s} s, grace period {grace_s} s"
         return _result(settings.sequencer_verdict, "sequencer_grace", message, **values, grace_period_s=grace_s)
     return allow("sequencer_up", **values)
 
@@ -349,20 +346,21 @@ def resolve_price(
 ) -> PriceView:
     """Judge an asset's primary (and optional secondary) source; see PriceView. Pure: `state` is read only."""
     results = list(oracle_health(primary, settings)) if primary else [_missing_oracle(asset)]
-    primary_ok = primary is not None and most_severe(results) is Verdict.ALLOW
-    secondary_ok = healthy(secondary, settings)
-    if primary_ok:
-        results.append(round_jump(primary, settings, secondary if secondary_ok else None))
+    good_primary = primary if primary is not None and most_severe(results) is Verdict.ALLOW else None
+    good_secondary = secondary if healthy(secondary, settings) else None
+    primary_ok, secondary_ok = good_primary is not None, good_secondary is not None
+    if good_primary is not None:
+        results.append(round_jump(good_primary, settings, good_secondary))
     trusted_pair = False
-    if primary_ok and secondary_ok:
-        agreement = sources_apart(primary, secondary, settings)
+    if good_primary is not None and good_secondary is not None:
+        agreement = sources_apart(good_primary, good_secondary, settings)
         results.append(agreement)
         trusted_pair = agreement.verdict is Verdict.ALLOW
     if asset in state.distrusted and secondary is not None and not trusted_pair:
         message = f"{asset}: both sources failed; waiting until both are healthy and agree"
         results.append(_result(Verdict.HALT, "oracle_recovering", message))
     scoped = tuple(r.scoped(asset_scope(asset)) for r in results)
-    price = primary.price if most_severe(scoped) is Verdict.ALLOW else None
+    price = good_primary.price if good_primary is not None and most_severe(scoped) is Verdict.ALLOW else None
     anchor, anchor_source = _anchor(
         asset, price, secondary if secondary_ok and not primary_ok else None, settings, state, now
     )

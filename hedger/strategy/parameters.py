@@ -337,7 +337,7 @@ class StrategySettings:
         data = data or {}
         tables = {"guards": GuardSettings, "sizing": SizingSettings, "policy": RebalancePolicy, "ratio": RatioSettings}
         _reject_unknown(data, tables, file, "strategy")
-        parts: dict[str, Any] = {}
+        parts: dict[str, Any] = {}  # one settings dataclass per table, each its own type
         for name, part in tables.items():
             table = data.get(name, {})
             if not isinstance(table, Mapping):

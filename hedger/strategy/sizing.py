@@ -124,11 +124,10 @@ class CarryQuote:
 def carry_quote(
     market: Market, funding: FundingRate | None, side: Side, horizon_h: Decimal, incumbent: bool
 ) -> CarryQuote:
-    known = funding is not None and funding.known
     return CarryQuote(
         market=market,
         side=side,
-        paid_per_hour=funding.paid_per_hour(side) if known else None,
+        paid_per_hour=funding.paid_per_hour(side) if funding is not None and funding.known else None,
         entry_fee_rel=ZERO if incumbent else market.taker_fee,
         horizon_h=horizon_h,
         rate=funding.rate if funding is not None else None,
@@ -175,7 +174,9 @@ def growth(current: Decimal, target: Decimal) -> Decimal:
     return max(abs(target) - abs(current), ZERO)
 
 
-def cap_growth(current: Decimal, target: Decimal, price: Decimal, capacity_usd: Decimal):
+def cap_growth(
+    current: Decimal, target: Decimal, price: Decimal, capacity_usd: Decimal
+) -> tuple[Decimal, Decimal, Reason | None]:
     """Limit the growing part of a move to `capacity_usd` of notional; returns (target, growth_usd, reason)."""
     grow = growth(current, target)
     allowed = max(capacity_usd, ZERO) / price

@@ -13,15 +13,17 @@ and is reported as unknown (`rate` None) without one.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_typing import HexStr
 from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
+from web3.types import TxReceipt
 
 from hedger.chain.multicall import Block, Call, CallResult, ReadStep
 from hedger.model import (
@@ -83,7 +85,7 @@ class AccountMarginSummary(NamedTuple):
     raw_usd: int
 
 
-def _decoder(types: str, shape: type) -> object:
+def _decoder(types: str, shape: type) -> Callable[[bytes], Any]:
     """A decoder of a precompile answer, `abi.encode`d `types`, into `shape`."""
     return lambda raw: shape(*abi_decode([types], raw)[0])
 
@@ -258,10 +260,11 @@ class HyperliquidVenue:
     def _funding(
         self, market: Market, mark: Decimal | None, oracle: Decimal | None, block: Block, errors: list[str]
     ) -> FundingRate:
-        rate = None if self.funding_source is None else self.funding_source.funding_per_hour(market.symbol)
+        source = self.funding_source
+        rate = None if source is None else source.funding_per_hour(market.symbol)
         if rate is None:
             errors.append(f"{self.name}: {market.symbol} funding unknown: HyperCore publishes none on-chain")
-        origin = self.precompiles.mark_px if rate is None else f"funding-source:{self.funding_source.name}"
+        origin = self.precompiles.mark_px if source is None or rate is None else f"funding-source:{source.name}"
         return FundingRate(
             venue=self.name,
             symbol=market.symbol,
@@ -372,7 +375,7 @@ class HyperliquidVenue:
 
     # ------------------------------------------------------------------ settlement
 
-    def order_id_from_receipt(self, receipt: dict) -> str | None:
+    def order_id_from_receipt(self, receipt: TxReceipt) -> str | None:
         """A CoreWriter order acts on HyperCore a few seconds after its transaction, and the position
         precompile shows it only then: the executor keeps the order pending until the settle window has
         passed, so no second order is sent for a hedge HyperCore has not applied yet."""
@@ -381,7 +384,7 @@ class HyperliquidVenue:
         return "0x" + bytes(receipt["transactionHash"]).hex().removeprefix("0x")
 
     def order_outcome(self, order_id: str, from_block: int) -> OrderOutcome:
-        sent = self.w3.eth.get_transaction_receipt(order_id)
+        sent = self.w3.eth.get_transaction_receipt(HexStr(order_id))
         sent_at = self.w3.eth.get_block(sent["blockNumber"])["timestamp"]
         latest = self.w3.eth.get_block("latest")
         if latest["timestamp"] - sent_at < self.settle_window_s:

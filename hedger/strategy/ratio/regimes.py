@@ -126,7 +126,7 @@ class MarkovRatio:
 
     def _predicted(self, model: Any, result: Any, spot: np.ndarray, perp: np.ndarray) -> np.ndarray:
         """P(regime at t+1 | data up to t) for each t of (spot, perp) under the fitted parameters."""
-        from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression  # type: ignore[import-untyped]
+        from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
 
         run = MarkovRegression(spot, k_regimes=2, exog=perp, trend="c", switching_variance=True)
         with warnings.catch_warnings():
