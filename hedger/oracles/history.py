@@ -10,9 +10,11 @@ the cache's newest, in one round trip.
 
 Round ids are phase-aware, as a Chainlink proxy reports them: roundId = phaseId << 64 | aggregatorRoundId.
 A walk back goes down the aggregator round ids of one phase; at a phase's first round the previous round is
-*unknown* (it lives in the previous phase's aggregator), not broken: the history starts there and says so
-(`FeedHistory.phase_start`). A round that fails to read inside the walked range is kept as a failed round
-(`Round.ok` False) and is a gap, never skipped silently.
+*unknown* (it lives in the previous phase's aggregator), not broken. Where the feed is a proxy that says which
+aggregator that was (EACAggregatorProxy's `phaseAggregators(phaseId − 1)`), the walk asks it for its latest
+round (two more round trips, once: the cache remembers) and goes on through the proxy in that phase; otherwise
+the history starts there and says so (`FeedHistory.phase_start`). A round that fails to read inside the walked
+range is kept as a failed round (`Round.ok` False) and is a gap, never skipped silently.
 
 Files (`read_price_file`): the Binance CSV layout `hedger backtest` reads, a plain price CSV (a time column
 and one column per price), or Parquet (pyarrow) in either layout.
@@ -31,9 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from eth_abi import encode as abi_encode
+from eth_utils import function_signature_to_4byte_selector
 
 from hedger.chain.connect import Rpc
-from hedger.chain.multicall import MULTICALL3_ADDRESS, Block, CallResult, ReadStep, run_steps
+from hedger.chain.multicall import MULTICALL3_ADDRESS, Block, Call, CallResult, ReadStep, run_steps
 from hedger.errors import DataError
 from hedger.oracles.chainlink import latest_round_call, round_call
 from hedger.settings import FeedConfig
@@ -45,6 +49,7 @@ MIN_BATCH = 32
 """Smallest backward batch: a walk never asks for fewer rounds than this at once (one multicall holds 400)."""
 MAX_BATCH = 20_000
 """Largest backward batch per feed per round trip (50 aggregate3 calls in one JSON-RPC batch)."""
+_PHASE_AGGREGATORS = function_signature_to_4byte_selector("phaseAggregators(uint16)")
 FORWARD_MARGIN = 1.5
 """A warm read asks for this many times the rounds expected since the cache's newest, plus 4."""
 
@@ -254,21 +259,52 @@ def _walk(feed: FeedConfig, cached: list[Round], since: int, now: int) -> ReadSt
             fetched = [_round(rid, result) for rid, result in zip(missing, results, strict=True)]
             new += fetched
             rounds.update({r.round_id: r for r in fetched})
+    ceiling = None  # in a phase entered from a newer one: its last aggregator round + 1
     while True:
-        lowest = min(rid for rid in rounds if split_round_id(rid)[0] == phase)
-        oldest, aggregator = rounds[lowest], split_round_id(lowest)[1]
-        covered = oldest.ok and oldest.updated_at is not None and oldest.updated_at <= since
-        if covered or aggregator <= 1 or not oldest.ok:
-            # a phase's first round: what came before is unknown, not broken; a failed read cannot be dated
-            phase_start = aggregator <= 1 and not covered
-            break
-        count = _backward_count(list(rounds.values()), (oldest.updated_at or now) - since, feed.heartbeat_s)
+        in_phase = [rid for rid in rounds if split_round_id(rid)[0] == phase]
+        if in_phase:
+            lowest = min(in_phase)
+            oldest, aggregator = rounds[lowest], split_round_id(lowest)[1]
+            covered = oldest.ok and oldest.updated_at is not None and oldest.updated_at <= since
+            if covered or not oldest.ok:  # far enough back, or a failed read that cannot be dated
+                phase_start = False
+                break
+            span = (oldest.updated_at or now) - since
+        else:
+            aggregator, span = ceiling or 1, now - since
+        if aggregator <= 1:
+            # a phase's first round: the previous round is in the previous phase's aggregator. Across it only
+            # through a proxy that says where that is (EACAggregatorProxy.phaseAggregators); else history starts
+            older = phase - 1
+            if older < 1:
+                phase_start = True
+                break
+            if any(split_round_id(rid)[0] == older for rid in rounds):  # crossed before: the cache has it
+                phase, ceiling = older, None
+                continue
+            (found,) = yield [_phase_aggregator_call(feed, older)]
+            address = found.value if found.ok else None
+            if not address or int(address, 16) == 0:
+                phase_start = True
+                break
+            (last,) = yield [latest_round_call(address, f"{feed.name}.phase{older}")]
+            if not last.ok:
+                phase_start = True
+                break
+            phase, ceiling = older, split_round_id(last.value[0])[1] + 1
+            continue
+        count = _backward_count(list(rounds.values()), span, feed.heartbeat_s)
         ids = [make_round_id(phase, a) for a in range(max(1, aggregator - count), aggregator)]
         results = yield [round_call(feed.address, rid, feed.name) for rid in ids]
         fetched = [_round(rid, result) for rid, result in zip(ids, results, strict=True)]
         new += fetched
         rounds.update({r.round_id: r for r in fetched})
     return _Walked(sorted(rounds.values(), key=lambda r: r.round_id), new, phase_start)
+
+
+def _phase_aggregator_call(feed: FeedConfig, phase: int) -> Call:
+    data = _PHASE_AGGREGATORS + abi_encode(["uint16"], [phase])
+    return Call(feed.address, data, ("address",), label=f"{feed.name}.phaseAggregators")
 
 
 def _round(round_id: int, result: CallResult) -> Round:

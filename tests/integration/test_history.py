@@ -109,3 +109,35 @@ def test_gaps_in_rounds_stay_gaps_at_the_estimation_interval(seeded):
     assert returns.isna().sum() >= len(missing) + 1  # never a zero return across the gap
     # the round at the read block sits in a bucket not yet complete: the last complete bucket holds 146
     assert math.isclose(prices.dropna().iloc[-1], 146.0, rel_tol=1e-12)
+
+
+def test_a_proxy_walk_crosses_into_the_previous_phase_and_a_warm_read_does_not_again(seeded, tmp_path):
+    """EACAggregatorProxy behaviour: phase 1's aggregator wrote 49 hourly rounds, then phase 2's 24 more; the walk
+    reads both, through the proxy, with no gap at the upgrade."""
+    w3, deployer = seeded.w3, seeded.universe.deployer
+    now = w3.eth.get_block("latest")["timestamp"]
+    old = deploy(w3, "ChainlinkFeed", 8, "PHX/USD", 100 * 10**8, sender=deployer)
+    new = deploy(w3, "ChainlinkFeed", 8, "PHX/USD", 100 * 10**8, sender=deployer)
+    for feed, hours in ((old, range(72, 23, -1)), (new, range(23, -1, -1))):
+        rounds = list(hours)
+        ids = list(range(1, len(rounds) + 1))
+        seeded.transact(feed.functions.writeRounds(ids, [(200 - h) * 10**8 for h in rounds],
+                                                   [now - h * HOUR_S for h in rounds]))  # fmt: skip
+    proxy = deploy(w3, "AggregatorProxyStandIn", old.address, sender=deployer)
+    seeded.transact(proxy.functions.addPhase(new.address))
+    assert split_round_id(proxy.functions.latestRoundData().call()[0]) == (2, 24)
+    config = FeedConfig("PHX/USD", proxy.address, "PHX", 8, 3600, 1, 10**6)  # type: ignore[arg-type]
+    rpc = _rpc(seeded)
+    history = ChainHistory(rpc, seeded.network.chain_id, RoundCache(tmp_path / "h.sqlite"))
+    block = latest_block(rpc)
+    before = rpc.round_trips
+    read = history.read([config], days=2.5, block=block)["PHX/USD"]
+    assert rpc.round_trips - before <= 5
+    assert not read.phase_start and not read.failed
+    phases = [split_round_id(r.round_id)[0] for r in read.rounds]
+    assert set(phases) == {1, 2} and phases == sorted(phases)
+    prices = read.prices("1h")
+    assert prices.notna().all() and prices.iloc[0] == pytest.approx(200 - 59, abs=1)  # 2.5 days back: phase 1
+    before = rpc.round_trips
+    again = history.read([config], days=2.5, block=block)["PHX/USD"]
+    assert rpc.round_trips - before == 1 and len(again.rounds) == len(read.rounds)
