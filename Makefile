@@ -16,9 +16,23 @@ PYTEST_ARGS ?=
 # still fit pyproject.toml are kept.
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet $(UPGRADE)
 
-.PHONY: setup setup-brownie setup-browser compile demo test test-fast test-integration lint typecheck lock bench clean
+.PHONY: setup setup-brownie setup-browser dashboard-assets compile demo test test-fast test-integration lint typecheck lock bench clean
 
-setup: $(PY_STAMP) $(NODE_STAMP) compile
+setup: $(PY_STAMP) $(NODE_STAMP) compile dashboard-assets
+
+# The dashboard's chart library (uPlot, MIT) from node_modules into the package: served from there, no CDN.
+DASH_VENDOR := hedger/app/dashboard/static/vendor
+DASH_ASSETS := $(DASH_VENDOR)/uPlot.iife.min.js $(DASH_VENDOR)/uPlot.min.css $(DASH_VENDOR)/uPlot.LICENSE
+
+dashboard-assets: $(DASH_ASSETS)
+
+$(DASH_VENDOR)/uPlot.%: $(NODE_STAMP)
+	mkdir -p $(DASH_VENDOR)
+	cp node_modules/uplot/dist/uPlot.$* $@
+
+$(DASH_VENDOR)/uPlot.LICENSE: $(NODE_STAMP)
+	mkdir -p $(DASH_VENDOR)
+	cp node_modules/uplot/LICENSE $@
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,7 +70,7 @@ $(BROWNIE_ENV_STAMP): $(BROWNIE_STAMP) $(NODE_STAMP) tools/brownie_env.py browni
 	$(BROWNIE_PY) tools/brownie_env.py
 	touch $@
 
-# A real Chromium for the dashboard's browser tests (Debian's package; Playwright drives it).
+# A real Chromium for the dashboard's browser tests (Debian's package; Playwright drives it, tests/browser/).
 setup-browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
@@ -67,7 +81,7 @@ demo: setup
 	$(PY) scripts/demo.py
 
 # The README's test command: everything, set-up included.
-test: setup setup-brownie
+test: setup setup-brownie setup-browser
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 # The inner loop: unit and property tests not marked slow; no chain, no set-up beyond the venv.
@@ -94,5 +108,5 @@ lock: $(PY_STAMP)
 clean:
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache
 
-bench: setup
+bench: setup setup-browser
 	for script in bench/*.py; do $(PY) $$script || exit 1; done

@@ -8,6 +8,7 @@ sequencer uptime feed and the venues. Addresses live here, never in code. Every 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -46,7 +47,8 @@ class TokenConfig:
     decimals: int
     asset: str
     feed: str
-    stablecoin: bool = False
+    stablecoin: bool = False  # a US-dollar stablecoin: margin, valued near $1 (depeg guards), never hedged
+    peg: str = "USD"  # the currency a stablecoin tracks; another one (EURC: EUR) makes it FX exposure
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ class NetworkConfig:
     keeper: Mapping[str, Any] = field(default_factory=dict)
     accounts: Mapping[str, str] = field(default_factory=dict)
     addresses: frozenset[str] = frozenset()
+    read_at: str = "block"  # "latest" where the node answers eth_call only at the head (HyperEVM)
+    explorer: str | None = None  # block explorer base URL (links only: hedger never requests it)
 
     def rpc_url(self, override: str | None = None) -> str:
         """The RPC URL: an explicit override, else the network's environment variable, else the file's."""
@@ -195,7 +199,11 @@ def parse_network(doc: Mapping[str, Any], file: str) -> NetworkConfig:
         keeper=dict(doc.get("keeper", {})),
         accounts={k: to_checksum_address(v) for k, v in doc.get("accounts", {}).items()},
         addresses=addresses,
+        read_at=net.optional("read_at", str) or "block",
+        explorer=(net.optional("explorer", str) or "").rstrip("/") or None,
     )
+    if network.read_at not in ("block", "latest"):
+        raise ConfigError(file, "network.read_at", f'is {network.read_at!r}: use "block" or "latest"')
     if network.native_feed and network.native_feed not in feeds:
         raise ConfigError(file, "network.native_feed", f"names unknown feed {network.native_feed!r}")
     return network
@@ -274,9 +282,18 @@ def _token(symbol: str, t: _Table, feeds: Mapping[str, FeedConfig]) -> TokenConf
         asset=t.required("asset", str),
         feed=t.required("feed", str),
         stablecoin=bool(t.optional("stablecoin", bool)),
+        peg=t.optional("peg", str) or "USD",
     )
     if token.feed not in feeds:
         raise ConfigError(t.file, t.key("feed"), f"names unknown feed {token.feed!r}", f"known feeds: {sorted(feeds)}")
+    if token.peg != "USD":
+        # a euro (or yen, …) stablecoin is not a dollar: it is exposure to its currency, priced by its feed
+        if token.asset != token.peg:
+            raise ConfigError(
+                t.file, t.key("asset"), f"a {token.peg} stablecoin's exposure is {token.peg}, not {token.asset!r}",
+                f"set asset = {token.peg!r} and its feed to {token.peg}/USD",
+            )  # fmt: skip
+        token = dataclasses.replace(token, stablecoin=False)
     return token
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hedger.app.dashboard.cli import add_dashboard_command
 from hedger.backtest.cli import add_backtest_command
 from hedger.errors import HedgerError
 
@@ -211,11 +212,15 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from hedger.chain.contracts import compile_contracts, compiler_version
+    from hedger.chain.contracts import compile_contracts, compiler_version, dependencies
+    from hedger.chain.toolchain import project_root
 
     artifacts = compile_contracts(force=args.force)
-    deployable = sorted(name for name, a in artifacts.items() if len(a.bytecode) > 2)
+    external = {name: d for d in dependencies(project_root()) for name in d.contracts}
+    deployable = sorted(n for n, a in artifacts.items() if len(a.bytecode) > 2 and n not in external)
     print(f"solc {compiler_version()}: {len(deployable)} deployable contracts: {', '.join(deployable)}")
+    for name, dependency in sorted(external.items()):
+        print(f"solc {compiler_version(dependency.compiler)}: {name} from node_modules/{dependency.source}")
     return EXIT_OK
 
 
@@ -270,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("--force", action="store_true", help="recompile everything")
     compile_cmd.set_defaults(handler=_compile)
     add_backtest_command(commands)
+    add_dashboard_command(commands)
     return parser
 
 

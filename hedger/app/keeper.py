@@ -27,6 +27,7 @@ from hedger.app.telemetry import KeeperMetrics
 from hedger.chain.connect import TRANSIENT_ERRORS
 from hedger.errors import RpcError
 from hedger.execution.executor import ExecutionReport
+from hedger.execution.state_store import save_keeper_status
 from hedger.model import Plan, Snapshot, Verdict
 from hedger.strategy.guards import GuardResult
 
@@ -102,12 +103,14 @@ class Keeper:
         snapshot = self.session.snapshot()
         snapshot_s = time.monotonic() - started
         self.metrics.snapshot_seconds.observe(snapshot_s)
-        plan = self.session.plan(snapshot, self.state, self._restrictions())
+        restrictions = self._restrictions()
+        plan = self.session.plan(snapshot, self.state, restrictions)
         report = None if self.executor is None else self.executor.execute(plan, snapshot)
         self.state = self.session.remember(snapshot, report, self.state)
         self.cycles += 1
         self.last_block = snapshot.block_number
         self._record(snapshot, plan, report, snapshot_s)
+        self._save_status(snapshot, plan, restrictions)
         return CycleResult(snapshot.block_number, plan, report, snapshot_s)
 
     def request_stop(self, *_: object) -> None:
@@ -176,6 +179,23 @@ class Keeper:
             "outcomes": [f"{o.status}:{o.action.kind.value}:{o.action.venue}:{o.action.symbol}" for o in outcomes],
             "reasons": [r.code for r in plan.reasons][:20], "dry_run": self.executor is None,
         })  # fmt: skip
+
+    def _save_status(self, snapshot: Snapshot, plan: Plan, restrictions: tuple[GuardResult, ...]) -> None:
+        """The last cycle, in the journal, for whoever reads it (`hedger dashboard`)."""
+        status = {
+            "at": time.time(),
+            "pid": os.getpid(),
+            "block": snapshot.block_number,
+            "block_timestamp": snapshot.block_timestamp,
+            "verdict": plan.verdict.value,
+            "actions": len(plan.actions),
+            "cycles": self.cycles,
+            "dry_run": self.executor is None,
+            "gate": restrictions[0].message if restrictions else None,
+            "gas_budget_per_day_wei": self.config.gas_budget_per_day_wei,
+            "poll_interval_s": self.config.poll_interval_s,
+        }
+        save_keeper_status(self.session.journal, self.session.network.name, self.session.account, status)
 
     def _gas_of(self, intent_id: str | None) -> int:
         if intent_id is None:

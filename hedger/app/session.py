@@ -25,7 +25,7 @@ from hedger.model import Plan, Snapshot
 from hedger.settings import NetworkConfig, load_env, load_network
 from hedger.snapshot import SnapshotReader
 from hedger.strategy.parameters import StrategySettings
-from hedger.strategy.plan import advance_state, build_plan
+from hedger.strategy.plan import advance_state, build_plan, check_cancel_delay
 from hedger.strategy.state import PlannerState
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -85,6 +85,7 @@ class Session:
 
     def plan(self, snapshot: Snapshot, state: PlannerState | None = None, restrictions: tuple = ()) -> Plan:
         state = state if state is not None else self.state()
+        check_cancel_delay(self.settings.policy.min_cancel_delay_s, snapshot.markets, self.network.file)
         return build_plan(snapshot, self.settings, self.hedge_ratios(snapshot), state, restrictions)
 
     def hedge_ratios(self, snapshot: Snapshot) -> dict[str, Decimal]:

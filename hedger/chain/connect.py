@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -49,19 +50,37 @@ class Rpc:
     def request(self, method: str, params: list[Any]) -> Any:
         return self._retrying(lambda: _result(self.w3.provider.make_request(RPCEndpoint(method), params), method))
 
-    def batch(self, requests_: list[tuple[str, list[Any]]]) -> list[Any]:
-        """Several requests in one HTTP round trip; results in request order."""
+    def batch(self, requests_: list[tuple[str, list[Any]]], errors_as_values: bool = False) -> list[Any]:
+        """Several requests in one HTTP round trip; results in request order. With `errors_as_values`, a
+        request the node refused (not a transient failure, which is retried) comes back as its RpcError
+        in its place, so one failed request does not sink the others."""
         provider = self.w3.provider
         if len(requests_) == 1 or not isinstance(provider, JSONBaseProvider):  # no JSON-RPC batches: one by one
-            return [self.request(*request) for request in requests_]
+            return [self._one_request(method, params, errors_as_values) for method, params in requests_]
+
+        def one(response: Any, method: str) -> Any:
+            try:
+                return _result(response, method)
+            except RpcError as error:
+                if errors_as_values:
+                    return error
+                raise
 
         def send() -> list[Any]:
             responses = provider.make_batch_request([(RPCEndpoint(m), p) for m, p in requests_])
             if not isinstance(responses, list):
                 return [_result(responses, "batch")]
-            return [_result(r, m) for r, (m, _) in zip(responses, requests_, strict=True)]
+            return [one(r, m) for r, (m, _) in zip(responses, requests_, strict=True)]
 
         return self._retrying(send)
+
+    def _one_request(self, method: str, params: list[Any], errors_as_values: bool) -> Any:
+        try:
+            return self.request(method, params)
+        except RpcError as error:
+            if errors_as_values and error.__cause__ is None:  # refused, not a transient failure retried out
+                return error
+            raise
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         for n in range(self.attempts):
@@ -74,6 +93,11 @@ class Rpc:
         raise AssertionError("unreachable")
 
 
+# An EVM failure (out of gas, a revert) answers the same every time: never retried as transient, even
+# under a code like -32603 that some nodes use for it.
+_EVM_FAILURE = re.compile(r"out ?of ?gas|execution reverted|invalid opcode", re.IGNORECASE)
+
+
 class _TransientRpcError(Exception):
     pass
 
@@ -82,7 +106,8 @@ def _result(response: Any, method: str) -> Any:
     if "error" in response:
         error = response["error"]
         code = error.get("code") if isinstance(error, dict) else None
-        if code in _TRANSIENT_RPC_CODES:
+        message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+        if code in _TRANSIENT_RPC_CODES and not _EVM_FAILURE.search(message):
             raise _TransientRpcError(f"{method}: {error}")
         raise RpcError(f"{method} failed: {error}")
     return response["result"]

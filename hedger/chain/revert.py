@@ -97,4 +97,6 @@ def known_abis() -> list[list[dict[str, Any]]]:
         abi = data.get("abi", data) if isinstance(data, dict) else data
         if isinstance(abi, list):
             abis.append(abi)
+        elif isinstance(abi, dict):  # a venue file: contract name → ABI fragment
+            abis.extend(fragment for fragment in abi.values() if isinstance(fragment, list))
     return abis

@@ -35,3 +35,16 @@ def save_state(journal: Journal, network: str, account: str, state: PlannerState
             "last_trade_at": dict(state.last_trade_at),
         },
     )
+
+
+def _keeper_key(network: str, account: str) -> str:
+    return f"keeper_status:{network}:{account}"
+
+
+def save_keeper_status(journal: Journal, network: str, account: str, status: dict) -> None:
+    """What the keeper's last cycle was (block, verdict, gates, when), for readers of the journal."""
+    journal.save_value(_keeper_key(network, account), status)
+
+
+def load_keeper_status(journal: Journal, network: str, account: str) -> dict | None:
+    return journal.load_value(_keeper_key(network, account))

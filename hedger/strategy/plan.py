@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from hedger.errors import ConfigError
 from hedger.model import (
     ZERO,
     Action,
@@ -68,6 +69,21 @@ REDUCE_NEAR_LIQUIDATION = "reduce_near_liquidation"
 NOTABLE_ALLOW_CODES = frozenset({"mark_worse_price", "jump_confirmed", "stable_premium_capped"})
 
 
+def check_cancel_delay(policy_delay_s: int, markets: Iterable[Market], file: str) -> None:
+    """Refuse a `strategy.policy.min_cancel_delay_s` below a venue's own minimum (GMX's REQUEST_EXPIRATION_TIME,
+    `request_expiration_s` in a market's extra): the venue would revert every cancel sent earlier."""
+    for market in markets:
+        venue_s = market.extra.get("request_expiration_s")
+        if venue_s and policy_delay_s < venue_s:
+            raise ConfigError(
+                file,
+                "strategy.policy.min_cancel_delay_s",
+                f"{policy_delay_s} s is below {market.key}'s request expiration of {venue_s} s: the venue refuses "
+                "to cancel a market order younger than that",
+                f"set strategy.policy.min_cancel_delay_s to at least {venue_s} in {file}",
+            )
+
+
 def build_plan(
     snapshot: Snapshot,
     settings: StrategySettings | None = None,
@@ -92,9 +108,32 @@ def build_plan(
     with its reason; `reasons` are the guard findings, the markets left alone and the actions dropped,
     with the numbers. `plan.to_json()` is JSON-ready (Decimals as strings).
     """
+    return explain_plan(snapshot, settings, ratios, state, restrictions).plan
+
+
+@dataclass(frozen=True)
+class PlanDetail:
+    """A plan with what the planner saw on the way: every guard it ran (passing ones included), each asset's
+    judged prices, and the target perp units per perp asset before caps. For displays (the dashboard)."""
+
+    plan: Plan
+    guards: tuple[GuardResult, ...]
+    views: Mapping[str, PriceView]
+    targets: Mapping[str, Decimal]
+
+
+def explain_plan(
+    snapshot: Snapshot,
+    settings: StrategySettings | None = None,
+    ratios: Mapping[str, HedgeRatio] | None = None,
+    state: PlannerState | None = None,
+    restrictions: Iterable[GuardResult] = (),
+) -> PlanDetail:
+    """`build_plan`, also returning the guards, price views and targets behind it (same arguments)."""
     planner = _Planner(snapshot, settings or StrategySettings(), state or PlannerState(), ratios or {})
     planner.results += list(restrictions)
-    return planner.plan()
+    plan = planner.plan()
+    return PlanDetail(plan, tuple(planner.results), dict(planner.views), dict(planner.targets))
 
 
 def advance_state(state: PlannerState, snapshot: Snapshot, settings: StrategySettings) -> PlannerState:
@@ -124,7 +163,13 @@ def price_views(snapshot: Snapshot, settings: StrategySettings, state: PlannerSt
     now = snapshot.block_timestamp
     return {
         asset: g.resolve_price(
-            asset, snapshot.oracle(asset), snapshot.oracle(asset, "secondary"), settings.guards, state, now
+            asset,
+            snapshot.oracle(asset),
+            snapshot.oracle(asset, "secondary"),
+            settings.guards,
+            state,
+            now,
+            settings.market_hours.for_asset(asset),
         )
         for asset in assets
     }
@@ -182,11 +227,17 @@ class _Planner:
         self.results: list[GuardResult] = [*self._account_results()]
         self.results += [r for view in self.views.values() for r in view.results]
         self.results += [r for pool in self.pools.values() for r in self._pool_results(pool)]
+        self.hours = {
+            asset: g.market_hours(asset, calendar, snapshot.oracle(asset), self.now)
+            for asset in sorted({m.asset for m in snapshot.markets} | {o.asset for o in snapshot.oracles})
+            if (calendar := settings.market_hours.for_asset(asset)) is not None
+        }
         self.reasons: list[Reason] = []
         self.actions: list[Action] = []
         self.added_usd: dict[str, Decimal] = {}  # per pool: collateral added by this plan
         self.wallet_used: dict[str, Decimal] = {}  # per wallet token: what this plan's collateral takes
         self.order_collateral: dict[str, Decimal] = {}  # per isolated market: collateral for its growing order
+        self.targets: dict[str, Decimal] = {}  # per perp asset: target signed units before caps
 
     # --- prices and guards ---------------------------------------------------------------------------
 
@@ -281,6 +332,7 @@ class _Planner:
     def plan(self) -> Plan:
         prices = {asset: view.anchor for asset, view in self.views.items()}
         targets = target_units(self.snapshot.exposures, self.ratios, prices, self.settings.sizing, self.stable_assets())
+        self.targets = dict(targets.units)
         self.reasons += targets.unsized.values()
         market_targets = [
             t for asset in sorted(self._perp_assets(targets)) for t in self._asset_targets(asset, targets)
@@ -300,6 +352,10 @@ class _Planner:
     def _asset_targets(self, asset: str, targets: Targets) -> list[_MarketTarget]:
         markets = [m for m in self.snapshot.markets if m.asset == asset]
         total = targets.units.get(asset, ZERO)
+        hours = self.hours.get(asset)
+        if markets and hours is not None and hours.code in g.MARKET_HOURS_BLOCKING:
+            self.reasons.append(Reason(hours.code, hours.message, {**hours.values, "target": total}))
+            return []
         if not markets:
             if total != 0:
                 self.reasons.append(Reason("no_market", f"no perp market for {asset}", {"target": total}))
@@ -481,7 +537,8 @@ class _Planner:
         if target.forced:
             return target, _forced_decision(target)
         since = self.state.seconds_since_trade(market.key, self.now)
-        policy = replace(self.settings.policy, fee_rate=market.taker_fee)
+        gap_usd = (target.target - target.current) * target.anchor
+        policy = replace(self.settings.policy, fee_rate=market.taker_fee_for(gap_usd))
         decision = rebalance_decision(target.current, target.target, target.anchor, since, policy)
         if not decision.trade:
             values = {"current": target.current, "target": target.target, "seconds_since_last": since}
@@ -496,7 +553,11 @@ class _Planner:
         for order in pending:
             age_s = self.now - order.created_at
             values = {"order_id": order.order_id, "age_s": age_s, "size_delta": order.size_delta}
-            if age_s >= self.settings.policy.min_cancel_delay_s or order.expired(self.now):
+            cancellable_at = order.extra.get("cancellable_at")  # the venue refuses a cancel before (GMX)
+            if cancellable_at is not None and self.now < cancellable_at:
+                message = f"{market.key}: order {order.order_id} pending; the venue cancels it from {cancellable_at}"
+                self.reasons.append(Reason("order_pending", message, values | {"cancellable_at": cancellable_at}))
+            elif age_s >= self.settings.policy.min_cancel_delay_s or order.expired(self.now):
                 reason = Reason("stale_order", f"{market.key}: order {order.order_id} pending {age_s} s", values)
                 self.actions.append(
                     Action(ActionKind.CANCEL_ORDER, market.venue, market.symbol, reason, order_id=order.order_id)

@@ -162,6 +162,7 @@ ADAPTERS = {
     "reference": "hedger.venues.reference:ReferenceVenue",
     "gmx_v2": "hedger.venues.gmx_v2:GmxV2Venue",
     "hyperliquid": "hedger.venues.hyperliquid:HyperliquidVenue",
+    "gtrade": "hedger.venues.gtrade:GTradeVenue",
 }
 
 

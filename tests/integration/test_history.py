@@ -112,8 +112,8 @@ def test_gaps_in_rounds_stay_gaps_at_the_estimation_interval(seeded):
 
 
 def test_a_proxy_walk_crosses_into_the_previous_phase_and_a_warm_read_does_not_again(seeded, tmp_path):
-    """EACAggregatorProxy behaviour: phase 1's aggregator wrote 49 hourly rounds, then phase 2's 24 more; the walk
-    reads both, through the proxy, with no gap at the upgrade."""
+    """Chainlink's EACAggregatorProxy (compiled from @chainlink/contracts): phase 1's aggregator wrote 49 hourly
+    rounds, then phase 2's 24 more; the walk reads both, through the proxy, with no gap at the upgrade."""
     w3, deployer = seeded.w3, seeded.universe.deployer
     now = w3.eth.get_block("latest")["timestamp"]
     old = deploy(w3, "ChainlinkFeed", 8, "PHX/USD", 100 * 10**8, sender=deployer)
@@ -123,8 +123,9 @@ def test_a_proxy_walk_crosses_into_the_previous_phase_and_a_warm_read_does_not_a
         ids = list(range(1, len(rounds) + 1))
         seeded.transact(feed.functions.writeRounds(ids, [(200 - h) * 10**8 for h in rounds],
                                                    [now - h * HOUR_S for h in rounds]))  # fmt: skip
-    proxy = deploy(w3, "AggregatorProxyStandIn", old.address, sender=deployer)
-    seeded.transact(proxy.functions.addPhase(new.address))
+    proxy = deploy(w3, "EACAggregatorProxy", old.address, "0x" + "00" * 20, sender=deployer)  # Chainlink's own
+    seeded.transact(proxy.functions.proposeAggregator(new.address))
+    seeded.transact(proxy.functions.confirmAggregator(new.address))
     assert split_round_id(proxy.functions.latestRoundData().call()[0]) == (2, 24)
     config = FeedConfig("PHX/USD", proxy.address, "PHX", 8, 3600, 1, 10**6)  # type: ignore[arg-type]
     rpc = _rpc(seeded)

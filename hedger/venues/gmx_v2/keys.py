@@ -27,13 +27,15 @@ def datastore_key(types: list[str], values: list[Any]) -> bytes:
 _EVENT_LOG2 = load_abi("gmx_v2", "EventEmitter")[0]
 EVENT_LOG2_TOPIC = keccak(text=f"EventLog2({','.join(collapse_if_tuple(i) for i in _EVENT_LOG2['inputs'])})")
 EVENT_LOG2_DATA = [i for i in _EVENT_LOG2["inputs"] if not i["indexed"]]  # msgSender, eventName, eventData
-ORDER_EVENTS = {name: keccak(text=name) for name in ("OrderCreated", "OrderExecuted", "OrderCancelled")}
+ORDER_EVENTS = {name: keccak(text=name) for name in ("OrderCreated", "OrderExecuted", "OrderCancelled", "OrderFrozen")}
 
 OPEN_INTEREST = _hashed_name("OPEN_INTEREST")
 MIN_COLLATERAL_FACTOR = _hashed_name("MIN_COLLATERAL_FACTOR")
 MIN_COLLATERAL_FACTOR_FOR_LIQUIDATION = _hashed_name("MIN_COLLATERAL_FACTOR_FOR_LIQUIDATION")
 POSITION_FEE_FACTOR = _hashed_name("POSITION_FEE_FACTOR")
 MIN_POSITION_SIZE_USD = _hashed_name("MIN_POSITION_SIZE_USD")
+MIN_COLLATERAL_FACTOR_FOR_OPEN_INTEREST_MULTIPLIER = _hashed_name("MIN_COLLATERAL_FACTOR_FOR_OPEN_INTEREST_MULTIPLIER")
+REQUEST_EXPIRATION_TIME = _hashed_name("REQUEST_EXPIRATION_TIME")  # seconds before a market order may be cancelled
 
 
 def open_interest_key(market: str, collateral_token: str, is_long: bool) -> bytes:
@@ -41,13 +43,24 @@ def open_interest_key(market: str, collateral_token: str, is_long: bool) -> byte
 
 
 def market_factor_keys(market: str) -> dict[str, bytes]:
-    """DataStore keys of a market's margin and fee factors (the position fee for balance not improved)."""
+    """DataStore keys of a market's margin and fee factors (Keys.sol): the min collateral factor, its
+    open-interest multiplier per side, the liquidation factor, and the position fee factor for an order
+    that worsens (`position_fee_factor`) or improves the long/short balance."""
+    by_market = ["bytes32", "address"]
+    by_side = ["bytes32", "address", "bool"]
     return {
-        "min_collateral_factor": datastore_key(["bytes32", "address"], [MIN_COLLATERAL_FACTOR, market]),
+        "min_collateral_factor": datastore_key(by_market, [MIN_COLLATERAL_FACTOR, market]),
         "min_collateral_factor_for_liquidation": datastore_key(
-            ["bytes32", "address"], [MIN_COLLATERAL_FACTOR_FOR_LIQUIDATION, market]
+            by_market, [MIN_COLLATERAL_FACTOR_FOR_LIQUIDATION, market]
         ),
-        "position_fee_factor": datastore_key(["bytes32", "address", "bool"], [POSITION_FEE_FACTOR, market, False]),
+        "min_collateral_factor_for_open_interest_long": datastore_key(
+            by_side, [MIN_COLLATERAL_FACTOR_FOR_OPEN_INTEREST_MULTIPLIER, market, True]
+        ),
+        "min_collateral_factor_for_open_interest_short": datastore_key(
+            by_side, [MIN_COLLATERAL_FACTOR_FOR_OPEN_INTEREST_MULTIPLIER, market, False]
+        ),
+        "position_fee_factor": datastore_key(by_side, [POSITION_FEE_FACTOR, market, False]),
+        "position_fee_factor_balance_improved": datastore_key(by_side, [POSITION_FEE_FACTOR, market, True]),
     }
 
 

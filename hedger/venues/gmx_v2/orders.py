@@ -15,8 +15,9 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxReceipt
 
+from hedger.chain.revert import decode_revert
 from hedger.model import PendingOrder, Side
-from hedger.venues._abi import calldata, named
+from hedger.venues._abi import calldata, load_abi, named
 from hedger.venues.base import (
     Approval,
     OrderIntent,
@@ -98,6 +99,17 @@ class GmxOrders:
         )
 
     def encode_cancel(self, account: str, order: PendingOrder) -> TxRequest:
+        """ExchangeRouter.cancelOrder. GMX refuses to cancel a market order younger than its
+        REQUEST_EXPIRATION_TIME (RequestNotYetCancellable): refused here, nothing sent, when the
+        snapshot the order was read in is before its `cancellable_at`."""
+        cancellable_at = order.extra.get("cancellable_at")
+        if cancellable_at is not None and order.source.block_timestamp < cancellable_at:
+            wait_s = cancellable_at - order.source.block_timestamp
+            raise UnsupportedOrder(
+                f"GMX refuses to cancel market order {order.order_id} before {cancellable_at} "
+                f"(REQUEST_EXPIRATION_TIME after its creation): {wait_s} s to go",
+                "wait for the request to expire, or for the keeper to execute or cancel it",
+            )
         key = bytes.fromhex(order.order_id.removeprefix("0x"))
         data = calldata(self.exchange_router.functions.cancelOrder(key))
         return TxRequest(self.exchange_router.address, data, f"{self.name}: cancel order {order.order_id}")
@@ -113,7 +125,7 @@ class GmxOrders:
 
     def order_outcome(self, order_id: str, from_block: int) -> OrderOutcome:
         """Executed or cancelled (with GMX's reason), from the EventEmitter's logs since `from_block`."""
-        outcomes = [ORDER_EVENTS["OrderExecuted"], ORDER_EVENTS["OrderCancelled"]]
+        outcomes = [ORDER_EVENTS[name] for name in ("OrderExecuted", "OrderCancelled", "OrderFrozen")]
         logs = self.w3.eth.get_logs(
             {
                 "address": self.event_emitter,
@@ -121,9 +133,12 @@ class GmxOrders:
                 "topics": ["0x" + EVENT_LOG2_TOPIC.hex(), ["0x" + t.hex() for t in outcomes], order_id],
             }
         )
-        if not logs:
-            return OrderOutcome("pending")
-        log = logs[0]
+        final = [log for log in logs if not self._is_order_event(log, "OrderFrozen")]
+        if not final:  # a frozen order stays in the store until updated, cancelled or executed
+            frozen = logs[-1] if logs else None
+            reason = None if frozen is None else f"frozen: {_cancel_reason(frozen['data'])}"
+            return OrderOutcome("pending", None if frozen is None else frozen["blockNumber"], reason)
+        log = final[0]
         if self._is_order_event(log, "OrderExecuted"):
             return OrderOutcome("executed", log["blockNumber"])
         return OrderOutcome("cancelled", log["blockNumber"], _cancel_reason(log["data"]))
@@ -237,9 +252,21 @@ def _collateral_of(market: GmxMarket, intent: OrderIntent) -> GmxToken:
 
 
 def _cancel_reason(data: bytes) -> str:
-    """The "reason" string of an OrderCancelled event, with its "reasonBytes" (a revert) when present."""
+    """The reason of an OrderCancelled or OrderFrozen event. GMX fills "reason" only for a revert string
+    and leaves it empty for a custom error; "reasonBytes" holds the raw revert, decoded here with GMX's
+    error ABI (contracts/error/Errors.sol, shipped as hedger/venues/abi/gmx_v2.json "Errors") into its
+    name and arguments, e.g. MaxCollateralSumExceeded(collateralSum=…, maxCollateralSum=…)."""
     _, _, event_data = abi_decode([collapse_if_tuple(p) for p in EVENT_LOG2_DATA], bytes(data))
     items = named(EVENT_LOG2_DATA[2], event_data)
     reason = next((i.value for i in items.stringItems.items if i.key == "reason"), "")
     raw = next((i.value for i in items.bytesItems.items if i.key == "reasonBytes"), b"")
-    return f"{reason} (0x{raw.hex()})" if raw else reason
+    if not raw:
+        return reason
+    decoded = decode_revert(raw, [load_abi("gmx_v2", "Errors")])
+    if decoded.name in ("UnknownError", "UndecodableRevert"):
+        text = f"unknown error 0x{bytes(raw).hex()}"
+    elif decoded.name == "Error" and reason:
+        return reason
+    else:
+        text = str(decoded)
+    return f"{reason}: {text}" if reason else text

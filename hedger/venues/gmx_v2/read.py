@@ -33,13 +33,21 @@ from hedger.settings import FeedConfig
 from hedger.venues._abi import named_call
 from hedger.venues.base import VenueState, from_units
 from hedger.venues.gmx_v2.config import GmxMarket, GmxToken
-from hedger.venues.gmx_v2.keys import MIN_POSITION_SIZE_USD, ZERO_ADDRESS, position_key
+from hedger.venues.gmx_v2.keys import (
+    MIN_POSITION_SIZE_USD,
+    REQUEST_EXPIRATION_TIME,
+    ZERO_ADDRESS,
+    datastore_key,
+    position_key,
+)
 from hedger.venues.gmx_v2.units import (
     FLOAT_DECIMALS,
     CollateralBacking,
     closing_costs_usd,
     funding_per_hour,
     liquidation_price,
+    min_collateral_factor_for_open_interest,
+    pending_decrease_tokens,
     price_per_unit,
     usd_per_token,
     usd_value,
@@ -47,6 +55,8 @@ from hedger.venues.gmx_v2.units import (
 
 PAGE_SIZE = 1000  # positions and orders read per account (the Reader clamps to what exists)
 INCREASE_ORDER_TYPES, DECREASE_ORDER_TYPES = (2, 3, 8), (4, 5, 6)  # Order.OrderType
+MARKET_ORDER_TYPES = (0, 2, 4, 7)  # Order.isMarketOrder: cancellable only after REQUEST_EXPIRATION_TIME
+UNBOUNDED_PRICE = 2**255  # an acceptable price at or above this (or 0) bounds nothing
 
 
 class GmxReading:
@@ -81,6 +91,7 @@ class GmxReading:
             ("feed", feed.name): latest_round_call(feed.address, feed.name) for feed in self.feeds
         }
         calls["min_position_size_usd"] = self._uint(MIN_POSITION_SIZE_USD, "MIN_POSITION_SIZE_USD")
+        calls["request_expiration_s"] = self._uint(REQUEST_EXPIRATION_TIME, "REQUEST_EXPIRATION_TIME")
         calls["positions"] = named_call(f.getAccountPositions(store, account, 0, PAGE_SIZE))
         calls["orders"] = named_call(f.getAccountOrders(store, account, 0, PAGE_SIZE))
         for market in self.markets.values():
@@ -144,15 +155,17 @@ class GmxReading:
     ) -> VenueState:
         interest = {m.symbol: _open_interest(m, first, errors) for m in self.markets.values()}
         min_size_usd = _value(first, "min_position_size_usd", errors)
+        expiration_s = _value(first, "request_expiration_s", errors)
         markets = {
             m.symbol: market
             for m in self.markets.values()
-            if (market := self._market(m, first, interest[m.symbol], min_size_usd, errors)) is not None
+            if (market := self._market(m, first, interest[m.symbol], min_size_usd, expiration_s, errors)) is not None
         }
         funding = [self._funding(m, second, interest[m.symbol], prices, source, errors) for m in self.markets.values()]
         infos = {i.positionKey: i for i in _value(second, "position_info", errors) or []}
         positions = [self._position(p, infos, prices, markets, source, errors) for p in raw_positions]
-        orders = [self._pending(o, prices, source) for o in _value(first, "orders", errors) or []]
+        by_key = {position_key(p): p for p in raw_positions}
+        orders = [self._pending(o, prices, by_key, expiration_s, source) for o in _value(first, "orders", errors) or []]
         return VenueState(
             venue=self.name,
             markets=tuple(markets.values()),
@@ -168,24 +181,36 @@ class GmxReading:
         first: Mapping[Hashable, CallResult],
         interest: tuple[int, int] | None,
         min_size_usd: int | None,
+        expiration_s: int | None,
         errors: list[str],
     ) -> Market | None:
+        """The market with GMX's factors. Initial margin: the larger of the min collateral factor and open
+        interest × the side's multiplier, the larger side of the two (GMX checks the order's own side, with
+        the order's size added; see docs/venues.md). Maintenance: the liquidation factor, with no fallback
+        (GMX has none). Fee: the factor for an order that worsens the balance; `Market.taker_fee_for` picks
+        the lower one for an order that improves it."""
         props = _value(first, ("market", market.symbol), errors)
         factors = {name: _value(first, (name, market.symbol), errors) for name in market.factor_keys()}
         if props is None or not self._matches(market, props, errors):
             return None
-        if not factors["min_collateral_factor"] or factors["position_fee_factor"] is None:
+        if not factors["min_collateral_factor"] or any(v is None for v in factors.values()):
             errors.append(f"{self.name}: {market.symbol}: no min collateral factor or fee factor: market skipped")
             return None
-        liquidation_factor = factors["min_collateral_factor_for_liquidation"] or factors["min_collateral_factor"]
+        minimum = factors["min_collateral_factor"]
+        by_side = {
+            side: minimum if interest is None else min_collateral_factor_for_open_interest(
+                minimum, interest[i], factors[f"min_collateral_factor_for_open_interest_{side}"]
+            )
+            for i, side in enumerate(("long", "short"))
+        }  # fmt: skip
         step = Decimal(1).scaleb(-market.index.decimals)
         return Market(
             venue=self.name,
             symbol=market.symbol,
             asset=market.asset,
             market_id=market.address,
-            initial_margin_ratio=from_units(factors["min_collateral_factor"], FLOAT_DECIMALS),
-            maintenance_margin_ratio=from_units(liquidation_factor, FLOAT_DECIMALS),
+            initial_margin_ratio=from_units(max(by_side.values()), FLOAT_DECIMALS),
+            maintenance_margin_ratio=from_units(factors["min_collateral_factor_for_liquidation"], FLOAT_DECIMALS),
             taker_fee=from_units(factors["position_fee_factor"], FLOAT_DECIMALS),
             min_size=step,
             size_step=step,
@@ -200,6 +225,13 @@ class GmxReading:
                 "collateral_token": market.collateral_token.symbol,
                 "open_interest_long_usd": None if interest is None else from_units(interest[0], FLOAT_DECIMALS),
                 "open_interest_short_usd": None if interest is None else from_units(interest[1], FLOAT_DECIMALS),
+                "min_collateral_factor": from_units(minimum, FLOAT_DECIMALS),
+                "initial_margin_ratio_long": from_units(by_side["long"], FLOAT_DECIMALS),
+                "initial_margin_ratio_short": from_units(by_side["short"], FLOAT_DECIMALS),
+                "taker_fee_balance_improved": from_units(
+                    factors["position_fee_factor_balance_improved"], FLOAT_DECIMALS
+                ),
+                "request_expiration_s": expiration_s,
             },
         )
 
@@ -272,7 +304,8 @@ class GmxReading:
         price, collateral_price = prices.get(market.index.address), prices.get(collateral.address)
         configured = markets.get(market.symbol)
         collateral_tokens = from_units(n.collateralAmount, collateral.decimals)
-        costs_usd = ZERO if configured is None else closing_costs_usd(info, size_usd, configured.taker_fee)
+        closing_fee = None if configured is None else configured.taker_fee_for(-size_usd if is_long else size_usd)
+        costs_usd = ZERO if closing_fee is None else closing_costs_usd(info, size_usd, closing_fee)
         liquidation = None
         if configured is not None and collateral_price is not None:
             backing = _collateral_backing(market, collateral, collateral_tokens, collateral_price)
@@ -324,41 +357,84 @@ class GmxReading:
         )
         return owed - sum((usd_value(amount, prices[t.address]) for t, amount in claimable), ZERO)
 
-    def _pending(self, entry: SimpleNamespace, prices: Mapping[str, int], source: Source) -> PendingOrder | None:
+    def _pending(
+        self,
+        entry: SimpleNamespace,
+        prices: Mapping[str, int],
+        positions: Mapping[bytes, SimpleNamespace],
+        expiration_s: int | None,
+        source: Source,
+    ) -> PendingOrder | None:
         order = entry.order
         market = self._by_address.get(order.addresses.market)
         n = order.numbers
         if market is None or n.orderType not in INCREASE_ORDER_TYPES + DECREASE_ORDER_TYPES:
             return None  # swaps, liquidations and other markets are not hedger's
         increase = n.orderType in INCREASE_ORDER_TYPES
-        price = prices.get(market.index.address)
-        size_usd = from_units(n.sizeDeltaUsd, FLOAT_DECIMALS)
-        tokens = size_usd / usd_per_token(price, market.index.decimals) if price else ZERO
+        is_long = order.flags.isLong
+        size_basis, tokens = self._pending_size(market, order, prices, positions, increase)
         collateral = market.token_at(order.addresses.initialCollateralToken)
         collateral_tokens = (
             ZERO if collateral is None else from_units(n.initialCollateralDeltaAmount, collateral.decimals)
+        )
+        cancellable_at = (
+            n.updatedAtTime + expiration_s if expiration_s is not None and n.orderType in MARKET_ORDER_TYPES else None
         )
         return PendingOrder(
             venue=self.name,
             symbol=market.symbol,
             order_id="0x" + entry.orderKey.hex(),
-            size_delta=tokens if order.flags.isLong == increase else -tokens,
+            size_delta=tokens if is_long == increase else -tokens,
             acceptable_price=from_units(n.acceptablePrice, market.price_decimals),
             created_at=n.updatedAtTime,
             source=source,
             collateral_delta=collateral_tokens if increase else -collateral_tokens,
             extra={
                 "order_type": n.orderType,
-                "is_long": order.flags.isLong,
-                "size_delta_usd": size_usd,
+                "is_long": is_long,
+                "size_delta_usd": from_units(n.sizeDeltaUsd, FLOAT_DECIMALS),
+                "size_basis": size_basis,
+                "size_unknown": size_basis == "unknown",
                 "collateral_token": order.addresses.initialCollateralToken,
                 "initial_collateral_delta_amount": n.initialCollateralDeltaAmount,
                 "execution_fee_wei": n.executionFee,
-                "priced": bool(price),
+                "priced": market.index.address in prices,
+                "cancellable_at": cancellable_at,
             },
         )
 
-    # ------------------------------------------------------------------ encoding
+    @staticmethod
+    def _pending_size(
+        market: GmxMarket,
+        order: SimpleNamespace,
+        prices: Mapping[str, int],
+        positions: Mapping[bytes, SimpleNamespace],
+        increase: bool,
+    ) -> tuple[str, Decimal]:
+        """(how it was sized, index tokens) of a pending order. A decrease removes the position's own
+        proportion, sizeInTokens × sizeDeltaUsd / sizeInUsd, with no price needed; an increase buys
+        sizeDeltaUsd at the index price, else at its acceptable price (its bound); with neither, unknown
+        (size 0 and `size_unknown`, so it is never mistaken for a collateral-only order)."""
+        n, a, is_long = order.numbers, order.addresses, order.flags.isLong
+        if n.sizeDeltaUsd == 0:
+            return "collateral_only", ZERO
+        if not increase:
+            key = datastore_key(
+                ["address", "address", "address", "bool"], [a.account, a.market, a.initialCollateralToken, is_long]
+            )
+            position = positions.get(key)
+            if position is not None and position.numbers.sizeInUsd > 0:
+                p = position.numbers
+                units = pending_decrease_tokens(p.sizeInUsd, p.sizeInTokens, n.sizeDeltaUsd, is_long)
+                return "position", from_units(units, market.index.decimals)
+        price = prices.get(market.index.address)
+        basis = "index_price"
+        if not price:
+            price, basis = n.acceptablePrice, "acceptable_price"
+        if not 0 < price < UNBOUNDED_PRICE:
+            return "unknown", ZERO
+        size_usd = from_units(n.sizeDeltaUsd, FLOAT_DECIMALS)
+        return basis, size_usd / usd_per_token(price, market.index.decimals)
 
 
 def _ask(calls: dict[Hashable, Call]) -> ReadStep[dict[Hashable, CallResult]]:

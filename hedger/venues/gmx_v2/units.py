@@ -50,6 +50,27 @@ def funding_per_hour(
     return (pays, -receives) if longs_pay_shorts else (-receives, pays)
 
 
+def apply_factor(value: int, factor: int) -> int:
+    """GMX's Precision.applyFactor: value × factor / 1e30 (rounded down)."""
+    return value * factor // 10**FLOAT_DECIMALS
+
+
+def min_collateral_factor_for_open_interest(min_collateral_factor: int, open_interest: int, multiplier: int) -> int:
+    """The collateral factor GMX requires of an increase (PositionUtils.willPositionCollateralBeSufficient):
+    the larger of the market's min collateral factor and open interest × the side's multiplier
+    (MarketUtils.getMinCollateralFactorForOpenInterest), all 1e30."""
+    return max(min_collateral_factor, apply_factor(open_interest, multiplier))
+
+
+def pending_decrease_tokens(size_in_usd: int, size_in_tokens: int, size_delta_usd: int, is_long: bool) -> int:
+    """Index-token units a decrease of `size_delta_usd` removes from a position (PositionUtils.getPositionPnlUsd):
+    all of them for the whole size, else sizeInTokens × sizeDeltaUsd / sizeInUsd, rounded up for a long."""
+    if size_delta_usd >= size_in_usd:
+        return size_in_tokens
+    numerator = size_in_tokens * size_delta_usd
+    return -(-numerator // size_in_usd) if is_long else numerator // size_in_usd
+
+
 @dataclass(frozen=True)
 class CollateralBacking:
     """A position's collateral as GMX values it against the index price P: `fixed_usd` + `index_tokens` × P
@@ -90,8 +111,8 @@ def liquidation_price(
 
     None when no positive price liquidates it (a long whose collateral covers its whole size, a short
     backed by at least its own size in the index token). Approximations: price impact, the liquidation
-    fee factor, the `MIN_COLLATERAL_USD` floor, the PnL cap and the open-interest multiplier of the
-    factor are not read; costs are valued at the current prices."""
+    fee factor, the `MIN_COLLATERAL_USD` floor and the PnL cap are not read; costs are valued at the
+    current prices. (The open-interest multiplier binds increases only, not liquidations.)"""
     if is_long:
         numerator = size_usd * (1 + liquidation_factor) + costs_usd - collateral.fixed_usd
         denominator = size_tokens + collateral.index_tokens
