@@ -4,6 +4,7 @@ schedule, with the --ratio override and the fallback when data is short."""
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -110,3 +111,23 @@ def test_short_history_falls_back_and_says_why(seeded, tmp_path, monkeypatch, ca
     assert main(["plan", "--network", network, "--json"]) in (EXIT_OK, 3)
     (eth,) = json.loads(capsys.readouterr().out)["ratios"]
     assert Decimal(eth["ratio"]) == Decimal("0.8") and "fewer than min_observations 5000" in eth["fallback"]
+
+
+def test_a_file_source_estimates_from_binance_csvs(seeded, tmp_path, monkeypatch, capsys):
+    from tests.unit.backtest.synthetic import random_walk, write_binance_csv
+
+    btc = random_walk(24 * 20, seed=8, start=40_000.0)
+    eth = 0.05 * btc * random_walk(24 * 20, seed=9, start=1.0, vol=0.004)
+    eth_file = write_binance_csv(tmp_path / "binance_ethusdt_1h.csv", eth, eth)
+    btc_file = write_binance_csv(tmp_path / "binance_btcusdt_1h.csv", btc, btc * 1.0001)
+    network = _network(seeded, tmp_path, monkeypatch)
+    path = tmp_path / "local.toml"
+    document = tomllib.loads(path.read_text())
+    files = {"ETH": str(eth_file), "BTC": str(btc_file)}
+    document["strategy"]["ratio"].update(source="file", lookback_days=14, files=files)
+    path.write_text(tomli_w.dumps(document))
+    assert main(["ratio", "ETH", "--network", network, "--json"]) == EXIT_OK
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["source"].startswith("files: ") and row["fallback"] is None
+    assert float(row["ratio"]) == pytest.approx(1.0, abs=0.1)  # ETH moves with BTC one for one, plus noise
+    assert 14 * 24 - 2 <= row["observations"] <= 14 * 24 + 1
