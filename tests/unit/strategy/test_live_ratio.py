@@ -92,6 +92,7 @@ def test_kalman_follows_a_change_in_beta_that_a_full_sample_ols_averages():
     assert walk_forward(kalman, s, p).he > walk_forward(EWMARatio(0.995), s, p).he
 
 
+@pytest.mark.slow  # statsmodels' import and EM fits: ~2.5 s
 def test_markov_switching_finds_two_slopes_and_its_series_is_causal():
     rng = np.random.default_rng(11)
     n = 700
