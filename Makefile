@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # still fit pyproject.toml are kept.
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet $(UPGRADE)
 
-.PHONY: setup setup-brownie setup-browser dashboard-assets compile demo test test-fast test-integration lint typecheck lock bench clean
+.PHONY: setup setup-brownie setup-browser dashboard-assets compile demo test test-fast test-integration lint typecheck lock bench clean setup-postgres
 
 setup: $(PY_STAMP) $(NODE_STAMP) compile dashboard-assets
 
@@ -71,6 +71,11 @@ $(BROWNIE_ENV_STAMP): $(BROWNIE_STAMP) $(NODE_STAMP) tools/brownie_env.py browni
 	touch $@
 
 # A real Chromium for the dashboard's browser tests (Debian's package; Playwright drives it, tests/browser/).
+# Debian's PostgreSQL, the fallback server for the fleet tests when the pgserver wheel (the default,
+# installed by `make setup`) cannot start; HEDGER_TEST_POSTGRES=debian asks for it (tests/support/postgres.py).
+setup-postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
 setup-browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 

@@ -60,6 +60,18 @@ class RpcError(ChainError):
     hint = "check that the node is running and the RPC URL is right; transient errors are retried"
 
 
+class RpcTimeout(RpcError):
+    """The RPC did not answer within the call's budget (a hanging node, or one far too slow)."""
+
+    hint = "check the node (it accepts connections but does not answer); [network] rpc_timeout_s sets the budget"
+
+
+class RpcGarbage(RpcError):
+    """The RPC answered something that is not a valid JSON-RPC reply (or not the value asked for)."""
+
+    hint = "the URL may not point at an Ethereum JSON-RPC node, or the node is broken; check the RPC URL"
+
+
 class ChainIdMismatch(ChainError):
     """The RPC serves a different chain than the configuration names: nothing runs."""
 
@@ -132,7 +144,90 @@ class FeeCapExceeded(ExecutionError):
     hint = "wait for fees to fall, or raise execution.max_fee_per_gas_gwei in the network file"
 
 
-class InsufficientFunds(ExecutionError):
+class TxRejected(ExecutionError):
+    """The node refused a signed transaction (it never entered the mempool). `code` names why; the
+    journal records the rejection with the node's message. Not an outage: the RPC answered."""
+
+    code = "rejected"
+    hint = "the node refused the transaction; see the reason"
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(f"{self.code}: {message}", hint)
+
+
+class FeeBelowBaseFee(TxRejected):
+    """The max fee per gas is below the block's base fee: re-signed with fresh fees under the cap."""
+
+    code = "fee_below_base_fee"
+    hint = "hedger re-signs with fresh fees up to execution.max_fee_per_gas_gwei; above it, nothing is sent"
+
+
+class Underpriced(TxRejected):
+    """The node wants a higher fee (a replacement's bump, or its minimum tip): re-signed with fresh fees."""
+
+    code = "underpriced"
+    hint = "hedger re-signs with higher fees under the cap"
+
+
+class NonceTooLow(TxRejected):
+    """The nonce is already used on chain (mined, or by another transaction from the same key)."""
+
+    code = "nonce_too_low"
+    hint = "the nonce was used: hedger resyncs from the chain and re-evaluates the intent"
+
+
+class NonceTooHigh(TxRejected):
+    """The nonce leaves a gap the node will not queue (the local nonce ran ahead of the chain)."""
+
+    code = "nonce_too_high"
+    hint = "hedger resyncs its nonce from the chain's pending count and re-signs"
+
+
+class IntrinsicGasTooLow(TxRejected):
+    code = "intrinsic_gas_too_low"
+    hint = "the gas limit is below the transaction's intrinsic cost: raise execution.gas_limit_multiplier"
+
+
+class GasAboveBlockLimit(TxRejected):
+    code = "gas_above_block_limit"
+    hint = "the gas limit exceeds the block gas limit: the call is too large for this chain"
+
+
+class WrongChainId(TxRejected):
+    code = "wrong_chain_id"
+    hint = "the transaction was signed for another chain: check network.chain_id against the RPC"
+
+
+class InsufficientFunds(TxRejected):
     """The account cannot pay for gas (or the value sent)."""
 
+    code = "insufficient_funds"
     hint = "fund the account with the chain's native coin"
+
+
+class DatabaseError(HedgerError):
+    """The journal's database could not be opened, or a transaction on it failed (nothing of it was written)."""
+
+    hint = "check the --journal / HEDGER_JOURNAL target; a failed transaction wrote nothing and may be retried"
+
+
+class SchemaTooNew(DatabaseError):
+    """The database was written by a newer hedger: refused rather than misread."""
+
+    def __init__(self, component: str, found: int, known: int, target: str):
+        self.component, self.found, self.known = component, found, known
+        super().__init__(
+            f"{target}: the {component} schema is at version {found}, this hedger knows versions up to {known}",
+            "upgrade hedger on this host (every keeper sharing the database must run the newer version)",
+        )
+
+
+class LeaseLost(ExecutionError):
+    """This process does not hold the sender lease (another keeper took over, or it lapsed): nothing sent."""
+
+    def __init__(self, network: str, account: str, token: int, reason: str):
+        self.network, self.account, self.token, self.reason = network, account, token, reason
+        super().__init__(
+            f"sender lease for {account} on {network} lost (fencing token {token}): {reason}; nothing was sent",
+            "another keeper holds this account now; this one stands by (see `python -m hedger.execution.lease status`)",
+        )

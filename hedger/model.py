@@ -219,6 +219,7 @@ class Balance:
     source: Source
     token_address: str | None = None
     stablecoin: bool = False
+    mismatch: str | None = None  # why the token on chain disagrees with the network file (decimals, symbol)
 
     @property
     def amount(self) -> Decimal:

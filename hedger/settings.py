@@ -9,11 +9,12 @@ sequencer uptime feed and the venues. Addresses live here, never in code. Every 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -26,6 +27,143 @@ from hedger.errors import ConfigError
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _URL_WITH_SECRET = re.compile(r"://[^/]*:[^/]*@|[?&](api[-_]?key|key|token)=|/v[23]/[0-9a-zA-Z]{16,}", re.IGNORECASE)
+DEFAULT_RPC_TIMEOUT_S = 30.0
+DEFAULT_CONFIRMATIONS = 3
+
+
+# ---------------------------------------------------------------------------------------------- typed values
+
+
+def _number(value: Any) -> Decimal:
+    """A TOML int, float or decimal string as a finite Decimal (booleans are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"must be a number, got {type(value).__name__} {value!r}")
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false (a TOML boolean, unquoted), got {value!r}")
+    return value
+
+
+def positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"must be a positive integer, got {value!r}")
+    return value
+
+
+def non_negative_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"must be a non-negative integer, got {value!r}")
+    return value
+
+
+def positive_decimal(value: Any) -> Decimal:
+    number = _number(value)
+    if number <= 0:
+        raise ValueError(f"must be positive, got {value!r}")
+    return number
+
+
+def non_negative_decimal(value: Any) -> Decimal:
+    number = _number(value)
+    if number < 0:
+        raise ValueError(f"must not be negative, got {value!r}")
+    return number
+
+
+def at_least_one(value: Any) -> Decimal:
+    number = _number(value)
+    if number < 1:
+        raise ValueError(f"must be at least 1, got {value!r}")
+    return number
+
+
+def any_decimal(value: Any) -> Decimal:
+    return _number(value)
+
+
+def positive_seconds(value: Any) -> float:
+    return float(positive_decimal(value))
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    return value
+
+
+Converter = Callable[[Any], Any]
+
+# The [execution] and [keeper] tables: every key, typed. hedger.execution and hedger.app read them.
+EXECUTION_KEYS: dict[str, Converter] = {
+    "max_fee_per_gas_gwei": positive_decimal,
+    "max_priority_fee_gwei": non_negative_decimal,
+    "base_fee_multiplier": at_least_one,
+    "replacement_bump": non_negative_decimal,  # ≥ 0.125 checked by the send policy
+    "gas_limit_multiplier": at_least_one,
+    "receipt_timeout_s": positive_seconds,
+    "stuck_after_s": positive_seconds,
+    "max_replacements": non_negative_int,
+    "poll_interval_s": positive_seconds,
+    "max_rejections": non_negative_int,
+    "max_failures": non_negative_int,
+    "window_s": positive_int,
+    "backoff_base_s": non_negative_int,
+    "reduce_when_halted": boolean,
+    "ratio_min": any_decimal,
+    "ratio_max": any_decimal,
+    "dust_notional_usd": non_negative_decimal,
+}
+KEEPER_KEYS: dict[str, Converter] = {
+    "poll_interval_s": positive_seconds,
+    "gas_budget_per_day": non_negative_decimal,
+    "kill_switch_file": text,
+    "max_backoff_s": positive_seconds,
+    "dry_run": boolean,
+    "max_cycles": positive_int,
+    "json_logs": boolean,
+}
+TOP_LEVEL_KEYS = ("network", "feeds", "tokens", "venues", "sequencer", "strategy", "execution", "keeper", "accounts")
+NETWORK_KEYS = ("name", "chain_id", "multicall", "native_asset", "native_feed", "rpc_env", "rpc_url", "rpc_timeout_s",
+                "confirmations", "read_at", "explorer")  # fmt: skip
+FEED_KEYS = ("address", "asset", "decimals", "heartbeat_s", "min_price", "max_price", "role")
+TOKEN_KEYS = ("address", "decimals", "asset", "feed", "stablecoin", "peg")
+SEQUENCER_KEYS = ("feed", "grace_period_s")
+
+
+def did_you_mean(key: str, known: Any) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{hint}known keys: {', '.join(sorted(known))}"
+
+
+def reject_unknown(table: Mapping[str, Any], known: Any, file: str, prefix: str) -> None:
+    for key in table:
+        if key not in known:
+            where = f"{prefix}.{key}" if prefix else key
+            raise ConfigError(file, where, "unknown key", did_you_mean(key, known))
+
+
+def typed_table(table: Any, schema: Mapping[str, Converter], file: str, prefix: str) -> dict[str, Any]:
+    """A settings table with every key known and every value of its type (else ConfigError)."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(file, prefix, "must be a table")
+    reject_unknown(table, schema, file, prefix)
+    out = {}
+    for key, value in table.items():
+        try:
+            out[key] = schema[key](value)
+        except ValueError as error:
+            raise ConfigError(file, f"{prefix}.{key}", str(error)) from None
+    return out
 
 
 @dataclass(frozen=True)
@@ -106,6 +244,8 @@ class NetworkConfig:
     addresses: frozenset[str] = frozenset()
     read_at: str = "block"  # "latest" where the node answers eth_call only at the head (HyperEVM)
     explorer: str | None = None  # block explorer base URL (links only: hedger never requests it)
+    rpc_timeout_s: float = DEFAULT_RPC_TIMEOUT_S  # total budget of one RPC call, retries included
+    confirmations: int = DEFAULT_CONFIRMATIONS  # blocks on top of a transaction's before it counts as final
 
     def rpc_url(self, override: str | None = None) -> str:
         """The RPC URL: an explicit override, else the network's environment variable, else the file's."""
@@ -114,6 +254,8 @@ class NetworkConfig:
             raise ConfigError(
                 self.file, "network.rpc_env", f"no RPC URL: set {self.rpc_env} in the environment or .env"
             )
+        origin = "--rpc-url" if override else (self.rpc_env if os.environ.get(self.rpc_env) else "network.rpc_url")
+        check_rpc_url(url, origin)
         return url
 
     def is_known_address(self, address: str) -> bool:
@@ -163,6 +305,16 @@ def find_network_file(name_or_path: str) -> Path:
     )
 
 
+def check_rpc_url(url: str, origin: str) -> None:
+    """An RPC URL must be http(s)://host…; the error shows it redacted (it may carry a key)."""
+    from hedger.chain.redact import redact_url
+
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.split("/")[0].split("@")[-1]:
+        raise ConfigError(origin, "rpc url", f"{redact_url(url)} is not an http(s) URL",
+                          "give an HTTP(S) JSON-RPC endpoint, e.g. http://127.0.0.1:8545")  # fmt: skip
+
+
 def load_network(name_or_path: str) -> NetworkConfig:
     """Load a network file by name or path (see `find_network_file`) and validate it."""
     path = find_network_file(name_or_path)
@@ -174,8 +326,10 @@ def load_network(name_or_path: str) -> NetworkConfig:
 
 
 def parse_network(doc: Mapping[str, Any], file: str) -> NetworkConfig:
+    reject_unknown(doc, TOP_LEVEL_KEYS, file, "")
     addresses = _check_addresses(doc, file)
     net = _Table(doc, file).table("network")
+    reject_unknown(net.data, NETWORK_KEYS, file, "network")
     rpc_url = net.optional("rpc_url", str)
     if rpc_url and _URL_WITH_SECRET.search(rpc_url):
         raise ConfigError(file, "network.rpc_url", "looks like it carries an API key", "put it in .env instead")
@@ -195,18 +349,40 @@ def parse_network(doc: Mapping[str, Any], file: str) -> NetworkConfig:
         venues={name: _venue(name, t) for name, t in _Table(doc, file).tables("venues")},
         sequencer=_sequencer(_Table(doc, file)),
         strategy=dict(doc.get("strategy", {})),
-        execution=dict(doc.get("execution", {})),
-        keeper=dict(doc.get("keeper", {})),
-        accounts={k: to_checksum_address(v) for k, v in doc.get("accounts", {}).items()},
+        execution=typed_table(doc.get("execution", {}), EXECUTION_KEYS, file, "execution"),
+        keeper=typed_table(doc.get("keeper", {}), KEEPER_KEYS, file, "keeper"),
+        accounts=_accounts(_Table(doc, file)),
         addresses=addresses,
         read_at=net.optional("read_at", str) or "block",
         explorer=(net.optional("explorer", str) or "").rstrip("/") or None,
+        rpc_timeout_s=_converted(net, "rpc_timeout_s", positive_seconds, DEFAULT_RPC_TIMEOUT_S),
+        confirmations=_converted(net, "confirmations", non_negative_int, DEFAULT_CONFIRMATIONS),
     )
     if network.read_at not in ("block", "latest"):
         raise ConfigError(file, "network.read_at", f'is {network.read_at!r}: use "block" or "latest"')
+    if network.chain_id <= 0:
+        raise ConfigError(file, "network.chain_id", f"must be a positive integer, got {network.chain_id}")
     if network.native_feed and network.native_feed not in feeds:
         raise ConfigError(file, "network.native_feed", f"names unknown feed {network.native_feed!r}")
     return network
+
+
+def _converted(t: _Table, name: str, convert: Converter, default: Any) -> Any:
+    if name not in t.data:
+        return default
+    try:
+        return convert(t.data[name])
+    except ValueError as error:
+        raise ConfigError(t.file, t.key(name), str(error)) from None
+
+
+def _accounts(doc: _Table) -> dict[str, str]:
+    accounts: dict[str, str] = {}
+    for name, value in doc.data.get("accounts", {}).items():
+        if not isinstance(value, str) or not _ADDRESS.match(value):
+            raise ConfigError(doc.file, f"accounts.{name}", f"{value!r} is not an address")
+        accounts[name] = to_checksum_address(value)
+    return accounts
 
 
 class _Table:
@@ -257,6 +433,7 @@ class _Table:
 
 
 def _feed(name: str, t: _Table) -> FeedConfig:
+    reject_unknown(t.data, FEED_KEYS, t.file, t.path)
     feed = FeedConfig(
         name=name,
         address=t.required("address", str),
@@ -267,6 +444,15 @@ def _feed(name: str, t: _Table) -> FeedConfig:
         max_price=t.decimal("max_price"),
         role=t.optional("role", str) or "primary",
     )
+    if feed.heartbeat_s <= 0:
+        raise ConfigError(
+            t.file,
+            t.key("heartbeat_s"),
+            f"must be a positive number of seconds, got {feed.heartbeat_s}",
+            "a heartbeat of 0 or less would call every reading stale: use the feed's published heartbeat",
+        )
+    if not 0 <= feed.decimals <= 36:
+        raise ConfigError(t.file, t.key("decimals"), f"must be between 0 and 36, got {feed.decimals}")
     if feed.min_price >= feed.max_price:
         raise ConfigError(t.file, t.key("min_price"), "must be below max_price")
     if feed.role not in ("primary", "secondary"):
@@ -275,6 +461,7 @@ def _feed(name: str, t: _Table) -> FeedConfig:
 
 
 def _token(symbol: str, t: _Table, feeds: Mapping[str, FeedConfig]) -> TokenConfig:
+    reject_unknown(t.data, TOKEN_KEYS, t.file, t.path)
     token = TokenConfig(
         symbol=symbol,
         address=t.required("address", str),
@@ -284,6 +471,8 @@ def _token(symbol: str, t: _Table, feeds: Mapping[str, FeedConfig]) -> TokenConf
         stablecoin=bool(t.optional("stablecoin", bool)),
         peg=t.optional("peg", str) or "USD",
     )
+    if not 0 <= token.decimals <= 36:
+        raise ConfigError(t.file, t.key("decimals"), f"must be between 0 and 36, got {token.decimals}")
     if token.feed not in feeds:
         raise ConfigError(t.file, t.key("feed"), f"names unknown feed {token.feed!r}", f"known feeds: {sorted(feeds)}")
     if token.peg != "USD":
@@ -310,7 +499,11 @@ def _sequencer(doc: _Table) -> SequencerConfig | None:
     if "sequencer" not in doc.data:
         return None
     t = doc.table("sequencer")
-    return SequencerConfig(t.required("feed", str), t.required("grace_period_s", int))
+    reject_unknown(t.data, SEQUENCER_KEYS, t.file, t.path)
+    grace = t.required("grace_period_s", int)
+    if grace < 0:
+        raise ConfigError(t.file, t.key("grace_period_s"), f"must not be negative, got {grace}")
+    return SequencerConfig(t.required("feed", str), grace)
 
 
 def _check_addresses(doc: Any, file: str, path: str = "") -> frozenset[str]:

@@ -17,16 +17,13 @@ from hedger.execution.executor import ExecutionReport
 def main() -> ExecutionReport:
     with script_node() as node:
         session = script_session(node)
-        state = session.state()
-        before = session.snapshot()
-        plan = session.plan(before, state)
-        print(plan_text(plan))
-        report = session.executor().execute(plan, before)
-        session.remember(before, report, state)
-        print(f"\nExecution\n{execution_text(report)}")
-        print(f"\nExposure before → after\n{exposure_change_text(before, session.snapshot())}")
+        run = session.run_once(execute=True, read_after=True)  # the run cycle of every path, gates included
+        assert run.report is not None and run.after is not None
+        print(plan_text(run.plan))
+        print(f"\nExecution\n{execution_text(run.report)}")
+        print(f"\nExposure before → after\n{exposure_change_text(run.snapshot, run.after)}")
         session.close()
-        return report
+        return run.report
 
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-pytest_plugins = ["hedger.testing"]
+pytest_plugins = ["hedger.testing", "tests.support.postgres"]

@@ -24,7 +24,6 @@ from hedger.errors import HedgerError
 
 if TYPE_CHECKING:
     from hedger.app.session import Session
-    from hedger.model import Snapshot
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_HALTED, EXIT_ACTION_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -102,7 +101,7 @@ def _plan(args: argparse.Namespace) -> int:
     from hedger.app.display import plan_text, ratios_text
 
     session = _session(args)
-    plan = session.plan(session.snapshot())
+    plan = session.run_once(execute=False).plan
     ratios = list(session.ratio_book.live.values())
     if args.json:
         print(json.dumps({**plan.to_json(), "ratios": [r.to_jsonable() for r in ratios]}, indent=2))
@@ -154,21 +153,12 @@ def _ratio(args: argparse.Namespace) -> int:
 
 def _rebalance(args: argparse.Namespace) -> int:
     from hedger.app.display import execution_text, exposure_change_text, plan_text
-    from hedger.execution.dry_run import dry_run
     from hedger.model import to_jsonable
 
-    session = _session(args)
-    state = session.state()
-    before = session.snapshot()
-    plan = session.plan(before, state)
-    after: Snapshot | None
-    if args.execute:
-        report = session.executor().execute(plan, before)
-        session.remember(before, report, state)
-        after, method = session.snapshot(), "executed on chain"
-    else:
-        simulated = dry_run(session.network, before, plan, session.rpc_url, session.send_policy)
-        report, after, method = simulated.report, simulated.after, f"dry run: {simulated.method}"
+    run = _session(args).run_once(execute=args.execute, simulate=not args.execute, read_after=True)
+    plan, report, before, after = run.plan, run.report, run.snapshot, run.after
+    method = run.mode
+    assert report is not None  # executed or simulated
     if args.json:
         exposure_after = to_jsonable(after.exposures) if after else None
         out = {"plan": plan.to_json(), "mode": method, "report": to_jsonable(report),
@@ -199,6 +189,7 @@ def _keeper_run(args: argparse.Namespace) -> int:
     config = KeeperConfig.from_mapping(
         dict(session.network.keeper), dry_run=args.dry_run or None, poll_interval_s=args.interval,
         max_cycles=args.max_cycles, kill_switch_file=Path(args.kill_switch) if args.kill_switch else None,
+        print_cycles=True, json_logs=args.json or None,
     )  # fmt: skip
     metrics = KeeperMetrics()
     if args.metrics_port:
@@ -287,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except HedgerError as error:
-        print(f"error: {error}", file=sys.stderr)
+        from hedger.chain.redact import redact_text
+
+        print(f"error: {redact_text(str(error))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -151,6 +151,10 @@ def _margins(snap: Snapshot) -> str:
          times(m.leverage)]
         for m in snap.margins
     ]  # fmt: skip
+    valued = {m.venue for m in snap.margins}
+    for venue in sorted({p.venue for p in snap.positions} - valued):  # positions, but no margin read this block
+        rows.append([venue, "unavailable: the venue could not value the account in this block", "—", "—", "—", "—",
+                     "—"])  # fmt: skip
     return table(["venue", "collateral", "equity USD", "initial req.", "maintenance req.", "buffer", "leverage"], rows)
 
 

@@ -1,9 +1,10 @@
 """The keeper: on every new block, snapshot → plan → execute → journal, for as long as it runs.
 
 - RPC failures: the cycle is skipped and retried with exponential backoff (capped), never a crash.
-- Kill switch (a file, or HEDGER_KILL_SWITCH=1): risk-adding actions stop at once (checked every
-  cycle and again right before each action is sent); risk-reducing ones continue.
-- Gas budget per day: once the journal shows the last 24 h spent it, only risk-reducing actions.
+- Each cycle is `Session.run_once`, the run cycle every path shares; its gates apply here as everywhere:
+  kill switch (a file, or HEDGER_KILL_SWITCH=1): risk-adding actions stop at once (checked every
+  cycle and again right before each action is sent); risk-reducing ones continue. Gas budget per day:
+  once the journal shows the last 24 h spent it, only risk-reducing actions.
 - SIGTERM / SIGINT: the current cycle finishes, then the keeper exits 0.
 - A restart is safe: the executor reconciles the journal before sending anything.
 - Logs are JSON lines; metrics are optional (Prometheus).
@@ -11,9 +12,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -22,17 +25,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from hedger.app.session import Session
+from hedger.app.session import DEFAULT_KILL_SWITCH_FILE, KILL_SWITCH_ENV, Cycle, Gates, Session
 from hedger.app.telemetry import KeeperMetrics
 from hedger.chain.connect import TRANSIENT_ERRORS
 from hedger.errors import RpcError
 from hedger.execution.executor import ExecutionReport
 from hedger.execution.state_store import save_keeper_status
 from hedger.model import Plan, Snapshot, Verdict
-from hedger.strategy.guards import GuardResult
 
 log = logging.getLogger("hedger.app.keeper")
-KILL_SWITCH_ENV = "HEDGER_KILL_SWITCH"
+__all__ = ["KILL_SWITCH_ENV", "CycleResult", "Keeper", "KeeperConfig"]
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,11 @@ class KeeperConfig:
     poll_interval_s: float = 1.0
     dry_run: bool = False
     gas_budget_per_day_wei: int | None = None
-    kill_switch_file: Path = Path(".hedger") / "STOP"
+    kill_switch_file: Path = DEFAULT_KILL_SWITCH_FILE
     max_backoff_s: float = 30.0
     max_cycles: int | None = None  # bounded runs (scripts, tests); None runs until stopped
+    json_logs: bool = False  # one JSON line per cycle instead of one human line
+    print_cycles: bool = False  # a line per cycle on stdout (`hedger keeper run` sets it)
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], **overrides: Any) -> KeeperConfig:
@@ -67,14 +71,18 @@ class CycleResult:
 class Keeper:
     def __init__(self, session: Session, config: KeeperConfig, metrics: KeeperMetrics | None = None):
         self.session, self.config = session, config
+        session.gates = Gates(config.kill_switch_file, config.gas_budget_per_day_wei)
         self.metrics = metrics or KeeperMetrics()
         self.state = session.state()
-        self.executor = None if config.dry_run else session.executor()
-        if self.executor is not None:
-            self.executor.risk_gate = self.risk_gate
+        self.executor = None if config.dry_run else session.executor()  # fails early on a wrong key
         self.stop_requested = threading.Event()
+        if self.executor is not None:
+            self.executor.sender.stop = self.stop_requested  # SIGTERM ends a receipt wait within a poll
         self.last_block: int | None = None
         self.cycles = 0
+        self.last_run: Cycle | None = None  # the last cycle's snapshot, plan and report
+        self.rejections = 0  # transactions the node refused (counted apart from RPC failures)
+        self.rpc_failures = 0
 
     # ------------------------------------------------------------------ the loop
 
@@ -83,6 +91,10 @@ class Keeper:
         failures = 0
         log.info("keeper started", extra={"account": self.session.account, "network": self.session.network.name,
                                            "dry_run": self.config.dry_run})  # fmt: skip
+        dry = " (dry run: nothing is sent)" if self.config.dry_run else ""
+        where = f"{self.session.account} on {self.session.network.name}"
+        self._say({"event": "started", "account": self.session.account, "network": self.session.network.name,
+                   "dry_run": self.config.dry_run}, f"keeper started: {where}{dry}; SIGTERM stops it")  # fmt: skip
         while not self.stop_requested.is_set() and not self._bounded_out():
             try:
                 if self._wait_for_new_block():
@@ -90,51 +102,47 @@ class Keeper:
                 failures = 0
             except (RpcError, *TRANSIENT_ERRORS) as error:
                 failures += 1
+                self.rpc_failures += 1
                 delay = min(self.config.max_backoff_s, 0.5 * 2**failures)
                 self.metrics.rpc_errors.inc()
                 log.warning("rpc unavailable, backing off", extra={"error": str(error)[:300], "retry_in_s": delay})
+                first_line = str(error).splitlines()[0][:200]
+                self._say({"event": "rpc_unavailable", "error": first_line, "retry_in_s": delay},
+                          f"rpc unavailable ({first_line}); retrying in {delay:g} s")  # fmt: skip
                 self.stop_requested.wait(delay)
         log.info("keeper stopped", extra={"cycles": self.cycles, "last_block": self.last_block})
+        self._say(
+            {"event": "stopped", "cycles": self.cycles, "last_block": self.last_block},
+            f"keeper stopped after {self.cycles} cycles (last block {self.last_block})",
+        )
         self.session.close()
         return 0
 
     def cycle(self) -> CycleResult:
         started = time.monotonic()
-        snapshot = self.session.snapshot()
-        snapshot_s = time.monotonic() - started
-        self.metrics.snapshot_seconds.observe(snapshot_s)
-        restrictions = self._restrictions()
-        plan = self.session.plan(snapshot, self.state, restrictions)
-        report = None if self.executor is None else self.executor.execute(plan, snapshot)
-        self.state = self.session.remember(snapshot, report, self.state)
+        seen = self.executor.sender.metrics_rejections if self.executor else 0
+        run: Cycle = self.session.run_once(execute=self.executor is not None, state=self.state, remember=True)
+        rejected = (self.executor.sender.metrics_rejections if self.executor else 0) - seen
+        if rejected:
+            self.rejections += rejected
+            self.metrics.tx_rejected.inc(rejected)
+        self.metrics.snapshot_seconds.observe(run.snapshot_s)
+        self.metrics.kill_switch.set(1 if run.gate and run.gate.startswith("kill switch") else 0)
+        self.state = run.state
+        self.last_run = run
         self.cycles += 1
-        self.last_block = snapshot.block_number
-        self._record(snapshot, plan, report, snapshot_s)
-        self._save_status(snapshot, plan, restrictions)
-        return CycleResult(snapshot.block_number, plan, report, snapshot_s)
+        self.last_block = run.snapshot.block_number
+        self._record(run.snapshot, run.plan, run.report, run.snapshot_s)
+        self._save_status(run.snapshot, run.plan, run.gate)
+        self._print_cycle(run, time.monotonic() - started, rejected)
+        return CycleResult(run.snapshot.block_number, run.plan, run.report, run.snapshot_s)
 
     def request_stop(self, *_: object) -> None:
         self.stop_requested.set()
 
-    # ------------------------------------------------------------------ gates
-
     def risk_gate(self) -> str | None:
-        """Why risk-adding actions must not be sent right now, or None."""
-        if self.config.kill_switch_file.exists() or os.environ.get(KILL_SWITCH_ENV, "").lower() in ("1", "true"):
-            self.metrics.kill_switch.set(1)
-            return f"kill switch engaged ({self.config.kill_switch_file} or {KILL_SWITCH_ENV})"
-        self.metrics.kill_switch.set(0)
-        budget = self.config.gas_budget_per_day_wei
-        if budget is not None and self.executor is not None:
-            spent = self.session.journal.gas_spent_since(self.session.account, time.time() - 86_400)
-            if spent >= budget:
-                return f"gas budget spent: {spent} of {budget} wei in the last 24 h"
-        return None
-
-    def _restrictions(self) -> tuple[GuardResult, ...]:
-        """The keeper's gates as a reduce-only guard result the planner judges like its own."""
-        reason = self.risk_gate()
-        return () if reason is None else (GuardResult(Verdict.REDUCE_ONLY, "keeper_gate", reason),)
+        """Why risk-adding actions must not be sent right now, or None (the session's gates)."""
+        return self.session.risk_gate()
 
     # ------------------------------------------------------------------ helpers
 
@@ -180,7 +188,7 @@ class Keeper:
             "reasons": [r.code for r in plan.reasons][:20], "dry_run": self.executor is None,
         })  # fmt: skip
 
-    def _save_status(self, snapshot: Snapshot, plan: Plan, restrictions: tuple[GuardResult, ...]) -> None:
+    def _save_status(self, snapshot: Snapshot, plan: Plan, gate: str | None) -> None:
         """The last cycle, in the journal, for whoever reads it (`hedger dashboard`)."""
         status = {
             "at": time.time(),
@@ -191,11 +199,39 @@ class Keeper:
             "actions": len(plan.actions),
             "cycles": self.cycles,
             "dry_run": self.executor is None,
-            "gate": restrictions[0].message if restrictions else None,
+            "gate": gate,
             "gas_budget_per_day_wei": self.config.gas_budget_per_day_wei,
             "poll_interval_s": self.config.poll_interval_s,
         }
         save_keeper_status(self.session.journal, self.session.network.name, self.session.account, status)
+
+    def _say(self, entry: dict, line: str) -> None:
+        if self.config.print_cycles:
+            text = json.dumps(entry, default=str) if self.config.json_logs else f"{time.strftime('%H:%M:%S')} {line}"
+            print(text, file=sys.stdout, flush=True)
+
+    def _print_cycle(self, run: Cycle, latency_s: float, rejected: int) -> None:
+        """One line per cycle: block, verdict, what was done, latency (or a JSON object with --json)."""
+        if not self.config.print_cycles:
+            return
+        outcomes = run.report.outcomes if run.report else ()
+        done = [f"{o.status} {o.action.kind.value} {o.action.symbol} {o.action.size_delta.normalize():f}"
+                if o.action.size_delta else f"{o.status} {o.action.kind.value} {o.action.symbol}"
+                for o in outcomes]  # fmt: skip
+        if run.report is None and run.plan.actions:
+            done = [f"would {a.kind.value} {a.symbol}"
+                    for a in run.plan.actions]  # fmt: skip
+        restricted = [r.code for r in run.plan.reasons if r.code not in ("venue_choice",)][:4]
+        why = f" ({', '.join(restricted)})" if run.plan.verdict.value != "allow" and restricted else ""
+        entry = {"event": "cycle", "block": run.snapshot.block_number, "verdict": run.plan.verdict.value,
+                 "actions": len(run.plan.actions), "outcomes": done, "reasons": restricted,
+                 "latency_ms": round(latency_s * 1000), "rejections": rejected,
+                 "reconciled": list(run.report.reconciled) if run.report else []}  # fmt: skip
+        line = (f"block {run.snapshot.block_number}: {run.plan.verdict.value}{why}; "
+                f"{'; '.join(done) if done else 'nothing to do'}; {latency_s * 1000:.0f} ms")  # fmt: skip
+        if rejected:
+            line += f"; {rejected} rejected by the node"
+        self._say(entry, line)
 
     def _gas_of(self, intent_id: str | None) -> int:
         if intent_id is None:

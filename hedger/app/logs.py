@@ -1,5 +1,6 @@
 """JSON-lines logging for the CLI and the keeper: one object per line on stderr, with the `extra`
-fields of each record. Nothing logged here ever holds a key (hedger never passes one to a logger)."""
+fields of each record. Nothing logged here ever holds a key (hedger never passes one to a logger), and
+every URL in a line is redacted (RPC URLs carry API keys)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import sys
 import time
 from typing import TextIO
+
+from hedger.chain.redact import redact_text
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -25,7 +28,8 @@ class JsonLines(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        # every URL redacted, in the message and in the fields (web3 and urllib3 log full endpoint URLs)
+        return redact_text(json.dumps(entry, default=str))
 
 
 def configure(level: str | None = None, stream: TextIO | None = None) -> None:

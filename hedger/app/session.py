@@ -1,11 +1,14 @@
 """Everything one account on one network needs, wired once: connection, snapshot reader, strategy
-settings, hedge ratios, journal and planner memory. The CLI, the keeper and the scripts all use it,
-so they read, plan and execute through the same code."""
+settings, hedge ratios, journal, planner memory and the operator's gates; and `Session.run_once`, the one
+run cycle (snapshot → gates → plan → execute → remember) that the CLI, the keeper, the scripts and the
+demo all go through, so the kill switch and the gas budget hold on every path."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -21,14 +24,59 @@ from hedger.execution.journal import Journal
 from hedger.execution.sender import KeyAccount, SendPolicy
 from hedger.execution.signer import load_signer, signer_address_from_env
 from hedger.execution.state_store import load_state, save_state
-from hedger.model import Plan, Snapshot
+from hedger.model import Plan, Snapshot, Verdict
 from hedger.settings import NetworkConfig, load_env, load_network
 from hedger.snapshot import SnapshotReader
+from hedger.strategy.guards import GuardResult, asset_scope
 from hedger.strategy.parameters import StrategySettings
 from hedger.strategy.plan import advance_state, build_plan, check_cancel_delay
 from hedger.strategy.state import PlannerState
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+KILL_SWITCH_ENV = "HEDGER_KILL_SWITCH"
+DEFAULT_KILL_SWITCH_FILE = Path(".hedger") / "STOP"
+
+
+@dataclass(frozen=True)
+class Gates:
+    """The operator's gates on risk-adding actions, on every path (CLI, keeper, scripts): the kill switch
+    (the file exists, or HEDGER_KILL_SWITCH is 1/true/yes/on) and the daily gas budget (wei spent by the
+    account's mined or reverted transactions in the last 24 h, from the journal)."""
+
+    kill_switch_file: Path = DEFAULT_KILL_SWITCH_FILE
+    gas_budget_per_day_wei: int | None = None
+
+    def kill_switch(self) -> str | None:
+        if self.kill_switch_file.exists():
+            return f"kill switch engaged: {self.kill_switch_file} exists"
+        if os.environ.get(KILL_SWITCH_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+            return f"kill switch engaged: {KILL_SWITCH_ENV} is set"
+        return None
+
+    def reason(self, journal: Journal, account: str) -> str | None:
+        """Why risk-adding actions must not be sent right now, or None."""
+        killed = self.kill_switch()
+        if killed:
+            return killed
+        if self.gas_budget_per_day_wei is not None:
+            spent = journal.gas_spent_since(account, time.time() - 86_400)
+            if spent >= self.gas_budget_per_day_wei:
+                return f"gas budget spent: {spent} of {self.gas_budget_per_day_wei} wei in the last 24 h"
+        return None
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """What one run cycle saw and did."""
+
+    snapshot: Snapshot
+    plan: Plan
+    report: ExecutionReport | None  # None when nothing was executed (plan only)
+    state: PlannerState  # the planner's memory after the cycle
+    gate: str | None  # why risk-adding actions were gated, if they were
+    snapshot_s: float
+    mode: str  # "executed on chain" | "dry run: …" | "planned only"
+    after: Snapshot | None = None  # the exposure after (a dry run's fork, or re-read after executing)
 
 
 def default_journal_path(network: str) -> Path:
@@ -43,6 +91,7 @@ class Session:
     rpc_url: str
     journal_path: Path
     ratios: dict[str, Decimal] = field(default_factory=dict)
+    gates: Gates | None = None  # None: from the network file's [keeper] table
 
     @classmethod
     def open(
@@ -56,15 +105,20 @@ class Session:
         load_env()
         config = load_network(network)
         url = config.rpc_url(rpc_url)
-        w3 = connect(url, config.chain_id, source=config.file)
+        w3 = connect(url, config.chain_id, source=config.file, timeout_s=config.rpc_timeout_s)
         return cls(config, w3, resolve_account(config, account), url,
                    Path(journal) if journal else default_journal_path(config.name), ratios or {})  # fmt: skip
 
     def __post_init__(self) -> None:
         self.reader = SnapshotReader(self.w3, self.network)
         self.settings = StrategySettings.from_mapping(self.network.strategy, self.network.file)
+        self.limits = InputLimits.of(self.network)
+        self.ratios = validate_ratios(self.ratios, known_assets(self.network), self.limits)
         self.send_policy, self.retry_policy, self.reduce_when_halted = _execution_settings(self.network)
         self._journal: Journal | None = None
+        self._executor: Executor | None = None
+        if self.gates is None:
+            self.gates = gates_from_table(self.network)
         self.ratio_book = RatioBook(self.network, self.settings, self.reader.rpc, self.journal_path)
 
     @property
@@ -92,7 +146,68 @@ class Session:
         """--ratio values win; `[strategy.ratio]` assets are re-estimated on their schedule (hedger.app.ratios)."""
         return {**self.ratio_book.refresh(snapshot), **self.ratios}
 
+    def risk_gate(self) -> str | None:
+        """Why risk-adding actions must not be sent now (kill switch, spent gas budget), or None."""
+        assert self.gates is not None
+        return self.gates.reason(self.journal, self.account)
+
+    def restrictions(self) -> tuple[tuple[GuardResult, ...], str | None]:
+        """The gates as a reduce-only guard result the planner judges like its own, and the reason."""
+        reason = self.risk_gate()
+        return (() if reason is None else (GuardResult(Verdict.REDUCE_ONLY, "operator_gate", reason),)), reason
+
+    def run_once(
+        self,
+        execute: bool,
+        restrictions: tuple[GuardResult, ...] = (),
+        state: PlannerState | None = None,
+        *,
+        simulate: bool = False,
+        remember: bool | None = None,
+        read_after: bool = False,
+    ) -> Cycle:
+        """The one run cycle: snapshot → gates → plan → execute (or a dry run on a fork with `simulate`, or
+        nothing) → remember. The gates are applied here, for every caller: to the plan (a reduce-only
+        restriction) and again by the executor right before each risk-adding transaction.
+        `remember` (default: when executing) saves the planner's memory; `read_after` re-reads the chain."""
+        state = state if state is not None else self.state()
+        started = time.monotonic()
+        before = self.snapshot()
+        snapshot_s = time.monotonic() - started
+        gate_results, gate = self.restrictions()
+        plan = self.plan(before, state, tuple(restrictions) + gate_results + token_mismatches(before))
+        report: ExecutionReport | None = None
+        after: Snapshot | None = None
+        if execute:
+            report, mode = self.executor().execute(plan, before), "executed on chain"
+        elif simulate:
+            from hedger.execution.dry_run import dry_run
+
+            simulated = dry_run(
+                self.network,
+                before,
+                plan,
+                self.rpc_url,
+                self.send_policy,
+                self.risk_gate,
+                self.limits.dust_notional_usd,
+            )
+            report, after, mode = simulated.report, simulated.after, f"dry run: {simulated.method}"
+        else:
+            mode = "planned only"
+        if remember if remember is not None else execute:
+            state = self.remember(before, report if execute else None, state)
+        if execute and read_after:
+            after = self.snapshot()
+        return Cycle(before, plan, report, state, gate, snapshot_s, mode, after)
+
     def executor(self) -> Executor:
+        """The session's executor (one: its nonce manager lives as long as the session), with its gates."""
+        if self._executor is None:
+            self._executor = self._new_executor()
+        return self._executor
+
+    def _new_executor(self) -> Executor:
         signer = load_signer()
         if signer.address != self.account:
             raise HedgerError(
@@ -100,7 +215,8 @@ class Session:
                 "act for the key's own account (drop --account), or configure that account's key",
             )
         return Executor(self.w3, self.network, KeyAccount(signer), self.journal, self.venues, self.send_policy,
-                        self.retry_policy, self.reduce_when_halted)  # fmt: skip
+                        self.retry_policy, self.reduce_when_halted, risk_gate=self.risk_gate,
+                        dust_notional_usd=self.limits.dust_notional_usd)  # fmt: skip
 
     def remember(self, snapshot: Snapshot, report: ExecutionReport | None, state: PlannerState) -> PlannerState:
         """Advance the planner's memory after a run (oracle memory; cooldown clocks of what was sent)."""
@@ -116,10 +232,89 @@ class Session:
             self._journal.close()
 
 
+def token_mismatches(snapshot: Snapshot) -> tuple[GuardResult, ...]:
+    """A halt for each asset whose token the chain describes otherwise than the network file (decimals or
+    symbol): its balance cannot be believed, so nothing is sized on it."""
+    return tuple(
+        GuardResult(Verdict.HALT, "token_mismatch", b.mismatch, {"token": b.token}, asset_scope(b.asset))
+        for b in snapshot.balances
+        if b.mismatch
+    )
+
+
+def gates_from_table(network: NetworkConfig, kill_switch_file: Path | None = None) -> Gates:
+    """The gates of the network file's [keeper] table (`kill_switch_file`, `gas_budget_per_day` in the
+    native coin, e.g. "0.05"), with an explicit kill-switch file taking precedence."""
+    table = network.keeper
+    budget = table.get("gas_budget_per_day")
+    budget_wei = None if budget is None else int(Decimal(str(budget)) * 10**18)
+    path = kill_switch_file or Path(table.get("kill_switch_file", DEFAULT_KILL_SWITCH_FILE))
+    return Gates(path, budget_wei)
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """What a caller may ask for ([execution] `ratio_min`, `ratio_max`) and the smallest order worth sending
+    (`dust_notional_usd`)."""
+
+    ratio_min: Decimal = Decimal(0)
+    ratio_max: Decimal = Decimal(2)
+    dust_notional_usd: Decimal = Decimal(1)
+
+    @classmethod
+    def of(cls, network: NetworkConfig) -> InputLimits:
+        table = network.execution
+        limits = cls(
+            table.get("ratio_min", cls.ratio_min),
+            table.get("ratio_max", cls.ratio_max),
+            table.get("dust_notional_usd", cls.dust_notional_usd),
+        )
+        if limits.ratio_min < 0:
+            raise ConfigError(network.file, "execution.ratio_min", "must not be negative",
+                              "a negative hedge ratio would turn the hedge into a long")  # fmt: skip
+        if limits.ratio_max < limits.ratio_min:
+            raise ConfigError(network.file, "execution.ratio_max", "must not be below ratio_min")
+        return limits
+
+
+def known_assets(network: NetworkConfig) -> set[str]:
+    """Assets a hedge ratio may name: what the network's tokens, native coin and markets are exposed to."""
+    assets = {network.native_asset} | {t.asset for t in network.tokens.values()}
+    assets |= {m.asset for v in network.venues.values() for m in v.markets.values()}
+    return assets
+
+
+def validate_ratios(ratios: dict[str, Decimal], known: set[str], limits: InputLimits) -> dict[str, Decimal]:
+    """Every ratio finite and within [ratio_min, ratio_max], for an asset the network knows (matched without
+    regard to case, reported with its own name); anything else is a ConfigError and nothing is sent."""
+    by_lower = {a.lower(): a for a in known}
+    checked: dict[str, Decimal] = {}
+    for asset, ratio in ratios.items():
+        name = asset if asset in known else by_lower.get(asset.lower())
+        if name is None:
+            close = difflib.get_close_matches(asset.upper(), sorted(known), n=1)
+            hint = (f"did you mean {close[0]}? " if close else "") + f"known assets: {', '.join(sorted(known))}"
+            raise ConfigError("--ratio", asset, "unknown asset", hint)
+        if not ratio.is_finite():
+            raise ConfigError("--ratio", name, f"{ratio} is not a finite number", "give a ratio such as 0.5 or 1")
+        if not limits.ratio_min <= ratio <= limits.ratio_max:
+            raise ConfigError(
+                "--ratio", name, f"{ratio} is outside [{limits.ratio_min}, {limits.ratio_max}]",
+                "a ratio is the hedged fraction of the exposure (1: full hedge); a long is never implied by a sign;"
+                " widen execution.ratio_min/ratio_max in the network file if you mean it",
+            )  # fmt: skip
+        if name in checked and checked[name] != ratio:
+            raise ConfigError("--ratio", name, f"given twice ({checked[name]} and {ratio})")
+        checked[name] = ratio
+    return checked
+
+
 def _execution_settings(network: NetworkConfig) -> tuple[SendPolicy, RetryPolicy, bool]:
     """The [execution] table: SendPolicy fields, RetryPolicy fields, and `reduce_when_halted`."""
     table = dict(network.execution)
     reduce_when_halted = table.pop("reduce_when_halted", False)
+    for key in ("ratio_min", "ratio_max", "dust_notional_usd"):
+        table.pop(key, None)
     retry_keys = set(RetryPolicy.__dataclass_fields__)
     retry = {k: table.pop(k) for k in list(table) if k in retry_keys}
     try:
@@ -130,13 +325,18 @@ def _execution_settings(network: NetworkConfig) -> tuple[SendPolicy, RetryPolicy
 
 def parse_ratios(values: list[str] | None) -> dict[str, Decimal]:
     """--ratio ETH=0.5 --ratio BTC=1 → {"ETH": Decimal("0.5"), "BTC": Decimal(1)}."""
-    ratios = {}
+    ratios: dict[str, Decimal] = {}
     for value in values or []:
-        asset, _, ratio = value.partition("=")
+        asset, sep, ratio = value.partition("=")
         try:
-            ratios[asset.strip()] = Decimal(ratio)
+            if not sep or not asset.strip():
+                raise ArithmeticError
+            parsed = Decimal(ratio.strip())
         except ArithmeticError:
             raise ConfigError("--ratio", value, "expected ASSET=DECIMAL, e.g. ETH=0.5") from None
+        if asset.strip() in ratios and ratios[asset.strip()] != parsed:
+            raise ConfigError("--ratio", asset.strip(), f"given twice ({ratios[asset.strip()]} and {parsed})")
+        ratios[asset.strip()] = parsed
     return ratios
 
 

@@ -21,6 +21,11 @@ class KeeperMetrics:
         self.tx_sent = Counter("hedger_tx_sent_total", "actions whose transactions were mined", registry=r)
         self.tx_failed = Counter("hedger_tx_failed_total", "actions that failed (simulation or on chain)", registry=r)
         self.gas_spent_wei = Counter("hedger_gas_spent_wei_total", "gas paid by this keeper, in wei", registry=r)
+        self.tx_rejected = Counter(
+            "hedger_tx_rejected_total",
+            "transactions the node refused (fees, nonce, funds, gas), not outages",
+            registry=r,
+        )
         self.rpc_errors = Counter("hedger_rpc_errors_total", "cycles lost to RPC failures", registry=r)
         self.exposure = Gauge("hedger_exposure_net", "net exposure per asset, in units", ["asset"], registry=r)
         self.hedge_ratio = Gauge("hedger_hedge_ratio", "perp offset per unit held, per asset", ["asset"], registry=r)

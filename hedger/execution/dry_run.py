@@ -7,7 +7,9 @@ Without Anvil, each action's transaction is only simulated (eth_call) against th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from hedger.chain.anvil import Anvil, AnvilConfig
 from hedger.chain.connect import connect
@@ -27,7 +29,15 @@ class DryRun:
     method: str
 
 
-def dry_run(network: NetworkConfig, snapshot: Snapshot, plan: Plan, rpc_url: str, policy: SendPolicy) -> DryRun:
+def dry_run(
+    network: NetworkConfig,
+    snapshot: Snapshot,
+    plan: Plan,
+    rpc_url: str,
+    policy: SendPolicy,
+    risk_gate: Callable[[], str | None] | None = None,
+    dust_notional_usd: Decimal = Decimal(1),
+) -> DryRun:
     if not plan.actions or plan.halted:
         return DryRun(ExecutionReport(halted=plan.halted), snapshot, "nothing to simulate")
     # no dev accounts on the fork: they would overwrite real balances (a local demo account is one)
@@ -43,13 +53,23 @@ def dry_run(network: NetworkConfig, snapshot: Snapshot, plan: Plan, rpc_url: str
         venues = {venue.name: venue for venue in reader.venues}
         account = ImpersonatedAccount(snapshot.account)
         quick = replace(policy, receipt_timeout_s=30.0, poll_interval_s=0.05)
-        report = Executor(w3, network, account, Journal(":memory:"), venues, quick).execute(plan, snapshot)
+        executor = Executor(
+            w3,
+            network,
+            account,
+            Journal(":memory:"),
+            venues,
+            quick,
+            risk_gate=risk_gate,
+            dust_notional_usd=dust_notional_usd,
+        )
+        report = executor.execute(plan, snapshot)
         after = reader.take(snapshot.account)
     return DryRun(report, after, f"executed on an Anvil fork of block {snapshot.block_number}")
 
 
 def _simulate_only(network: NetworkConfig, snapshot: Snapshot, plan: Plan, rpc_url: str, policy: SendPolicy) -> DryRun:
-    w3 = connect(rpc_url, network.chain_id)
+    w3 = connect(rpc_url, network.chain_id, timeout_s=network.rpc_timeout_s)
     reader = SnapshotReader(w3, network)
     executor = Executor(w3, network, ImpersonatedAccount(snapshot.account), Journal(":memory:"),
                         {v.name: v for v in reader.venues}, policy)  # fmt: skip

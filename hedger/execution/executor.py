@@ -22,7 +22,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 
-from hedger.errors import ExecutionError, SimulationFailed, TransactionTimeout
+from hedger.errors import ExecutionError, FeeCapExceeded, SimulationFailed, TransactionTimeout, TxRejected
 from hedger.execution.journal import Intent, IntentStatus, Journal, TxRecord, TxStatus
 from hedger.execution.sender import Sender, SendPolicy, TxAccount
 from hedger.model import Action, ActionKind, MarginMode, Market, Plan, Snapshot, Verdict
@@ -51,7 +51,7 @@ class RetryPolicy:
 @dataclass(frozen=True)
 class ActionOutcome:
     action: Action
-    status: str  # "done" | "order_pending" | "unconfirmed" | "skipped" | "failed"
+    status: str  # "done" | "order_pending" | "unconfirmed" | "skipped" | "failed" | "rejected"
     detail: str = ""
     intent_id: str | None = None
     tx_hashes: tuple[str, ...] = ()
@@ -65,7 +65,11 @@ class ExecutionReport:
 
     @property
     def failed(self) -> bool:
-        return any(o.status == "failed" for o in self.outcomes)
+        return any(o.status in ("failed", "rejected") for o in self.outcomes)
+
+    @property
+    def rejected(self) -> tuple[ActionOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status == "rejected")
 
     @property
     def sent(self) -> tuple[ActionOutcome, ...]:
@@ -83,6 +87,7 @@ class Executor:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     reduce_when_halted: bool = False  # send a halted plan's risk-reducing actions (bounded at an anchor price)
     risk_gate: Callable[[], str | None] | None = None  # asked right before each risk-adding action (kill switch)
+    dust_notional_usd: Decimal = Decimal(1)  # no order smaller than this (nor than the venue's minimum)
 
     def __post_init__(self) -> None:
         self.sender = Sender(self.w3, self.network, self.account, self.journal, self.policy)
@@ -109,17 +114,49 @@ class Executor:
         try:
             for record in self._open_tx_heads(intent):
                 receipt = self.sender.resume(record, f"{intent.kind} {intent.symbol}") or receipt
+        except FeeCapExceeded as error:  # its bytes were refused and fresh ones would pass the cap: nothing pending
+            self.journal.set_intent_status(intent.id, IntentStatus.ABANDONED, str(error))
+            return f"abandoned: {error}"
         except ExecutionError as error:
             self.journal.set_intent_status(intent.id, IntentStatus.FAILED, str(error))
             return f"failed: {error}"
         return self._conclude(intent, receipt)
 
     def _open_tx_heads(self, intent: Intent) -> list[TxRecord]:
-        """The latest transaction of every nonce of the intent that has no outcome yet."""
+        """Per nonce of the intent without an outcome, its latest transaction still open (a reorg may have
+        reopened an earlier one whose replacements were marked replaced)."""
         heads: dict[int, TxRecord] = {}
+        closed: set[int] = set()
         for record in self.journal.txs(intent.id):
-            heads[record.nonce] = record
-        return [r for r in heads.values() if not r.status.final]
+            if record.status in (TxStatus.MINED, TxStatus.REVERTED, TxStatus.DROPPED):
+                closed.add(record.nonce)
+            elif not record.status.final:
+                heads[record.nonce] = record
+        return [r for n, r in heads.items() if n not in closed]
+
+    def recheck_included(self) -> tuple[str, ...]:
+        """Every included-but-not-final transaction of the account, against the chain: still in a canonical
+        block (final once `confirmations` blocks sit on it), moved to another block, or removed by a reorg
+        (then back to broadcast, its intent open again: reconciliation rebroadcasts the same bytes)."""
+        records = self.journal.included_not_final(self.account.address, self.network.name)
+        if not records:
+            return ()
+        head = int(self.sender.rpc.request("eth_blockNumber", []), 16)
+        notes = []
+        for record in records:
+            receipt = self.sender.rpc.request("eth_getTransactionReceipt", [record.tx_hash])
+            if receipt:
+                block, block_hash = int(receipt["blockNumber"], 16), receipt["blockHash"]
+                if block != record.block_number or block_hash != record.block_hash:
+                    self.journal.set_tx_status(record.id, record.status, block, block_hash=block_hash)
+                    notes.append(f"{record.tx_hash[:10]} moved to block {block} by a reorg")
+                if head - block >= self.network.confirmations:
+                    self.journal.finalize(record.id)
+                continue
+            self.journal.reorged_out(record.id, f"no receipt at head {head}")
+            log.warning("transaction removed by a reorg", extra={"hash": record.tx_hash, "block": record.block_number})
+            notes.append(f"{record.tx_hash[:10]} (block {record.block_number}) removed by a reorg: reopened")
+        return tuple(notes)
 
     def _conclude(self, intent: Intent, receipt: dict | None) -> str:
         txs = self.journal.txs(intent.id)
@@ -127,6 +164,11 @@ class Executor:
             self.journal.set_intent_status(intent.id, IntentStatus.FAILED, "a transaction reverted or was dropped")
             return "failed"
         main = [t for t in txs if t.purpose == "main" and t.status is TxStatus.MINED]
+        rejected = [t for t in txs if t.status is TxStatus.REJECTED]
+        if not main and rejected and not any(t.status is TxStatus.MINED and t.nonce == rejected[-1].nonce for t in txs):
+            reason = f"rejected by the node: {rejected[-1].error}"
+            self.journal.set_intent_status(intent.id, IntentStatus.ABANDONED, reason)
+            return f"abandoned ({reason})"
         if not main:
             self.journal.set_intent_status(intent.id, IntentStatus.ABANDONED, "its main transaction was never signed")
             return "abandoned (main transaction never signed)"
@@ -161,8 +203,10 @@ class Executor:
     def execute(self, plan: Plan, snapshot: Snapshot) -> ExecutionReport:
         """Send the plan's actions. A halted plan sends nothing (unless `reduce_when_halted`, and then
         only risk-reducing actions); under reduce-only, a risk-adding action is refused here too."""
+        self.sender.nonces.resync()  # the chain's pending count, every cycle (a reorg or revert may have moved it)
+        reorged = self.recheck_included()
         unfinished = self.journal.unfinished(self.account.address, self.network.name)
-        reconciled = self.reconcile(unfinished)
+        reconciled = reorged + self.reconcile(unfinished)
         if plan.halted and not self.reduce_when_halted:
             return ExecutionReport(reconciled=reconciled, halted=True)
         landed = self._landed_after(unfinished, plan.block_number)
@@ -170,7 +214,22 @@ class Executor:
             note = f"not sent: {landed} reached the chain after block {plan.block_number}, which the plan read; replan"
             return ExecutionReport(tuple(ActionOutcome(a, "skipped", note) for a in plan.actions), reconciled,
                                    halted=plan.halted)  # fmt: skip
-        outcomes = [self._execute(action, plan, snapshot) for action in plan.actions]
+        outcomes: list[ActionOutcome] = []
+        blocked: str | None = None
+        for action in plan.actions:
+            if self.sender.stop is not None and self.sender.stop.is_set():
+                blocked = "fees: stopping (SIGTERM): not sent"
+            if blocked and (not action.reduces_risk or blocked.startswith("fees")):
+                outcomes.append(ActionOutcome(action, "skipped", f"not sent: {blocked}"))
+                continue
+            outcome = self._execute(action, plan, snapshot)
+            outcomes.append(outcome)
+            if outcome.status in ("failed", "rejected") and not blocked:
+                # the plan's later orders were sized on this one (collateral first) or face the same fees
+                if "above the cap" in outcome.detail:
+                    blocked = f"fees are above the cap ({outcome.detail})"
+                elif action.kind in COLLATERAL_KINDS:
+                    blocked = f"the {action.kind.value} it relies on did not go through"
         return ExecutionReport(tuple(outcomes), reconciled, halted=plan.halted)
 
     def _landed_after(self, intents: list[Intent], block: int) -> str | None:
@@ -200,6 +259,16 @@ class Executor:
                 hashes.append(receipt["transactionHash"])
         except TransactionTimeout as error:  # it may still be mined: the intent stays open for reconcile
             return ActionOutcome(action, "unconfirmed", str(error).split("\n")[0], intent.id, tuple(hashes))
+        except FeeCapExceeded as error:  # nothing of it is pending: not a market failure (no retry backoff)
+            message = str(error).split("\n")[0]
+            self.journal.set_intent_status(intent.id, IntentStatus.ABANDONED, message)
+            return ActionOutcome(action, "failed", message, intent.id, tuple(hashes))
+        except TxRejected as error:  # the node refused it, and re-signing did not help: abandon, re-plan next run
+            message = str(error).split("\n")[0]
+            self.journal.set_intent_status(intent.id, IntentStatus.ABANDONED, f"rejected by the node: {message}")
+            log.warning("intent abandoned: the node rejected its transaction", extra={"intent": intent.id,
+                        "reason": error.code, "error": message})  # fmt: skip
+            return ActionOutcome(action, "rejected", message, intent.id, tuple(hashes))
         except (SimulationFailed, ExecutionError, UnsupportedOrder) as error:
             self.journal.set_intent_status(intent.id, IntentStatus.FAILED, str(error))
             return ActionOutcome(action, "failed", str(error).split("\n")[0], intent.id, tuple(hashes))
@@ -232,6 +301,9 @@ class Executor:
             return f"isolated margin: collateral belongs to a position, and there is none on {where}"
         if action.acceptable_price is None:
             return "no acceptable price: every order needs a slippage bound"
+        dust = self._dust(action, snapshot)
+        if dust:
+            return dust
         pending = snapshot.pending(action.venue, action.symbol) or self._open_in_journal(action)
         if pending and not position_collateral:  # a collateral-only order changes no size: it may go alongside
             return "an order is already pending on this market"
@@ -243,6 +315,21 @@ class Executor:
         last = self._last_failure_at(action)
         if last is not None and time.time() - last < self.retry.wait_s(failures):
             return f"backing off {self.retry.wait_s(failures)} s after {failures} failed order(s)"
+        return None
+
+    def _dust(self, action: Action, snapshot: Snapshot) -> str | None:
+        """Why an order is too small to send (below the venue's minimum size or notional, or the configured
+        dust notional), if it is. A CLOSE is never dust: it removes what is there, whatever its size."""
+        size = abs(action.size_delta)
+        if size == 0 or action.kind is ActionKind.CLOSE or action.acceptable_price is None:
+            return None
+        market = snapshot.market(action.venue, action.symbol)
+        notional = size * action.acceptable_price
+        floor = max(self.dust_notional_usd, market.min_notional_usd if market else Decimal(0))
+        if market is not None and market.min_size and size < market.min_size:
+            return f"dust: {size} {action.symbol} is below the venue's minimum size {market.min_size}"
+        if notional < floor:
+            return f"dust: {size} {action.symbol} (~{notional:.6g} USD) is below the minimum order of {floor} USD"
         return None
 
     def _open_in_journal(self, action: Action) -> bool:

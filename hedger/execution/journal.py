@@ -10,6 +10,17 @@ Tables
   can rebroadcast the very same bytes instead of building a new transaction;
 - events: an append-only log of every change (nothing is ever deleted).
 
+Transaction states: signed → broadcast (`sent`) → included (`mined`/`reverted`, with block number and
+hash) → final (`finalized`, once `confirmations` blocks sit on top of it). Every cycle re-checks the
+included-but-not-final ones against the chain (`Executor.recheck_included`): one a reorg removed goes
+back to `sent` and its intent back to `sending`, so reconciliation rebroadcasts the very same bytes (or,
+if its nonce was taken meanwhile, the intent is re-evaluated). Recording the same signed bytes twice
+returns the record already there.
+
+The schema is versioned (`schema_version`); `MIGRATIONS` upgrade an older journal in place when it is
+opened. `JournalStore` is the interface the executor and the application use (a PostgreSQL store can
+stand behind it).
+
 A private key is never written here; raw transactions are public once broadcast anyway.
 """
 
@@ -24,12 +35,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hedger.errors import ExecutionError
 from hedger.model import Action, to_jsonable
 
-SCHEMA = """
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS intents (
     id TEXT PRIMARY KEY, created_at REAL NOT NULL, updated_at REAL NOT NULL,
     network TEXT NOT NULL, chain_id INTEGER NOT NULL, account TEXT NOT NULL,
@@ -52,6 +63,14 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, update
 CREATE INDEX IF NOT EXISTS intents_open ON intents(account, status);
 CREATE INDEX IF NOT EXISTS txs_intent ON txs(intent_id, seq);
 """
+# (version, statements): applied in order to a journal older than the version, each in one transaction
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (1, SCHEMA_V1),
+    (2, "ALTER TABLE txs ADD COLUMN block_hash TEXT;"
+        " ALTER TABLE txs ADD COLUMN finalized INTEGER NOT NULL DEFAULT 0;"
+        " CREATE INDEX IF NOT EXISTS txs_included ON txs(status, finalized);"),
+)  # fmt: skip
+SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 FAULT_ENV = "HEDGER_FAULT_INJECT"
 
@@ -76,10 +95,11 @@ class TxStatus(enum.StrEnum):
     REVERTED = "reverted"
     REPLACED = "replaced"  # another transaction with the same nonce was mined instead
     DROPPED = "dropped"  # its nonce was used by a transaction hedger did not send
+    REJECTED = "rejected"  # the node refused it (never in the mempool); `error` says why
 
     @property
     def final(self) -> bool:
-        return self in (TxStatus.MINED, TxStatus.REVERTED, TxStatus.REPLACED, TxStatus.DROPPED)
+        return self in (TxStatus.MINED, TxStatus.REVERTED, TxStatus.REPLACED, TxStatus.DROPPED, TxStatus.REJECTED)
 
 
 @dataclass(frozen=True)
@@ -117,6 +137,42 @@ class TxRecord:
     effective_gas_price: int | None
     replaces: int | None
     error: str | None
+    block_hash: str | None = None
+    finalized: int = 0
+
+    @property
+    def state(self) -> str:
+        """signed → broadcast → included → final (or the outcome that ended it: replaced, dropped, rejected)."""
+        if self.status in (TxStatus.MINED, TxStatus.REVERTED):
+            return "final" if self.finalized else "included"
+        return {TxStatus.SIGNED: "signed", TxStatus.SENT: "broadcast"}.get(self.status, self.status.value)
+
+
+class JournalStore(Protocol):
+    """What the executor, the sender and the application ask of a journal."""
+
+    def record_intent(self, network: str, chain_id: int, account: str, action: Action, plan_block: int) -> Intent: ...
+    def set_intent_status(self, intent_id: str, status: IntentStatus, error: str | None = None,
+                          order_id: str | None = None) -> None: ...  # fmt: skip
+    def intent(self, intent_id: str) -> Intent: ...
+    def unfinished(self, account: str, network: str) -> list[Intent]: ...
+    def intents(self, account: str | None = None) -> list[Intent]: ...
+    def recent_failures(self, account: str, venue: str, symbol: str, since: float) -> int: ...
+    def record_signed(self, intent_id: str, purpose: str, to: str, nonce: int, tx_hash: str, raw_tx: str,
+                      max_fee: int, priority_fee: int, replaces: int | None = None) -> TxRecord: ...  # fmt: skip
+    def set_tx_status(self, tx_id: int, status: TxStatus, block: int | None = None, gas_used: int | None = None,
+                      effective_gas_price: int | None = None, error: str | None = None,
+                      block_hash: str | None = None) -> None: ...  # fmt: skip
+    def included_not_final(self, account: str, network: str) -> list[TxRecord]: ...
+    def finalize(self, tx_id: int) -> None: ...
+    def reorged_out(self, tx_id: int, detail: str) -> None: ...
+    def tx(self, tx_id: int) -> TxRecord: ...
+    def txs(self, intent_id: str) -> list[TxRecord]: ...
+    def gas_spent_since(self, account: str, since: float) -> int: ...
+    def events(self, intent_id: str | None = None) -> list[dict[str, Any]]: ...
+    def load_value(self, key: str) -> Any: ...
+    def save_value(self, key: str, value: Any) -> None: ...
+    def close(self) -> None: ...
 
 
 class Journal:
@@ -130,7 +186,39 @@ class Journal:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)
+        self.migrate()
+
+    def migrate(self) -> int:
+        """Bring the file to SCHEMA_VERSION (a journal from before versioning counts as version 1)."""
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at REAL NOT NULL)"
+        )
+        (current,) = self.db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+        if current == 0 and self.db.execute("SELECT 1 FROM sqlite_master WHERE name='intents'").fetchone():
+            current = 1  # written before the journal had a version: the v1 tables are there
+            self.db.execute("INSERT INTO schema_version VALUES (1, ?)", (time.time(),))
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"journal schema {current} is newer than this hedger's ({SCHEMA_VERSION}): upgrade hedger"
+            )
+        for version, statements in MIGRATIONS:
+            if version > current:
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in statements.split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self.db.execute("INSERT INTO schema_version VALUES (?, ?)", (version, time.time()))
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+        return SCHEMA_VERSION
+
+    @property
+    def schema_version(self) -> int:
+        (version,) = self.db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(version)
 
     def close(self) -> None:
         self.db.close()
@@ -193,6 +281,11 @@ class Journal:
         self, intent_id: str, purpose: str, to: str, nonce: int, tx_hash: str, raw_tx: str,
         max_fee: int, priority_fee: int, replaces: int | None = None,
     ) -> TxRecord:  # fmt: skip
+        existing = self.db.execute("SELECT * FROM txs WHERE tx_hash=?", (tx_hash,)).fetchone()
+        if existing is not None:  # the same signed bytes again (same nonce, fees, call): one record
+            with self.db:
+                self._event(intent_id, existing["id"], "tx_signed_again", {"hash": tx_hash, "nonce": nonce})
+            return _tx(existing)
         now = time.time()
         with self.db:
             (seq,) = self.db.execute("SELECT COUNT(*) FROM txs WHERE intent_id=?", (intent_id,)).fetchone()
@@ -213,18 +306,50 @@ class Journal:
 
     def set_tx_status(
         self, tx_id: int, status: TxStatus, block: int | None = None, gas_used: int | None = None,
-        effective_gas_price: int | None = None, error: str | None = None,
+        effective_gas_price: int | None = None, error: str | None = None, block_hash: str | None = None,
     ) -> None:  # fmt: skip
         with self.db:
             self.db.execute(
                 "UPDATE txs SET status=?, block_number=COALESCE(?, block_number), gas_used=COALESCE(?, gas_used),"
-                " effective_gas_price=COALESCE(?, effective_gas_price), error=COALESCE(?, error), updated_at=?"
-                " WHERE id=?",
-                (status.value, block, gas_used, effective_gas_price, error, time.time(), tx_id),
+                " effective_gas_price=COALESCE(?, effective_gas_price), error=COALESCE(?, error),"
+                " block_hash=COALESCE(?, block_hash), updated_at=? WHERE id=?",
+                (status.value, block, gas_used, effective_gas_price, error, block_hash, time.time(), tx_id),
             )
             record = self.tx(tx_id)
             self._event(record.intent_id, tx_id, f"tx_{status.value}", {"block": block, "error": error})
         checkpoint(f"tx_{status.value}")
+
+    def included_not_final(self, account: str, network: str) -> list[TxRecord]:
+        """Transactions in a block that is not yet final: each cycle checks they are still there."""
+        rows = self.db.execute(
+            "SELECT t.* FROM txs t JOIN intents i ON t.intent_id = i.id WHERE i.account=? AND i.network=?"
+            " AND t.status IN (?,?) AND t.finalized=0 ORDER BY t.id",
+            (account, network, TxStatus.MINED.value, TxStatus.REVERTED.value),
+        ).fetchall()
+        return [_tx(r) for r in rows]
+
+    def finalize(self, tx_id: int) -> None:
+        with self.db:
+            self.db.execute("UPDATE txs SET finalized=1, updated_at=? WHERE id=?", (time.time(), tx_id))
+            self._event(self.tx(tx_id).intent_id, tx_id, "tx_final", {})
+
+    def reorged_out(self, tx_id: int, detail: str) -> None:
+        """A reorg removed the block that included the transaction: it is broadcast-only again, and its
+        intent (if it had concluded on it) is open again, for reconciliation to bring to an outcome."""
+        record = self.tx(tx_id)
+        with self.db:
+            self.db.execute(
+                "UPDATE txs SET status=?, block_number=NULL, block_hash=NULL, gas_used=NULL, effective_gas_price=NULL,"
+                " updated_at=? WHERE id=?",
+                (TxStatus.SENT.value, time.time(), tx_id),
+            )
+            self.db.execute(
+                "UPDATE intents SET status=?, updated_at=? WHERE id=? AND status IN (?,?,?)",
+                (IntentStatus.SENDING.value, time.time(), record.intent_id, IntentStatus.DONE.value,
+                 IntentStatus.ORDER_PENDING.value, IntentStatus.FAILED.value),
+            )  # fmt: skip
+            self._event(record.intent_id, tx_id, "tx_reorged_out", {"block": record.block_number, "detail": detail})
+        checkpoint("tx_reorged_out")
 
     def tx(self, tx_id: int) -> TxRecord:
         return _tx(self.db.execute("SELECT * FROM txs WHERE id=?", (tx_id,)).fetchone())

@@ -37,6 +37,11 @@ class NonceManager:
         self._next += 1
         return nonce
 
+    def resync(self) -> None:
+        """Forget the local count: the next allocation starts from the chain's pending count (each cycle,
+        and after a nonce rejection). A nonce the chain no longer knows (a reorg, a revert) is never held."""
+        self._next = None
+
     def used(self, nonce: int) -> bool:
         """True once a mined transaction of this account carries `nonce`."""
         return self.chain_count("latest") > nonce

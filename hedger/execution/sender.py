@@ -9,6 +9,7 @@ Nothing is sent that was not simulated first; a failing simulation sends nothing
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,13 +23,21 @@ from hedger.chain.revert import RevertReason, decode_revert, known_abis
 from hedger.errors import (
     ChainIdMismatch,
     ExecutionError,
+    FeeBelowBaseFee,
     FeeCapExceeded,
+    GasAboveBlockLimit,
     InsufficientFunds,
+    IntrinsicGasTooLow,
+    NonceTooHigh,
+    NonceTooLow,
     NotAllowlisted,
     RpcError,
     SimulationFailed,
     TransactionReverted,
     TransactionTimeout,
+    TxRejected,
+    Underpriced,
+    WrongChainId,
 )
 from hedger.execution.journal import Journal, TxRecord, TxStatus, checkpoint
 from hedger.execution.nonces import NonceManager
@@ -39,6 +48,37 @@ log = logging.getLogger(__name__)
 GWEI = 10**9
 MIN_REPLACEMENT_BUMP = Decimal("0.125")  # what nodes require to replace a pending transaction
 RECEIPT_LAG_S = 5.0  # how long a receipt may trail its nonce on the node before the nonce counts as taken
+
+
+# How nodes (geth, erigon, reth, Anvil, Nitro) word a refused transaction, first match wins.
+_REJECTIONS: tuple[tuple[str, type[TxRejected]], ...] = (
+    ("less than block base fee", FeeBelowBaseFee),
+    ("fee cap less than", FeeBelowBaseFee),
+    ("max fee per gas less than", FeeBelowBaseFee),
+    ("replacement transaction underpriced", Underpriced),
+    ("transaction underpriced", Underpriced),
+    ("tip too low", Underpriced),
+    ("nonce too low", NonceTooLow),
+    ("nonce too high", NonceTooHigh),
+    ("insufficient funds", InsufficientFunds),
+    ("intrinsic gas too low", IntrinsicGasTooLow),
+    ("gas_limit > env.block.gas_limit", GasAboveBlockLimit),
+    ("exceeds block gas limit", GasAboveBlockLimit),
+    ("gas limit reached", GasAboveBlockLimit),
+    ("invalid chain id", WrongChainId),
+    ("chain id mismatch", WrongChainId),
+    ("incorrect chain id", WrongChainId),
+)
+
+
+def classify_rejection(error: RpcError) -> TxRejected | None:
+    """The typed rejection an eth_sendRawTransaction error is, or None (not a rejection: an outage)."""
+    message = str(error.args[0] if error.args else error)
+    lowered = message.lower()
+    for needle, kind in _REJECTIONS:
+        if needle in lowered:
+            return kind(message)
+    return None
 
 
 @dataclass(frozen=True)
@@ -56,6 +96,7 @@ class SendPolicy:
     stuck_after_s: float = 45.0
     max_replacements: int = 3
     poll_interval_s: float = 0.1
+    max_rejections: int = 3  # node rejections (fee below base fee, …) re-signed with fresh fees before giving up
 
     def __post_init__(self) -> None:
         if self.replacement_bump < MIN_REPLACEMENT_BUMP:
@@ -128,6 +169,8 @@ class Sender:
             raise ChainIdMismatch(network.chain_id, chain_id, network.file)
         self.nonces = NonceManager(self.rpc, account.address)
         self._abis = known_abis()
+        self.metrics_rejections = 0  # node rejections seen (apart from RPC failures)
+        self.stop: threading.Event | None = None  # set (SIGTERM): stop waiting, leave the transaction in flight
 
     # ------------------------------------------------------------------ checks before sending
 
@@ -144,9 +187,22 @@ class Sender:
             raise SimulationFailed(request.description, self._reason_of(error)) from None
         return bytes.fromhex(result.removeprefix("0x"))
 
+    def base_fee(self) -> int:
+        """The base fee the next block will charge: the pending block's, else the latest's."""
+        fees = []
+        for tag in ("pending", "latest"):
+            try:
+                block = self.rpc.request("eth_getBlockByNumber", [tag, False])
+            except RpcError:
+                block = None
+            if isinstance(block, dict) and block.get("baseFeePerGas"):
+                fees.append(int(block["baseFeePerGas"], 16))
+            if tag == "pending" and fees:
+                break
+        return max(fees, default=0)
+
     def fees(self) -> Fees:
-        block = self.rpc.request("eth_getBlockByNumber", ["latest", False])
-        base_fee = int(block.get("baseFeePerGas", "0x0"), 16)
+        base_fee = self.base_fee()
         cap = int(self.policy.max_fee_per_gas_gwei * GWEI)
         if base_fee > cap:
             raise FeeCapExceeded(f"base fee {base_fee / GWEI:.2f} gwei is above the cap of {cap / GWEI:.2f} gwei")
@@ -184,12 +240,58 @@ class Sender:
             for member in family:
                 self.journal.set_tx_status(member.id, TxStatus.DROPPED, error="nonce used by another transaction")
             return None
-        latest = family[-1]
+        latest = record if not record.status.final else family[-1]
+        if latest.status is TxStatus.REJECTED:
+            return None  # refused by the node: never in the mempool, nothing to wait for
+        tx = self._tx_of(latest)
         if latest.raw_tx:
-            self._broadcast_raw(latest)
-        return self._await_receipt(latest, self._tx_of(latest), description)
+            try:
+                self._broadcast_raw(latest)
+            except (FeeBelowBaseFee, Underpriced, NonceTooHigh) as rejection:
+                # the same bytes can never be mined (a base fee above them, a gap): sign them anew, same call
+                tx, fees = self._re_signable(tx, Fees(latest.max_fee_per_gas, latest.max_priority_fee_per_gas),
+                                             rejection)  # fmt: skip
+                latest = self._sign_record_broadcast(latest.intent_id, tx, latest.purpose, fees, replaces=latest.id)
+        return self._await_receipt(latest, tx, description)
 
     def _sign_record_broadcast(
+        self, intent_id: str, tx: dict[str, Any], purpose: str, fees: Fees, replaces: int | None
+    ) -> TxRecord:
+        """Sign, journal, broadcast; a rejection the node explains is journalled with its reason, and a fee
+        or nonce rejection is re-signed (fresh fees under the cap; the chain's nonce) up to
+        `policy.max_rejections` times. Other rejections (funds, gas, chain id) raise their typed error."""
+        for attempt in range(self.policy.max_rejections + 1):
+            try:
+                return self._sign_record_broadcast_once(intent_id, tx, purpose, fees, replaces)
+            except (FeeBelowBaseFee, Underpriced, NonceTooHigh) as rejection:
+                if attempt == self.policy.max_rejections:
+                    raise TxRejected(
+                        f"{intent_id[:8]}: refused {attempt + 1} times by the node, last: {rejection}; abandoned",
+                        "the next run re-plans from fresh state",
+                    ) from None
+                tx, fees = self._re_signable(tx, fees, rejection)
+                log.warning("transaction rejected, re-signing", extra={"reason": rejection.code, "nonce": tx["nonce"],
+                            "max_fee_per_gas": fees.max_fee_per_gas})  # fmt: skip
+        raise AssertionError("unreachable")
+
+    def _re_signable(self, tx: dict[str, Any], fees: Fees, rejection: TxRejected) -> tuple[dict[str, Any], Fees]:
+        """The transaction to sign again after a fee or nonce rejection (FeeCapExceeded if fees must pass the cap)."""
+        tx = dict(tx)
+        if isinstance(rejection, NonceTooHigh):
+            self.nonces.resync()
+            tx["nonce"] = self.nonces.allocate()
+            return tx, fees
+        fresh = self.fees()
+        if isinstance(rejection, Underpriced):
+            fresh = fees.bumped(self.policy.replacement_bump, floor=fresh)
+            cap = int(self.policy.max_fee_per_gas_gwei * GWEI)
+            if fresh.max_fee_per_gas > cap:
+                raise FeeCapExceeded(f"the node wants more than {fees.max_fee_per_gas / GWEI:.2f} gwei; the cap is "
+                                     f"{cap / GWEI:.2f} gwei")  # fmt: skip
+        tx.update(maxFeePerGas=fresh.max_fee_per_gas, maxPriorityFeePerGas=fresh.max_priority_fee_per_gas)
+        return tx, fresh
+
+    def _sign_record_broadcast_once(
         self, intent_id: str, tx: dict[str, Any], purpose: str, fees: Fees, replaces: int | None
     ) -> TxRecord:
         signed = self.account.sign(tx)
@@ -213,19 +315,24 @@ class Sender:
         )  # fmt: skip
 
     def _broadcast_raw(self, record: TxRecord) -> None:
+        """Broadcast the journalled bytes. The same bytes twice is harmless ("already known"); a nonce
+        already used is left to the receipt wait (mined already, or taken); any other refusal is journalled
+        as `rejected` with the node's reason and raised typed."""
         try:
             self.rpc.request("eth_sendRawTransaction", [record.raw_tx])
         except RpcError as error:
             message = str(error).lower()
-            if "already known" in message or "already imported" in message:
+            if "already known" in message or "already imported" in message or "known transaction" in message:
                 pass  # the node has it: broadcasting the same bytes again is harmless
-            elif "nonce too low" in message:
-                return  # mined already, or taken by another transaction: the receipt wait / resume tells
-            elif "insufficient funds" in message:
-                self.journal.set_tx_status(record.id, TxStatus.DROPPED, error="insufficient funds")
-                raise InsufficientFunds(f"{self.account.address} cannot pay for {record.tx_hash}") from None
             else:
-                raise
+                rejection = classify_rejection(error)
+                if rejection is None:
+                    raise  # not a refusal of the transaction: the RPC failed
+                if isinstance(rejection, NonceTooLow) and self._first_receipt([record]) is not None:
+                    return  # these very bytes were mined already
+                self.journal.set_tx_status(record.id, TxStatus.REJECTED, error=f"{rejection.code}: {message[:300]}")
+                self.metrics_rejections += 1
+                raise rejection from None
         self.journal.set_tx_status(record.id, TxStatus.SENT)
 
     # ------------------------------------------------------------------ confirmation and replacement
@@ -233,19 +340,27 @@ class Sender:
     def _await_receipt(self, record: TxRecord, tx: dict[str, Any], description: str) -> dict[str, Any]:
         started = last_broadcast = time.monotonic()
         family = self._family(record)
+        replacing = True
         while time.monotonic() - started < self.policy.receipt_timeout_s:
             receipt = self._first_receipt(family)
             if receipt is not None:
                 return self._settle(family, receipt, description)
+            if self.stop is not None and self.stop.is_set():
+                raise TransactionTimeout(f"stopping: {family[-1].tx_hash} left in flight; the next run reconciles it")
             if self._nonce_taken(family, tx["nonce"]):
                 for member in family:
                     self.journal.set_tx_status(member.id, TxStatus.DROPPED, error="nonce used by another transaction")
                 raise ExecutionError(f"nonce {tx['nonce']} was used by a transaction hedger did not send")
             if (
-                time.monotonic() - last_broadcast >= self.policy.stuck_after_s
+                replacing
+                and time.monotonic() - last_broadcast >= self.policy.stuck_after_s
                 and len(family) <= self.policy.max_replacements
             ):
-                family.append(self._replace(family[-1], tx))
+                try:
+                    family.append(self._replace(family[-1], tx))
+                except FeeCapExceeded as error:  # the stuck one stays in the mempool: keep waiting for it
+                    log.warning("not replacing: fees would pass the cap", extra={"error": str(error)[:200]})
+                    replacing = False
                 last_broadcast = time.monotonic()
             time.sleep(self.policy.poll_interval_s)
         raise TransactionTimeout(f"no receipt for {family[-1].tx_hash} after {self.policy.receipt_timeout_s:.0f} s")
@@ -270,7 +385,7 @@ class Sender:
         price = int(receipt.get("effectiveGasPrice", "0x0"), 16)
         for member in family:
             if member.tx_hash.lower() == mined_hash.lower():
-                self.journal.set_tx_status(member.id, status, block, gas_used, price)
+                self.journal.set_tx_status(member.id, status, block, gas_used, price, block_hash=receipt["blockHash"])
             elif not member.status.final:
                 self.journal.set_tx_status(member.id, TxStatus.REPLACED)
         log.info(
@@ -338,6 +453,9 @@ class Sender:
         return RevertReason("UnknownRevert", {}, b"")
 
     def _tx_of(self, record: TxRecord) -> dict[str, Any]:
+        """The transaction a record signed: decoded from its journalled bytes, else read from the node."""
+        if record.raw_tx:
+            return _decode_raw(record.raw_tx)
         onchain = self.rpc.request("eth_getTransactionByHash", [record.tx_hash]) or {}
         return {
             "type": 2, "chainId": self.network.chain_id, "nonce": record.nonce, "to": record.to_address,
@@ -356,6 +474,19 @@ def _revert_data(error: RpcError) -> str | None:
         return None
     start += len("'data': '")
     return text[start : text.find("'", start)]
+
+
+def _decode_raw(raw: str) -> dict[str, Any]:
+    """The fields of a signed EIP-1559 transaction (its journalled raw bytes), ready to sign again."""
+    from eth_account.typed_transactions import TypedTransaction
+    from hexbytes import HexBytes
+
+    fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+    return {
+        "type": 2, "chainId": fields["chainId"], "nonce": fields["nonce"], "to": Web3.to_checksum_address(fields["to"]),
+        "data": "0x" + bytes(fields["data"]).hex(), "value": fields["value"], "gas": fields["gas"],
+        "maxFeePerGas": fields["maxFeePerGas"], "maxPriorityFeePerGas": fields["maxPriorityFeePerGas"],
+    }  # fmt: skip
 
 
 def _json_tx(tx: dict[str, Any]) -> dict[str, Any]:

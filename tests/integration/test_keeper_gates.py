@@ -23,14 +23,14 @@ def sent(result) -> list[str]:
 
 
 def gate_messages(result) -> str:
-    return " ".join(f"{r.code}: {r.message}" for r in result.plan.reasons if r.code == "keeper_gate")
+    return " ".join(f"{r.code}: {r.message}" for r in result.plan.reasons if r.code == "operator_gate")
 
 
 def test_the_kill_switch_file_stops_risk_adding_actions_at_once(chain, keeper, tmp_path):
     keeper.config.kill_switch_file.touch()
     nonce = chain.w3.eth.get_transaction_count(DEMO)
     result = keeper.cycle()
-    assert result.plan.verdict is Verdict.REDUCE_ONLY and "keeper_gate" in gate_messages(result)
+    assert result.plan.verdict is Verdict.REDUCE_ONLY and "operator_gate" in gate_messages(result)
     assert sent(result) == [] and chain.w3.eth.get_transaction_count(DEMO) == nonce
     assert keeper.metrics.kill_switch._value.get() == 1
 
