@@ -25,6 +25,7 @@ from hedger.app.keeper import Keeper, KeeperConfig
 from hedger.app.session import Session
 from hedger.chain.anvil import DEV_ACCOUNTS, Anvil
 from hedger.chain.contracts import at
+from hedger.chain.history_seed import load_seed
 from hedger.chain.universe import Universe, deploy_universe, network_document, to_units
 
 DEMO_STRATEGY = {"sizing": {"max_notional_usd": "20000"}}
@@ -56,7 +57,7 @@ def refresh_feeds(node: Anvil, universe: Universe, skip: str = "") -> None:
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="hedger-demo-"))
     with Anvil.launch() as node:
-        universe = deploy_universe(node)
+        universe = deploy_universe(node, history=load_seed(30))  # 30 days of hourly rounds in the feeds
         document = {**network_document(universe), "strategy": DEMO_STRATEGY}
         (workdir / "local.toml").write_text(tomli_w.dumps(document))
         os.environ.update(
@@ -71,6 +72,8 @@ def main() -> None:
         hedger(["status"])
         step(2, "hedger plan — what hedger would do, and why")
         hedger(["plan"])
+        print("\nhedger ratio ETH --hedge-with BTC — the ETH/BTC beta estimated from the feeds' round history")
+        hedger(["ratio", "ETH", "--hedge-with", "BTC"])
         step(3, "hedger rebalance --execute — simulate, sign, send, confirm")
         hedger(["rebalance", "--execute"])
 

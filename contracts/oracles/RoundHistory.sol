@@ -44,6 +44,7 @@ abstract contract RoundHistory is AggregatorV3Interface {
     error FeedUnavailable();
     error NoDataPresent(uint80 roundId);
     error NotOwner(address caller);
+    error LengthMismatch(uint256 roundIds, uint256 answers, uint256 updatedAts);
 
     constructor(uint8 decimals_, string memory description_) {
         decimals = decimals_;
@@ -110,6 +111,24 @@ abstract contract RoundHistory is AggregatorV3Interface {
         onlyOwner
     {
         _write(roundId, answer, startedAt, updatedAt);
+    }
+
+    /// @notice Write many rounds in one call (a seeded price history); the last one becomes the latest.
+    /// @dev Each round is written as `setRoundData` would, with startedAt = updatedAt. Ids may be
+    ///      phase-encoded (phaseId << 64 | aggregatorRoundId), as a Chainlink proxy reports them.
+    /// @param roundIds the rounds' ids, in the order they are written
+    /// @param answers each round's answer
+    /// @param updatedAts each round's update time (also its start time)
+    function writeRounds(uint80[] calldata roundIds, int256[] calldata answers, uint256[] calldata updatedAts)
+        external
+        onlyOwner
+    {
+        if (roundIds.length != answers.length || roundIds.length != updatedAts.length) {
+            revert LengthMismatch(roundIds.length, answers.length, updatedAts.length);
+        }
+        for (uint256 i = 0; i < roundIds.length; ++i) {
+            _write(roundIds[i], answers[i], updatedAts[i], updatedAts[i]);
+        }
     }
 
     /// @notice Make round `roundId` report `answeredInRound` (0: its own id again).

@@ -30,12 +30,14 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_HALTED, EXIT_ACTION_FAILED, EXIT_INTERRUPT
 
 def _chain_up(args: argparse.Namespace) -> int:
     from hedger.chain.anvil import DEV_ACCOUNTS, Anvil, AnvilConfig
+    from hedger.chain.history_seed import load_seed
     from hedger.chain.universe import deploy_universe, write_network_file
 
     started = time.monotonic()
     config = AnvilConfig(port=args.port, fork_url=args.fork_url, fork_block=args.fork_block, chain_id=args.chain_id)
+    seed = load_seed(args.history_days) if args.history_days > 0 else None
     with Anvil.launch(config) as node:
-        universe = deploy_universe(node)
+        universe = deploy_universe(node, history=seed)
         write_network_file(universe, Path(args.network_file))
         elapsed = time.monotonic() - started
         print(f"Anvil {node.url} (chain id {universe.chain_id}) ready with the reference universe in {elapsed:.1f} s")
@@ -47,6 +49,8 @@ def _chain_up(args: argparse.Namespace) -> int:
             print(f"  {name:<10}  {address}")
         print(f"  Sequencer   {universe.sequencer_feed}")
         print(f"  Multicall3  {universe.multicall}")
+        if seed is not None:
+            print(f"Feeds seeded with {seed.hours} hourly rounds: {universe.history}")
         demo_key = dict(DEV_ACCOUNTS)[universe.demo_account]
         print(f"Demo account {universe.demo_account}; for local use only, in .env:")
         print(f"  HEDGER_PRIVATE_KEY={demo_key}   # Anvil's public development key #1: never hold real funds")
@@ -79,20 +83,72 @@ def _session(args: argparse.Namespace) -> Session:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from hedger.app.display import status_text
+    from hedger.app.display import ratios_text, status_text
     from hedger.model import to_jsonable
 
-    snapshot = _session(args).snapshot()
-    print(json.dumps(to_jsonable(snapshot), indent=2) if args.json else status_text(snapshot))
+    session = _session(args)
+    snapshot = session.snapshot()
+    session.hedge_ratios(snapshot)
+    ratios = list(session.ratio_book.live.values())
+    if args.json:
+        print(json.dumps({**to_jsonable(snapshot), "ratios": [r.to_jsonable() for r in ratios]}, indent=2))
+    else:
+        print(status_text(snapshot) + ("\n\nHedge ratios\n" + ratios_text(ratios) if ratios else ""))
     return EXIT_OK
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from hedger.app.display import plan_text
+    from hedger.app.display import plan_text, ratios_text
 
-    plan = _session(args).run_once(execute=False).plan
-    print(json.dumps(plan.to_json(), indent=2) if args.json else plan_text(plan))
+    session = _session(args)
+    plan = session.run_once(execute=False).plan
+    ratios = list(session.ratio_book.live.values())
+    if args.json:
+        print(json.dumps({**plan.to_json(), "ratios": [r.to_jsonable() for r in ratios]}, indent=2))
+    else:
+        shown = ratios or session.ratios
+        print(plan_text(plan) + ("\n\nHedge ratios\n" + ratios_text(ratios, session.ratios) if shown else ""))
     return EXIT_HALTED if plan.halted else EXIT_OK
+
+
+def _ratio(args: argparse.Namespace) -> int:
+    """The estimate of one asset's ratio (or every configured one), its uncertainty, and a quick walk-forward."""
+    from hedger.app.display import ratios_text
+    from hedger.chain.multicall import latest_block
+    from hedger.strategy.ratio.live import WalkForward
+
+    session = _session(args)
+    book = session.ratio_book
+    assets = [args.asset] if args.asset else sorted(book.specs)
+    if not assets:
+        raise HedgerError("no asset to estimate", "name one (hedger ratio ETH) or add [strategy.ratio.<ASSET>] tables")
+    block = latest_block(session.reader.rpc)
+    estimates = book.estimate(assets, block, hedge_with=args.hedge_with)
+    walks: dict[str, tuple[WalkForward, WalkForward] | HedgerError] = {}
+    for asset in assets:
+        try:
+            walks[asset] = book.walk_forward(asset)
+        except HedgerError as error:
+            walks[asset] = error
+    if args.json:
+        out = [
+            {**estimates[a].to_jsonable(),
+             "walk_forward": {"error": str(w)} if isinstance(w, HedgerError)
+             else {"estimator": w[0].to_jsonable(), "one_to_one": w[1].to_jsonable()}}
+            for a, w in walks.items()
+        ]  # fmt: skip
+        print(json.dumps(out, indent=2))
+        return EXIT_OK
+    print(f"Hedge ratios at block {block.number}\n" + ratios_text(list(estimates.values())))
+    print("\nWalk-forward on the same history (ratio known at t hedges (t, t+1]; out of sample)")
+    for asset, walk in walks.items():
+        if isinstance(walk, HedgerError):
+            print(f"  {asset}: {walk}")
+            continue
+        est, one = walk
+        print(f"  {asset}: {est.method} HE {est.he:.2%} vs 1:1 {one.he:.2%} over {est.observations} intervals "
+              f"(mean ratio {est.mean_ratio:.4f})")  # fmt: skip
+    return EXIT_OK
 
 
 def _rebalance(args: argparse.Namespace) -> int:
@@ -170,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--fork-block", type=int, help="fork at this block (default: latest)")
     up.add_argument("--chain-id", type=int, help="fresh chain: its id (31337); fork: the id it must report")
     up.add_argument("--network-file", default="networks/local.toml")
+    up.add_argument("--history-days", type=int, default=30, help="days of hourly rounds seeded in the feeds (0: none)")
     up.set_defaults(handler=_chain_up)
 
     status = commands.add_parser("status", help="exposure, positions, funding, oracles, sequencer: one block")
@@ -186,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plan_options(rebalance)
     rebalance.add_argument("--execute", action="store_true", help="send the transactions (key from .env)")
     rebalance.set_defaults(handler=_rebalance)
+
+    ratio = commands.add_parser("ratio", help="estimated hedge ratios, their uncertainty and a walk-forward")
+    _add_chain_options(ratio)
+    ratio.add_argument("asset", nargs="?", help="the held asset (default: every [strategy.ratio] asset)")
+    ratio.add_argument("--hedge-with", help="estimate against this asset's price instead of the configured one")
+    ratio.add_argument("--journal", help="journal file (the round cache sits beside it)")
+    ratio.set_defaults(handler=_ratio)
 
     keeper = commands.add_parser("keeper", help="the keeper loop").add_subparsers(dest="keeper_command", required=True)
     run = keeper.add_parser("run", help="snapshot → plan → execute on every new block, until SIGTERM")

@@ -203,3 +203,20 @@ def exposure_change_text(before: Snapshot, after: Snapshot) -> str:
             f"{number(exposure.hedge_ratio, 1, True)} → {number(later.hedge_ratio, 1, True)}",
         ])  # fmt: skip
     return table(["asset", "perp", "net", "hedged"], rows)
+
+
+def ratios_text(ratios: Sequence[Any], explicit: Mapping[str, Decimal] | None = None) -> str:
+    """Hedge ratios: estimated ones (hedger.strategy.ratio.live.LiveRatio) with their statistics, --ratio ones."""
+    explicit = explicit or {}
+    rows = []
+    for r in ratios:
+        used = "--ratio " + format(explicit[r.asset], "f") if r.asset in explicit else str(r.ratio)
+        stats = "—" if r.fallback else f"{r.std_error:.4f}"
+        r2 = "—" if r.fallback else f"{r.r_squared:.3f}"
+        window = f"{r.window_start[:16]} → {r.window_end[:16]}" if r.window_start and r.window_end else "—"
+        note = f"fallback: {r.fallback}" if r.fallback else ("clamped to bounds" if r.bounded else r.source)
+        rows.append([r.asset, r.hedge_with, r.method, used, stats, r2, str(r.observations), window, note])
+    rows += [[a, "", "fixed (--ratio)", format(v, "f"), "", "", "", "", ""] for a, v in explicit.items()
+             if a not in {r.asset for r in ratios}]  # fmt: skip
+    headers = ["asset", "hedge with", "method", "ratio", "std error", "R²", "obs", "window (UTC)", "source"]
+    return table(headers, rows)

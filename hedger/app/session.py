@@ -16,6 +16,7 @@ from pathlib import Path
 from eth_utils import to_checksum_address
 from web3 import Web3
 
+from hedger.app.ratios import RatioBook
 from hedger.chain.connect import connect
 from hedger.errors import ConfigError, HedgerError
 from hedger.execution.executor import ExecutionReport, Executor, RetryPolicy
@@ -118,6 +119,7 @@ class Session:
         self._executor: Executor | None = None
         if self.gates is None:
             self.gates = gates_from_table(self.network)
+        self.ratio_book = RatioBook(self.network, self.settings, self.reader.rpc, self.journal_path)
 
     @property
     def journal(self) -> Journal:
@@ -138,7 +140,11 @@ class Session:
     def plan(self, snapshot: Snapshot, state: PlannerState | None = None, restrictions: tuple = ()) -> Plan:
         state = state if state is not None else self.state()
         check_cancel_delay(self.settings.policy.min_cancel_delay_s, snapshot.markets, self.network.file)
-        return build_plan(snapshot, self.settings, self.ratios, state, restrictions)
+        return build_plan(snapshot, self.settings, self.hedge_ratios(snapshot), state, restrictions)
+
+    def hedge_ratios(self, snapshot: Snapshot) -> dict[str, Decimal]:
+        """--ratio values win; `[strategy.ratio]` assets are re-estimated on their schedule (hedger.app.ratios)."""
+        return {**self.ratio_book.refresh(snapshot), **self.ratios}
 
     def risk_gate(self) -> str | None:
         """Why risk-adding actions must not be sent now (kill switch, spent gas budget), or None."""
@@ -221,6 +227,7 @@ class Session:
         return new_state
 
     def close(self) -> None:
+        self.ratio_book.close()
         if self._journal is not None:
             self._journal.close()
 

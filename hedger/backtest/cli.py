@@ -73,6 +73,19 @@ def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
         default=0.5,
         help="top up to initial margin when equity falls below this fraction of it (0: never)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("fast", "plan"),
+        default="fast",
+        help="fast: the vectorised accounting loop; plan: every close replayed through the live build_plan",
+    )
+    parser.add_argument(
+        "--sweep",
+        choices=("standard",),
+        help="run a sweep instead of --policy: standard = 10 estimators x 5 bands x 4 leverages (200 runs)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="sweep: local worker processes")
+    parser.add_argument("--scheduler", help="sweep: run on this dask.distributed scheduler (tcp://HOST:PORT)")
     parser.set_defaults(handler=run_backtest_command)
     return parser
 
@@ -94,12 +107,41 @@ def run_backtest_command(args: argparse.Namespace) -> int:
         costs=CostModel(args.fee_bps * BASIS_POINT, args.slippage_bps * BASIS_POINT, args.gas_usd),
         margin=MarginModel(args.leverage, args.maintenance_margin, args.top_up_below or None, args.maintenance_margin),
     )
-    results = [run_backtest(history, policy_from_name(name), config) for name in args.policy]
+    if args.sweep:
+        return _sweep(history, config, args)
+    if args.engine == "plan":
+        from hedger.backtest.plan_engine import run_plan_backtest
+
+        replays = [run_plan_backtest(history, policy_from_name(name), config) for name in args.policy]
+        results = [replay.result for replay in replays]
+        for replay in replays:
+            halts = len(replay.halted_rows)
+            print(f"{replay.result.policy.name}: plan verdicts {replay.verdicts}; {halts} halted closes; "
+                  f"guards {replay.guard_codes or 'none'}; {replay.rejected_fills} fills rejected")  # fmt: skip
+    else:
+        results = [run_backtest(history, policy_from_name(name), config) for name in args.policy]
     metrics = {result.policy.name: compute_metrics(result) for result in results}
     files = write_report(results, metrics, args.out)
     print(_headline(history))
     print(summary_table(metrics))
     print(f"wrote {files.metrics_json}, {len(files.charts)} charts and {files.html}")
+    return 0
+
+
+def _sweep(history: HedgeHistory, config: object, args: argparse.Namespace) -> int:
+    import json
+
+    from hedger.backtest.sweep import run_sweep, standard_sweep
+
+    rows = run_sweep(history, standard_sweep(config), workers=args.workers, scheduler=args.scheduler)  # type: ignore[arg-type]
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "sweep.json"
+    path.write_text(json.dumps({"history": history.describe(), "runs": rows}, indent=2, default=str))
+    best = max(rows, key=lambda row: float(row["he_1h"]))  # type: ignore[arg-type]
+    where = f"on {args.scheduler}" if args.scheduler else f"on {args.workers} local processes"
+    print(_headline(history))
+    print(f"{len(rows)} runs {where}; best hourly HE {best['label']}: {float(best['he_1h']):.4%}")  # type: ignore[arg-type]
+    print(f"wrote {path}")
     return 0
 
 

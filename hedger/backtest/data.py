@@ -20,6 +20,7 @@ but the ratio estimators do not learn from it: its returns are excluded from est
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,27 @@ class HedgeHistory:
         """The closes the ratio estimators must not use (basis outliers), as booleans on the grid."""
         flagged = np.zeros(len(self), bool) if self.basis_outlier is None else self.basis_outlier
         return pd.Series(flagged, index=self.close_time, name="excluded")
+
+    def between(self, start: str | pd.Timestamp, end: str | pd.Timestamp) -> HedgeHistory:
+        """The closes in [start, end) (UTC), with the gap counts recomputed for that span."""
+        rows = (self.close_time >= pd.Timestamp(start, tz="UTC")) & (self.close_time < pd.Timestamp(end, tz="UTC"))
+        if not rows.any():
+            raise DataError(f"no closes between {start} and {end}")
+        valid = self.valid[rows]
+        outlier = None if self.basis_outlier is None else self.basis_outlier[rows]
+        gaps = GapReport(
+            missing_spot_hours=int((~np.isfinite(self.spot_usd[rows])).sum()),
+            missing_perp_hours=int((~np.isfinite(self.perp_usd[rows])).sum()),
+            invalid_hours=int((~valid).sum()),
+            funding_events_deferred=0,
+            first_invalid_hours=tuple(t.isoformat() for t in self.close_time[rows][~valid][:10]),
+            basis_outlier_hours=0 if outlier is None else int(outlier.sum()),
+        )
+        return dataclasses.replace(
+            self, close_time=self.close_time[rows], spot_usd=self.spot_usd[rows], perp_usd=self.perp_usd[rows],
+            funding_price_usd=self.funding_price_usd[rows], funding_rate=self.funding_rate[rows], valid=valid,
+            gaps=gaps, basis_outlier=outlier,
+        )  # fmt: skip
 
     def describe(self) -> dict[str, object]:
         return {

@@ -1,7 +1,10 @@
-"""Many policy configurations over one history, in parallel.
+"""Many policy configurations over one history, in parallel: local processes, or an existing Dask cluster.
 
 Ratio series are estimated once per estimator in the parent process (vectorised); the worker processes
-inherit them with the history (fork) and run only the accounting loop and the metrics.
+inherit them with the history (fork) and run only the accounting loop and the metrics. With `scheduler`
+(a dask.distributed address such as tcp://10.0.0.5:8786), the history and the ratio series are scattered
+to every worker once and the cases run there; the workers need hedger installed (same version). Results
+come back in case order and are the same numbers as a local run.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from hedger.backtest.data import HedgeHistory
 from hedger.backtest.engine import BacktestConfig, run_backtest
 from hedger.backtest.metrics import compute_metrics
 from hedger.backtest.policies import HedgePolicy, policy_from_name, target_ratio
+from hedger.errors import HedgerError
 from hedger.strategy.ratio import RatioEstimator
 
 SWEEP_ESTIMATORS = (
@@ -54,13 +58,17 @@ def standard_sweep(base: BacktestConfig | None = None) -> list[SweepCase]:
     ]
 
 
-def run_sweep(history: HedgeHistory, cases: Sequence[SweepCase], workers: int = 2) -> list[dict[str, object]]:
+def run_sweep(
+    history: HedgeHistory, cases: Sequence[SweepCase], workers: int = 2, scheduler: str | None = None
+) -> list[dict[str, object]]:
     """Metrics of every case, in order: {"label", "policy", "leverage", **metrics}."""
     ratios: dict[_RatioKey, np.ndarray] = {}
     for case in cases:  # once per estimator, not once per case
         key = _ratio_key(case.policy, history)
         if key not in ratios:
             ratios[key] = target_ratio(history, case.policy)
+    if scheduler is not None:
+        return _run_on_dask(scheduler, history, ratios, cases)
     _SHARED[:] = [(history, ratios)]
     try:
         if workers <= 1:
@@ -89,3 +97,28 @@ def _run_case(case: SweepCase) -> dict[str, object]:
         "leverage": case.config.margin.leverage,
         **compute_metrics(result),
     }
+
+
+def _run_on_dask(
+    scheduler: str, history: HedgeHistory, ratios: dict[_RatioKey, np.ndarray], cases: Sequence[SweepCase]
+) -> list[dict[str, object]]:
+    from dask.distributed import Client
+
+    try:
+        client = Client(scheduler, timeout="5s", set_as_default=False)
+    except (OSError, TimeoutError) as error:
+        raise HedgerError(
+            f"no Dask scheduler at {scheduler} ({error})", "start one (dask scheduler) or drop --scheduler"
+        ) from None
+    with client:
+        shared = client.scatter({"history": history, "ratios": ratios}, broadcast=True)
+        futures = client.map(_run_remote, list(cases), history=shared["history"], ratios=shared["ratios"], pure=False)
+        return client.gather(futures)
+
+
+def _run_remote(case: SweepCase, history: HedgeHistory, ratios: dict[_RatioKey, np.ndarray]) -> dict[str, object]:
+    _SHARED[:] = [(history, ratios)]
+    try:
+        return _run_case(case)
+    finally:
+        _SHARED.clear()

@@ -19,6 +19,7 @@ from web3.contract.contract import ContractFunction
 
 from hedger.chain.anvil import DEV_ACCOUNTS, LocalNode
 from hedger.chain.contracts import at, compile_contracts, deploy, load_artifact
+from hedger.chain.history_seed import HistorySeed, write_history
 from hedger.chain.multicall import MULTICALL3_ADDRESS
 
 WAD = 10**18
@@ -103,6 +104,8 @@ class Universe:
     perp_market: str = ""
     market_ids: dict[str, int] = field(default_factory=dict)
     spec: UniverseSpec = field(default_factory=UniverseSpec)
+    history: str = ""
+    """Where the feeds' seeded round history came from ("" when only the deploy-time round exists)."""
 
 
 def to_units(amount: Decimal, decimals: int) -> int:
@@ -113,8 +116,14 @@ def to_units(amount: Decimal, decimals: int) -> int:
     return int(scaled)
 
 
-def deploy_universe(node: LocalNode, spec: UniverseSpec | None = None, demo_account: str | None = None) -> Universe:
-    """Deploy the reference universe on a local (or forked) node and return its addresses."""
+def deploy_universe(
+    node: LocalNode,
+    spec: UniverseSpec | None = None,
+    demo_account: str | None = None,
+    history: HistorySeed | None = None,
+) -> Universe:
+    """Deploy the reference universe on a local (or forked) node and return its addresses. With `history`, the
+    price feeds get that round history (`hedger.chain.history_seed`) before anything reads them."""
     spec = spec or UniverseSpec()
     compile_contracts()
     w3 = node.w3
@@ -134,6 +143,10 @@ def deploy_universe(node: LocalNode, spec: UniverseSpec | None = None, demo_acco
         answer = to_units(feed.price, FEED_DECIMALS)
         contract = deploy(w3, "ChainlinkFeed", FEED_DECIMALS, feed.name, answer, sender=deployer)
         universe.feeds[feed.name] = contract.address
+    if history is not None:
+        feeds = {f.name: (at(w3, "ChainlinkFeed", universe.feeds[f.name]), f.asset, f.price) for f in spec.feeds}
+        write_history(w3, feeds, history, deployer)
+        universe.history = history.source
     sequencer = deploy(w3, "SequencerUptimeFeed", sender=deployer)
     universe.sequencer_feed = sequencer.address
     up_since = w3.eth.get_block("latest")["timestamp"] - 86_400  # up for a day: no grace period pending

@@ -10,6 +10,11 @@
     hedge_with = { stETH = "ETH" }
     [strategy.policy]
     band_rel = 0.05
+    [strategy.ratio]            # estimated ratios (RatioSettings): shared keys, then one table per asset
+    lookback_days = 30
+    [strategy.ratio.ETH]
+    method = "ewma"
+    hedge_with = "BTC"
 
 Numbers are read as exact Decimals (a TOML float goes through its shortest text form). A wrong key, type
 or range raises `ConfigError(file, "strategy.<table>.<key>", problem)`.
@@ -18,6 +23,7 @@ or range raises `ConfigError(file, "strategy.<table>.<key>", problem)`.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -207,13 +213,110 @@ class SizingSettings:
             require(isinstance(perp_asset, str) and perp_asset != "", f"hedge_with.{asset}", "must name an asset")
 
 
+RATIO_METHODS = ("fixed", "ols", "rolling", "ewma", "shrunk", "kalman", "markov")
+
+
+@dataclass(frozen=True)
+class RatioSpec:
+    """How one asset's hedge ratio is estimated live (`[strategy.ratio.<ASSET>]`)."""
+
+    method: str = setting(
+        "ewma",
+        f"estimator: one of {', '.join(RATIO_METHODS)} (hedger.strategy.ratio.live.estimator_for)",
+        "docs/strategy.md; Ederington 1979 (ols); RiskMetrics (ewma)",
+    )
+    hedge_with: str | None = setting(
+        None, "the asset whose perp hedges this one; default: sizing.hedge_with, else its own perp", "hedger"
+    )
+    ratio: Decimal | None = setting(
+        None, "method fixed: the ratio (default: sizing.default_ratio)", "hedger", minimum=0
+    )
+    window: int = setting(
+        720,
+        "rolling: observations in the window (the other methods use the whole lookback)",
+        "hedger: 30 days of hours",
+        minimum=3,
+    )
+    lam: Decimal = setting(
+        Decimal("0.995"),
+        "ewma: decay per observation (0.995: half-life ≈ 138 observations)",
+        "hedger.backtest.policies DEFAULT_EWMA_LAMBDA",
+        minimum=0,
+        maximum=1,
+    )
+    horizon: int = setting(1, "holding horizon in intervals (overlapping returns of this many intervals)", minimum=1)
+    prior: Decimal = setting(Decimal(1), "shrunk: the prior ratio the estimate is pulled toward", minimum=0)
+    reestimate_s: int = setting(
+        3600, "seconds between re-estimates (the keeper re-estimates on this schedule)", "hedger", minimum=0
+    )
+    min_observations: int = setting(
+        168, "fewer complete return pairs than this: the fallback ratio is used", "hedger: a week of hours", minimum=3
+    )
+    min_ratio: Decimal = setting(Decimal(0), "an estimate below this is clamped to it", "hedger", minimum=0)
+    max_ratio: Decimal = setting(Decimal(2), "an estimate above this is clamped to it", "hedger", minimum=0)
+    fallback: Decimal | None = setting(
+        None, "ratio while data is short or unusable (default: sizing.default_ratio)", "hedger", minimum=0
+    )
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        require(self.method in RATIO_METHODS, "method", f"must be one of {', '.join(RATIO_METHODS)}")
+        require(self.min_ratio <= self.max_ratio, "min_ratio", "must not exceed max_ratio")
+        require(0 < self.lam < 1, "lam", "must be strictly between 0 and 1")
+
+
+@dataclass(frozen=True)
+class RatioSettings:
+    """Live ratio estimation (`[strategy.ratio]`): where the history comes from, and one `RatioSpec` per asset."""
+
+    source: str = setting(
+        "chain",
+        "price history: chain (Chainlink rounds of the primary feeds, cached beside the journal) or file",
+        "hedger.oracles.history",
+    )
+    lookback_days: int = setting(30, "days of history each estimate is fitted on", "hedger", minimum=1)
+    interval: str = setting("1h", "estimation interval (a pandas offset: 1h, 4h, 1D)", "hedger")
+    files: Mapping[str, str] = setting({}, "source file: asset → price file (CSV or Parquet)", "hedger")
+    assets: Mapping[str, RatioSpec] = setting({}, "asset → its RatioSpec (the [strategy.ratio.<ASSET>] tables)")
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        require(self.source in ("chain", "file"), "source", "must be chain or file")
+        require(
+            _interval_ok(self.interval), "interval", f"must be a time interval such as 1h or 1D, got {self.interval!r}"
+        )
+        if self.source == "file":
+            for asset in self.assets:
+                require(asset in self.files, f"files.{asset}", "source = file needs a file for every estimated asset")
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any], file: str) -> RatioSettings:
+        shared = {k: v for k, v in table.items() if not isinstance(v, Mapping) or k == "files"}
+        specs = {k: v for k, v in table.items() if isinstance(v, Mapping) and k != "files"}
+        assets = {asset: _build(RatioSpec, spec, file, f"strategy.ratio.{asset}") for asset, spec in specs.items()}
+        hints = {k: v for k, v in typing.get_type_hints(cls).items() if k != "assets"}
+        _reject_unknown(shared, hints, file, "strategy.ratio")
+        values = {k: _coerce(hints[k], v, file, f"strategy.ratio.{k}") for k, v in shared.items()}
+        return _located(lambda: cls(**values, assets=assets), file, "strategy.ratio")
+
+
+_INTERVAL = re.compile(r"(\d+)(min|h|D)")
+
+
+def _interval_ok(interval: str) -> bool:
+    """An estimation interval pandas reads the same way: a positive count of minutes, hours or days."""
+    match = _INTERVAL.fullmatch(interval)
+    return match is not None and int(match.group(1)) > 0
+
+
 @dataclass(frozen=True)
 class StrategySettings:
-    """The whole strategy's settings: guards, sizing, rebalancing policy."""
+    """The whole strategy's settings: guards, sizing, rebalancing policy, live ratio estimation."""
 
     guards: GuardSettings = dataclasses.field(default_factory=GuardSettings)
     sizing: SizingSettings = dataclasses.field(default_factory=SizingSettings)
     policy: RebalancePolicy = dataclasses.field(default_factory=RebalancePolicy)
+    ratio: RatioSettings = dataclasses.field(default_factory=RatioSettings)
     market_hours: MarketHours = dataclasses.field(default_factory=MarketHours)  # calendars of non-24/7 markets
 
     def __post_init__(self) -> None:
@@ -222,20 +325,30 @@ class StrategySettings:
             "sizing.liquidation_buffer_target",
             "must be at least guards.min_liquidation_buffer",
         )
+        for asset, spec in self.ratio.assets.items():
+            traded = self.sizing.hedge_with.get(asset, asset)
+            require(
+                spec.hedge_with in (None, traded),
+                f"ratio.{asset}.hedge_with",
+                f"is {spec.hedge_with} but the hedge is traded on {traded}'s perp: set sizing.hedge_with too",
+            )
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None, file: str = "strategy settings") -> StrategySettings:
         """Settings from a `[strategy]` table; missing keys keep their defaults."""
         data = dict(data or {})
         market_hours = MarketHours.from_mapping(data.pop("market_hours", None), file)
-        tables = {"guards": GuardSettings, "sizing": SizingSettings, "policy": RebalancePolicy}
+        tables = {"guards": GuardSettings, "sizing": SizingSettings, "policy": RebalancePolicy, "ratio": RatioSettings}
         _reject_unknown(data, tables, file, "strategy")
         parts: dict[str, Any] = {}  # one settings dataclass per table, each its own type
         for name, part in tables.items():
             table = data.get(name, {})
             if not isinstance(table, Mapping):
                 raise ConfigError(file, f"strategy.{name}", f"must be a table, got {type(table).__name__}")
-            parts[name] = _build(part, table, file, f"strategy.{name}")
+            if part is RatioSettings:
+                parts[name] = RatioSettings.from_mapping(table, file)
+            else:
+                parts[name] = _build(part, table, file, f"strategy.{name}")
         return _located(lambda: cls(**parts, market_hours=market_hours), file, "strategy")
 
 
@@ -270,6 +383,10 @@ def _coerce(kind: Any, value: Any, file: str, key: str) -> Any:
     origin = typing.get_origin(kind) or kind
     if kind is Decimal:
         return _decimal(value, file, key)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(file, key, f"must be a string, got {value!r}")
+        return value
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(file, key, f"must be an integer, got {value!r}")

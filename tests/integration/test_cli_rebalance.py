@@ -80,3 +80,4 @@ def test_chain_up_deploys_writes_the_network_file_and_stops_on_ctrl_c(tmp_path):
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "ready with the reference universe" in out and "HEDGER_PRIVATE_KEY=" in out
+    assert "Feeds seeded with 720 hourly rounds" in out

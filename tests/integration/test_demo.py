@@ -23,6 +23,7 @@ def test_the_demo_runs_end_to_end():
     assert "done          open reference:ETH" in out
     assert "(breach_override); mined in block" in out and "= breach block + 1" in out
     assert "Keeper verdict: halt; transactions sent: 0" in out and "oracle_stale: ETH/USD" in out
+    assert "Walk-forward on the same history" in out and "ewma HE" in out  # the seeded feeds give a real estimate
 
 
 @pytest.mark.slow

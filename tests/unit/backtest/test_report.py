@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 
@@ -59,3 +60,22 @@ def test_backtest_command_reports_a_bad_file_as_an_error(tmp_path, capsys):
     code = main(["backtest", "--data", str(tmp_path / "binance_ethusdt_missing.csv"), "--out", str(tmp_path)])
     assert code == 1
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_backtest_command_with_the_plan_engine_reports_what_the_planner_said(tmp_path, capsys):
+    eth, btc = random_walk(24 * 10, seed=5), random_walk(24 * 10, seed=6, start=1000.0)
+    eth_file = write_binance_csv(tmp_path / "binance_ethusdt_1h.csv", eth, eth)
+    btc_file = write_binance_csv(tmp_path / "binance_btcusdt_1h.csv", btc, btc)
+    out = tmp_path / "out"
+    arguments = ["backtest", "--data", f"{eth_file},{btc_file}", "--spot", "ETH", "--hedge-with", "BTC"]
+    code = main([*arguments, "--engine", "plan", "--policy", "one_to_one,ewma", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    line = re.search(r"^one_to_one: plan verdicts (\{.*?\}); (\d+) halted closes; guards (\{.*?\})", printed, re.M)
+    assert line is not None, printed
+    verdicts, guards = ast.literal_eval(line.group(1)), ast.literal_eval(line.group(3))  # the printed dicts
+    # until the first funding settlement the rate is unknown: the live guard keeps those closes reduce-only
+    assert verdicts["allow"] > 200 and verdicts.get("reduce_only") == 7 and guards.get("funding_unknown") == 7
+    assert "fills rejected" in printed and (out / "report.html").exists()
+    assert {"one_to_one", "ewma"} <= set(json.loads((out / "metrics.json").read_text())["policies"])

@@ -12,7 +12,7 @@ import pytest
 
 from hedger.errors import ConfigError
 from hedger.model import Verdict
-from hedger.strategy.parameters import GuardSettings, SizingSettings, StrategySettings
+from hedger.strategy.parameters import GuardSettings, RatioSettings, RatioSpec, SizingSettings, StrategySettings
 from hedger.strategy.policy import RebalancePolicy
 
 TOML = """
@@ -72,7 +72,7 @@ def test_bad_values_name_the_file_and_the_key(table, key, problem):
 
 def test_every_threshold_is_documented_with_a_default_and_a_source():
     doc = (Path(__file__).parents[3] / "docs" / "strategy.md").read_text()
-    for cls in (GuardSettings, SizingSettings, RebalancePolicy):
+    for cls in (GuardSettings, SizingSettings, RebalancePolicy, RatioSettings, RatioSpec):
         for field in dataclasses.fields(cls):
             name, meaning, source = field.name, field.metadata.get("doc"), field.metadata.get("source")
             assert meaning and source, name
