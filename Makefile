@@ -12,7 +12,9 @@ PY_STAMP   := $(VENV)/.hedger-installed
 NODE_STAMP := node_modules/.hedger-installed
 PYTEST_ARGS ?=
 # One place for the lock tool's target: the interpreter line and platform the locks are made for.
-LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet
+# UPGRADE=--upgrade (everything) or UPGRADE="--upgrade-package NAME" moves pins; without it pins that
+# still fit pyproject.toml are kept.
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet $(UPGRADE)
 
 .PHONY: setup setup-brownie setup-browser compile demo test test-fast test-integration lint typecheck lock bench clean
 
@@ -68,9 +70,9 @@ demo: setup
 test: setup setup-brownie
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-# The inner loop: pure unit and property tests, no chain, no set-up beyond the venv.
+# The inner loop: unit and property tests not marked slow; no chain, no set-up beyond the venv.
 test-fast: $(PY_STAMP)
-	$(PY) -m pytest -q -n 2 tests/unit tests/property $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 -m "not slow" tests/unit tests/property $(PYTEST_ARGS)
 
 test-integration: setup setup-brownie
 	$(PY) -m pytest -n 2 tests/integration $(PYTEST_ARGS)

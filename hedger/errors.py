@@ -6,6 +6,11 @@ key: code that handles keys raises with the account address instead.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hedger.chain.revert import RevertReason
+
 
 class HedgerError(Exception):
     """Base class: a message, plus a hint telling the user what to do next."""
@@ -114,7 +119,7 @@ class NotAllowlisted(ExecutionError):
 class SimulationFailed(ExecutionError):
     """The transaction reverted in simulation (eth_call): nothing was sent. `reason` is decoded."""
 
-    def __init__(self, description: str, reason):
+    def __init__(self, description: str, reason: RevertReason):
         self.reason = reason
         super().__init__(f"simulation of '{description}' reverted: {reason}", "nothing was sent; see the reason")
 
@@ -122,7 +127,7 @@ class SimulationFailed(ExecutionError):
 class TransactionReverted(ExecutionError):
     """A sent transaction was mined but reverted."""
 
-    def __init__(self, tx_hash: str, reason):
+    def __init__(self, tx_hash: str, reason: RevertReason):
         self.tx_hash, self.reason = tx_hash, reason
         super().__init__(f"transaction {tx_hash} reverted on chain: {reason}")
 

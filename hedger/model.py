@@ -85,6 +85,17 @@ class Market:
     def max_leverage(self) -> Decimal:
         return 1 / self.initial_margin_ratio
 
+    def taker_fee_for(self, size_delta_usd: Decimal) -> Decimal:
+        """The fee rate of an order moving `size_delta_usd` of notional (> 0 buys, < 0 sells). A venue whose
+        fee depends on the open-interest balance (GMX v2) puts `taker_fee_balance_improved` and both sides'
+        open interest in `extra`: an order that narrows |long − short| pays that lower rate, any other pays
+        `taker_fee`. Without those, `taker_fee`."""
+        improved = self.extra.get("taker_fee_balance_improved")
+        longs, shorts = self.extra.get("open_interest_long_usd"), self.extra.get("open_interest_short_usd")
+        if improved is None or longs is None or shorts is None:
+            return self.taker_fee
+        return improved if abs(longs - shorts + size_delta_usd) < abs(longs - shorts) else self.taker_fee
+
 
 @dataclass(frozen=True)
 class FundingRate:
@@ -137,7 +148,10 @@ class OracleReading:
     """One Chainlink-style feed read at one block, with its configuration, not yet judged.
 
     A failed reading (the call reverted or returned garbage) has `error` set and no values.
-    `previous_*` describe the round before `round_id` when it could be read (for jump checks).
+    `previous_*` describe the round before `round_id` when it could be read (for jump checks);
+    `previous_note` says why they are unknown when they were not read. Round ids of a Chainlink proxy
+    are phase-aware, `phaseId << 64 | aggregatorRoundId`; `answered_in_round` is reported as read
+    (deprecated by Chainlink: not judged).
     """
 
     feed: str
@@ -155,6 +169,8 @@ class OracleReading:
     previous_answer: int | None = None
     previous_updated_at: int | None = None
     error: str | None = None
+    answered_in_round: int | None = None
+    previous_note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -253,13 +269,6 @@ class Position:
         if notional is None or not self.collateral_usd or self.collateral_usd <= 0:
             return None
         return notional / self.collateral_usd
-
-    @property
-    def margin_ratio(self) -> Decimal | None:
-        """ccxt's marginRatio: maintenance margin over collateral (1 means liquidation)."""
-        if self.maintenance_margin_usd is None or not self.collateral_usd or self.collateral_usd <= 0:
-            return None
-        return self.maintenance_margin_usd / self.collateral_usd
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ sequencer uptime feed and the venues. Addresses live here, never in code. Every 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from hedger.chain.toolchain import project_root
+from hedger.chain.toolchain import checkout_root
 from hedger.errors import ConfigError
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -131,9 +133,9 @@ KEEPER_KEYS: dict[str, Converter] = {
 }
 TOP_LEVEL_KEYS = ("network", "feeds", "tokens", "venues", "sequencer", "strategy", "execution", "keeper", "accounts")
 NETWORK_KEYS = ("name", "chain_id", "multicall", "native_asset", "native_feed", "rpc_env", "rpc_url", "rpc_timeout_s",
-                "confirmations")  # fmt: skip
+                "confirmations", "read_at")  # fmt: skip
 FEED_KEYS = ("address", "asset", "decimals", "heartbeat_s", "min_price", "max_price", "role")
-TOKEN_KEYS = ("address", "decimals", "asset", "feed", "stablecoin")
+TOKEN_KEYS = ("address", "decimals", "asset", "feed", "stablecoin", "peg")
 SEQUENCER_KEYS = ("feed", "grace_period_s")
 
 
@@ -183,7 +185,8 @@ class TokenConfig:
     decimals: int
     asset: str
     feed: str
-    stablecoin: bool = False
+    stablecoin: bool = False  # a US-dollar stablecoin: margin, valued near $1 (depeg guards), never hedged
+    peg: str = "USD"  # the currency a stablecoin tracks; another one (EURC: EUR) makes it FX exposure
 
 
 @dataclass(frozen=True)
@@ -241,6 +244,7 @@ class NetworkConfig:
     addresses: frozenset[str] = frozenset()
     rpc_timeout_s: float = DEFAULT_RPC_TIMEOUT_S  # total budget of one RPC call, retries included
     confirmations: int = DEFAULT_CONFIRMATIONS  # blocks on top of a transaction's before it counts as final
+    read_at: str = "block"  # "latest" where the node answers eth_call only at the head (HyperEVM)
 
     def rpc_url(self, override: str | None = None) -> str:
         """The RPC URL: an explicit override, else the network's environment variable, else the file's."""
@@ -252,9 +256,6 @@ class NetworkConfig:
         origin = "--rpc-url" if override else (self.rpc_env if os.environ.get(self.rpc_env) else "network.rpc_url")
         check_rpc_url(url, origin)
         return url
-
-    def feed_for(self, asset: str, role: str = "primary") -> FeedConfig | None:
-        return next((f for f in self.feeds.values() if f.asset == asset and f.role == role), None)
 
     def is_known_address(self, address: str) -> bool:
         """True for addresses this file names (the only ones hedger will send transactions to)."""
@@ -271,20 +272,51 @@ def check_rpc_url(url: str, origin: str) -> None:
                           "give an HTTP(S) JSON-RPC endpoint, e.g. http://127.0.0.1:8545")  # fmt: skip
 
 
-def networks_dir() -> Path:
-    return Path(os.environ.get("HEDGER_NETWORKS_DIR", project_root() / "networks"))
+def network_dirs() -> list[Path]:
+    """Where network files are looked up by name, first match wins: HEDGER_NETWORKS_DIR, ./networks, the
+    checkout's networks/ (when hedger runs from one), the user's ($XDG_CONFIG_HOME or ~/.config)/hedger/networks,
+    then the files shipped with hedger (installed under <prefix>/share/hedger/networks)."""
+    explicit = os.environ.get("HEDGER_NETWORKS_DIR")
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    checkout = checkout_root()
+    candidates = [
+        *([Path(explicit)] if explicit else []),
+        Path.cwd() / "networks",
+        *([checkout / "networks"] if checkout else []),
+        config_home / "hedger" / "networks",
+        Path(sys.prefix) / "share" / "hedger" / "networks",
+    ]
+    unique: list[Path] = []
+    for directory in candidates:
+        if directory.resolve() not in (d.resolve() for d in unique):
+            unique.append(directory)
+    return unique
+
+
+def find_network_file(name_or_path: str) -> Path:
+    """A network file by path (anything ending in .toml) or by name (`arbitrum-one`), see `network_dirs`."""
+    if name_or_path.endswith(".toml"):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ConfigError(str(path), "(file)", "not found", "check the path, or pass a network name")
+        return path
+    dirs = network_dirs()
+    for directory in dirs:
+        path = directory / f"{name_or_path}.toml"
+        if path.is_file():
+            return path
+    known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.toml")})
+    raise ConfigError(
+        f"{name_or_path}.toml",
+        "(file)",
+        f"no network file of that name in {', '.join(str(d) for d in dirs)}",
+        f"pick one of {known}, pass a path to a .toml file, or run `hedger chain up` to write local.toml",
+    )
 
 
 def load_network(name_or_path: str) -> NetworkConfig:
-    """Load networks/<name>.toml (or a path to a TOML file) and validate it."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        path = networks_dir() / f"{name_or_path}.toml"
-    if not path.exists():
-        known = sorted(p.stem for p in networks_dir().glob("*.toml"))
-        raise ConfigError(
-            str(path), "(file)", "not found", f"pick one of {known}, or run `hedger chain up` to write local.toml"
-        )
+    """Load a network file by name or path (see `find_network_file`) and validate it."""
+    path = find_network_file(name_or_path)
     try:
         doc = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
@@ -322,9 +354,12 @@ def parse_network(doc: Mapping[str, Any], file: str) -> NetworkConfig:
         addresses=addresses,
         rpc_timeout_s=_converted(net, "rpc_timeout_s", positive_seconds, DEFAULT_RPC_TIMEOUT_S),
         confirmations=_converted(net, "confirmations", non_negative_int, DEFAULT_CONFIRMATIONS),
+        read_at=net.optional("read_at", str) or "block",
     )
     if network.chain_id <= 0:
         raise ConfigError(file, "network.chain_id", f"must be a positive integer, got {network.chain_id}")
+    if network.read_at not in ("block", "latest"):
+        raise ConfigError(file, "network.read_at", f'is {network.read_at!r}: use "block" or "latest"')
     if network.native_feed and network.native_feed not in feeds:
         raise ConfigError(file, "network.native_feed", f"names unknown feed {network.native_feed!r}")
     return network
@@ -432,11 +467,20 @@ def _token(symbol: str, t: _Table, feeds: Mapping[str, FeedConfig]) -> TokenConf
         asset=t.required("asset", str),
         feed=t.required("feed", str),
         stablecoin=bool(t.optional("stablecoin", bool)),
+        peg=t.optional("peg", str) or "USD",
     )
     if not 0 <= token.decimals <= 36:
         raise ConfigError(t.file, t.key("decimals"), f"must be between 0 and 36, got {token.decimals}")
     if token.feed not in feeds:
         raise ConfigError(t.file, t.key("feed"), f"names unknown feed {token.feed!r}", f"known feeds: {sorted(feeds)}")
+    if token.peg != "USD":
+        # a euro (or yen, …) stablecoin is not a dollar: it is exposure to its currency, priced by its feed
+        if token.asset != token.peg:
+            raise ConfigError(
+                t.file, t.key("asset"), f"a {token.peg} stablecoin's exposure is {token.peg}, not {token.asset!r}",
+                f"set asset = {token.peg!r} and its feed to {token.peg}/USD",
+            )  # fmt: skip
+        token = dataclasses.replace(token, stablecoin=False)
     return token
 
 

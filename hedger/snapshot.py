@@ -3,6 +3,9 @@
 Round trips: one for the block header, then one per round of batched reads (the readers' depth:
 oracles need a second round for the previous round's price, GMX for position info priced with the
 first round's answers). Three at most, from one market to a hundred.
+
+A network whose node answers eth_call only at its head (`read_at = "latest"`, HyperEVM) is read at
+"latest", and the snapshot is labelled with the block number and time Multicall3 saw inside the batch.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 
 from hedger.chain.connect import Rpc
-from hedger.chain.multicall import latest_block, run_steps
+from hedger.chain.multicall import latest_block, read_block, run_steps
 from hedger.model import Snapshot
 from hedger.oracles.chainlink import read_feed, read_sequencer
 from hedger.settings import NetworkConfig
@@ -42,7 +45,12 @@ class SnapshotReader:
         steps += [venue.read(account, block) for venue in self.venues]
         if self.network.sequencer:
             steps.append(read_sequencer(self.network.sequencer, block))
-        outputs = run_steps(self.rpc, steps, block.number, self.network.multicall)
+        latest = self.network.read_at == "latest"
+        if latest:  # the node serves only its head: label the snapshot with the block the batch really read
+            steps.append(read_block(self.network.multicall))
+        outputs = run_steps(self.rpc, steps, "latest" if latest else block.number, self.network.multicall)
+        if latest:
+            block = outputs.pop()
         balances = outputs[0]
         oracles = tuple(outputs[1 : 1 + len(feeds)])
         states: list[VenueState] = outputs[1 + len(feeds) : 1 + len(feeds) + len(self.venues)]

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import pytest
 from web3 import Web3
 from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.types import TxReceipt
 
-from hedger.chain.anvil import DEV_ACCOUNTS, Anvil
+from hedger.chain.anvil import Anvil
 from hedger.chain.contracts import at
 from hedger.chain.universe import Universe, deploy_universe, network_document
 from hedger.settings import NetworkConfig, parse_network
@@ -47,7 +49,7 @@ class LocalChain:
     def sequencer(self) -> Contract:
         return at(self.w3, "SequencerUptimeFeed", self.universe.sequencer_feed)
 
-    def transact(self, call, sender: str | None = None) -> dict:
+    def transact(self, call: ContractFunction, sender: str | None = None) -> TxReceipt:
         """Send a contract call from a dev account and return its receipt (reverts raise)."""
         tx_hash = call.transact({"from": sender or self.universe.deployer})
         return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
@@ -87,8 +89,3 @@ def chain(anvil: Anvil, universe: Universe) -> Iterator[LocalChain]:
     """The session's chain, reverted to its pristine state after the test."""
     with chain_state_for(anvil, universe) as local:
         yield local
-
-
-@pytest.fixture
-def dev_accounts() -> list[str]:
-    return [address for address, _ in DEV_ACCOUNTS]

@@ -151,13 +151,13 @@ def _verify(version: str, shim: Path, anvil: Path) -> None:
     check = (
         "import shutil\nfrom solcx import install, wrapper\n"
         f"exe = install.get_executable({version!r})\n"
-        "print(exe, wrapper.get_solc_version(exe, with_commit_hash=True), shutil.which('anvil'))\n"
+        "print(exe, wrapper.get_solc_version(exe, with_commit_hash=True), shutil.which('anvil'), sep='\\n')\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "SOLCX_BINARY_PATH"}
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, cwd="/")
     if out.returncode != 0:
         sys.exit(f"py-solc-x does not see the shim:\n{out.stderr}")
-    exe, found_version, found_anvil = out.stdout.split()
+    exe, found_version, found_anvil = out.stdout.splitlines()  # paths may hold spaces
     if Path(exe) != shim or not found_version.startswith(version + "+commit.") or Path(found_anvil) != anvil:
         sys.exit(f"unexpected set-up: solc {exe} {found_version}, anvil {found_anvil}")
 

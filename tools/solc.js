@@ -6,16 +6,22 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const solc = require(path.join(__dirname, '..', 'node_modules', 'solc'));
 
 const args = process.argv.slice(2);
 const basePaths = [process.cwd()];
+// --solc PACKAGE picks another solc-js from node_modules (an npm alias such as solc-0.6.6) for sources
+// whose pragma pins an older compiler; the default is the project's solc.
+let solcPackage = 'solc';
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--base-path' || args[i] === '--include-path' || args[i] === '--allow-paths') {
     for (const p of String(args[i + 1] || '').split(',')) if (p) basePaths.push(path.resolve(p));
     i++;
+  } else if (args[i] === '--solc') {
+    solcPackage = String(args[i + 1] || 'solc');
+    i++;
   }
 }
+const solc = require(path.join(__dirname, '..', 'node_modules', solcPackage));
 
 function findImport(importPath) {
   for (const base of basePaths) {

@@ -15,15 +15,19 @@ contract ChainlinkFeed is RoundHistory {
     }
 
     /// @notice Publish a new round with `answer`, started and updated now.
+    /// @param answer The new round's answer (decimals() decimals).
     function setAnswer(int256 answer) external onlyOwner {
         _newRound(answer);
     }
 
     /// @notice Publish a new round with `answer` and an explicit update time.
+    /// @param answer The new round's answer.
+    /// @param updatedAt Its start and update time.
     function setAnswerAt(int256 answer, uint256 updatedAt) external onlyOwner {
         _write(latestRound + 1, answer, updatedAt, updatedAt);
     }
 
+    /// @return The latest round's answer (AggregatorInterface's legacy read).
     function latestAnswer() external view whenReadable returns (int256) {
         return _latest().answer;
     }

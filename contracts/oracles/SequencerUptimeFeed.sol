@@ -17,11 +17,14 @@ contract SequencerUptimeFeed is RoundHistory {
     }
 
     /// @notice Flip the sequencer status now: startedAt becomes the current block time.
+    /// @param down True: the sequencer is down (answer 1); false: up (0).
     function setDown(bool down) external onlyOwner {
         _newRound(down ? DOWN : UP);
     }
 
     /// @notice Set a status with an explicit startedAt (0 reproduces an uninitialised feed).
+    /// @param answer 0 (up) or 1 (down).
+    /// @param startedAt When the status changed (0: an uninitialised feed).
     function setStatusAt(int256 answer, uint256 startedAt) external onlyOwner {
         if (answer != UP && answer != DOWN) revert InvalidStatus(answer);
         _write(latestRound + 1, answer, startedAt, block.timestamp);

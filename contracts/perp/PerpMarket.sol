@@ -84,13 +84,38 @@ contract PerpMarket {
     uint256 public lastOrderId;
     mapping(address => mapping(uint256 => Order)) private orders;
 
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @param symbol The market's symbol, e.g. ETH.
+    /// @param feed Its Chainlink-compatible price feed.
     event MarketAdded(uint256 indexed marketId, string symbol, address feed);
+    /// @param marketId The market's id (1-based, in the order markets were added).
     event MarketParamsUpdated(uint256 indexed marketId);
+    /// @param minOrderDelay Seconds before a committed order may be settled.
+    /// @param orderExpiry Seconds after which it can no longer be settled.
+    /// @param keeperFee Keeper fee reserved per order, in margin-token units.
     event OrderSettingsUpdated(uint256 minOrderDelay, uint256 orderExpiry, uint256 keeperFee);
+    /// @param funder Who added the liquidity.
+    /// @param amount Margin-token units added.
     event PoolFunded(address indexed funder, uint256 amount);
+    /// @param account The trading account.
+    /// @param amount Margin-token units deposited.
     event MarginDeposited(address indexed account, uint256 amount);
+    /// @param account The trading account.
+    /// @param amount Margin-token units withdrawn.
     event MarginWithdrawn(address indexed account, uint256 amount);
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @param fundingIndex Cumulative funding per unit of size (WAD).
+    /// @param fundingRatePerHour The rate accrued, per hour of notional (WAD; positive: longs pay).
+    /// @param price The oracle price it accrued at (WAD).
     event FundingAccrued(uint256 indexed marketId, int256 fundingIndex, int256 fundingRatePerHour, uint256 price);
+    /// @param account The trading account.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @param sizeDelta Size traded (WAD, signed).
+    /// @param fillPrice Price filled at (WAD).
+    /// @param newSize The position's size after (WAD, signed).
+    /// @param realizedPnl PnL realized by the trade (WAD USD).
+    /// @param fundingPaid Funding settled (WAD USD; positive: paid by the account).
+    /// @param fee Trading fee charged (WAD USD).
     event PositionModified(
         address indexed account,
         uint256 indexed marketId,
@@ -101,6 +126,12 @@ contract PerpMarket {
         int256 fundingPaid,
         uint256 fee
     );
+    /// @param orderId The order's id.
+    /// @param account The trading account.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @param sizeDelta Size to trade (WAD, signed).
+    /// @param acceptablePrice Worst fill price accepted (WAD).
+    /// @param keeperFee Keeper fee reserved, in margin-token units.
     event OrderCommitted(
         uint256 indexed orderId,
         address indexed account,
@@ -109,16 +140,47 @@ contract PerpMarket {
         uint256 acceptablePrice,
         uint256 keeperFee
     );
+    /// @param orderId The order's id.
+    /// @param account The trading account.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @param keeper Who settled it (and earned the keeper fee).
     event OrderSettled(uint256 indexed orderId, address indexed account, uint256 indexed marketId, address keeper);
+    /// @param orderId The order's id.
+    /// @param account The trading account.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @param by Who cancelled it (the account, a keeper, or settleOrder's caller).
+    /// @param reason The revert data of why (OrderCancelledByAccount, OrderExpired, or the failed trade's error).
     event OrderCancelled(
         uint256 indexed orderId, address indexed account, uint256 indexed marketId, address by, bytes reason
     );
+    /// @param account The trading account.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @param size The size closed (WAD, signed).
+    /// @param price The oracle price closed at (WAD).
+    /// @param realizedPnl PnL realized (WAD USD).
+    /// @param fundingPaid Funding settled (WAD USD; positive: paid by the account).
     event PositionLiquidated(
-        address indexed account, uint256 indexed marketId, int256 size, uint256 price, int256 realizedPnl, int256 fundingPaid
+        address indexed account,
+        uint256 indexed marketId,
+        int256 size,
+        uint256 price,
+        int256 realizedPnl,
+        int256 fundingPaid
     );
+    /// @param account The trading account.
+    /// @param liquidator Who liquidated it (and earned the reward).
+    /// @param equity The account's equity before (WAD USD).
+    /// @param maintenanceRequirement Its maintenance requirement before (WAD USD).
+    /// @param reward Reward paid to the liquidator, in margin-token units.
     event AccountLiquidated(
-        address indexed account, address indexed liquidator, int256 equity, uint256 maintenanceRequirement, uint256 reward
+        address indexed account,
+        address indexed liquidator,
+        int256 equity,
+        uint256 maintenanceRequirement,
+        uint256 reward
     );
+    /// @param account The trading account.
+    /// @param amount Loss beyond the account's margin, absorbed by the pool (margin-token units).
     event BadDebt(address indexed account, uint256 amount);
 
     error NotOwner(address caller);
@@ -142,7 +204,13 @@ contract PerpMarket {
     error OrderCancelledByAccount(uint256 orderId);
     error TransferFailed();
 
-    constructor(IERC20 marginToken_, uint8 marginDecimals, uint256 minOrderDelay_, uint256 orderExpiry_, uint256 keeperFee_) {
+    constructor(
+        IERC20 marginToken_,
+        uint8 marginDecimals,
+        uint256 minOrderDelay_,
+        uint256 orderExpiry_,
+        uint256 keeperFee_
+    ) {
         if (marginDecimals > 18) revert InvalidParams("margin decimals > 18");
         marginToken = marginToken_;
         marginScale = 10 ** (18 - marginDecimals);
@@ -162,6 +230,9 @@ contract PerpMarket {
 
     // ------------------------------------------------------------------ administration
 
+    /// @param symbol The market's symbol, e.g. ETH.
+    /// @param p Its parameters (feed, margin ratios, fee, skew scale, funding, caps).
+    /// @return marketId The new market's id.
     function addMarket(string calldata symbol, MarketParams calldata p) external onlyOwner returns (uint256 marketId) {
         _validate(p);
         marketId = ++marketCount;
@@ -173,6 +244,8 @@ contract PerpMarket {
     }
 
     /// @notice Change a market's parameters; funding up to now accrues under the old ones first.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @param p The new parameters.
     function setMarketParams(uint256 marketId, MarketParams calldata p) external onlyOwner knownMarket(marketId) {
         _validate(p);
         _accrue(marketId, _oraclePrice(marketId));
@@ -180,11 +253,15 @@ contract PerpMarket {
         emit MarketParamsUpdated(marketId);
     }
 
+    /// @param minOrderDelay_ Seconds before a committed order may be settled.
+    /// @param orderExpiry_ Seconds after which it can no longer be settled.
+    /// @param keeperFee_ Keeper fee reserved per order, in margin-token units.
     function setOrderSettings(uint256 minOrderDelay_, uint256 orderExpiry_, uint256 keeperFee_) external onlyOwner {
         _setOrderSettings(minOrderDelay_, orderExpiry_, keeperFee_);
     }
 
     /// @notice Add liquidity to the pool that takes the other side of every settlement.
+    /// @param amount Margin-token units to add (pulled from the caller).
     function fundPool(uint256 amount) external {
         _pull(msg.sender, amount);
         pool += amount;
@@ -193,6 +270,7 @@ contract PerpMarket {
 
     // ------------------------------------------------------------------ margin
 
+    /// @param amount Margin-token units to deposit (pulled from the caller).
     function depositMargin(uint256 amount) external {
         _pull(msg.sender, amount);
         margin[msg.sender] += amount;
@@ -200,6 +278,7 @@ contract PerpMarket {
     }
 
     /// @notice Withdraw settled margin; with open positions the account must keep its initial margin.
+    /// @param amount Margin-token units to withdraw to the caller.
     function withdrawMargin(uint256 amount) external {
         uint256 balance = margin[msg.sender];
         if (amount > balance) revert InsufficientMargin(int256(balance * marginScale), amount * marginScale);
@@ -215,11 +294,19 @@ contract PerpMarket {
     // ------------------------------------------------------------------ immediate orders
 
     /// @notice Trade `sizeDelta` (base units, signed) now, at a fill price no worse than `acceptablePrice`.
-    function modifyPosition(uint256 marketId, int256 sizeDelta, uint256 acceptablePrice) external knownMarket(marketId) {
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @param sizeDelta Size to trade (WAD, signed: > 0 buys).
+    /// @param acceptablePrice Worst fill price accepted (WAD).
+    function modifyPosition(uint256 marketId, int256 sizeDelta, uint256 acceptablePrice)
+        external
+        knownMarket(marketId)
+    {
         _trade(msg.sender, marketId, sizeDelta, acceptablePrice);
     }
 
     /// @notice Close the whole position in a market, at a fill price no worse than `acceptablePrice`.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @param acceptablePrice Worst fill price accepted (WAD).
     function closePosition(uint256 marketId, uint256 acceptablePrice) external knownMarket(marketId) {
         _trade(msg.sender, marketId, -positions[msg.sender][marketId].size, acceptablePrice);
     }
@@ -228,6 +315,10 @@ contract PerpMarket {
 
     /// @notice Commit an order that a keeper settles between `minOrderDelay` and `orderExpiry`
     ///         seconds from now, at the fill price of that moment. The keeper fee is reserved now.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @param sizeDelta Size to trade (WAD, signed: > 0 buys).
+    /// @param acceptablePrice Worst fill price accepted at settlement (WAD).
+    /// @return orderId The committed order's id.
     function commitOrder(uint256 marketId, int256 sizeDelta, uint256 acceptablePrice)
         external
         knownMarket(marketId)
@@ -249,6 +340,8 @@ contract PerpMarket {
     /// @notice Settle a pending order (anyone; keepers). An unusable oracle price reverts and leaves
     ///         the order pending; a trade that fails (price, margin) cancels it with the reason.
     ///         Either way the keeper fee goes to the caller.
+    /// @param account The account whose order to settle.
+    /// @param marketId The market's id (1-based, in the order markets were added).
     function settleOrder(address account, uint256 marketId) external knownMarket(marketId) {
         Order memory order = _pendingOrder(account, marketId);
         if (block.timestamp < order.committedAt + minOrderDelay) {
@@ -268,6 +361,10 @@ contract PerpMarket {
     }
 
     /// @dev Entry point for settleOrder's try/catch; callable only by this contract.
+    /// @param account The trading account.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @param sizeDelta Size to trade (WAD, signed).
+    /// @param acceptablePrice Worst fill price accepted (WAD).
     function executeSettlement(address account, uint256 marketId, int256 sizeDelta, uint256 acceptablePrice) external {
         if (msg.sender != address(this)) revert OnlySelf();
         _trade(account, marketId, sizeDelta, acceptablePrice);
@@ -275,6 +372,8 @@ contract PerpMarket {
 
     /// @notice The account cancels its own order at any time (fee refunded to its margin); anyone
     ///         cancels an expired order (fee paid to the caller).
+    /// @param account The account whose order to cancel.
+    /// @param marketId The market's id (1-based, in the order markets were added).
     function cancelOrder(address account, uint256 marketId) external knownMarket(marketId) {
         Order memory order = _pendingOrder(account, marketId);
         bytes memory reason;
@@ -294,6 +393,7 @@ contract PerpMarket {
 
     /// @notice Close every position of an account whose equity is at or below its maintenance
     ///         requirement, at oracle prices, and pay the caller the liquidation reward.
+    /// @param account The account to liquidate.
     function liquidate(address account) external {
         Health memory h = _health(account);
         if (openMarketList[account].length == 0 || h.equity > int256(h.maintenanceRequirement)) {
@@ -313,30 +413,48 @@ contract PerpMarket {
 
     // ------------------------------------------------------------------ views
 
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @return The market's parameters.
     function marketParams(uint256 marketId) external view knownMarket(marketId) returns (MarketParams memory) {
         return params[marketId];
     }
 
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @return The market's symbol.
     function marketSymbol(uint256 marketId) external view knownMarket(marketId) returns (string memory) {
         return state[marketId].symbol;
     }
 
     /// @notice Oracle price of a market (WAD); reverts when the feed is stale or non-positive.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @return The oracle price (WAD).
     function indexPrice(uint256 marketId) external view knownMarket(marketId) returns (uint256) {
         return _oraclePrice(marketId);
     }
 
     /// @notice Funding rate now, as a fraction of notional per hour (WAD); positive: longs pay shorts.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @return The funding rate per hour of notional (WAD; positive: longs pay shorts).
     function currentFundingRate(uint256 marketId) external view knownMarket(marketId) returns (int256) {
         return _fundingRatePerHour(marketId);
     }
 
     /// @notice Price at which an order of `sizeDelta` would fill now (WAD), before fees.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @param sizeDelta Size of the order (WAD, signed).
+    /// @return The fill price (WAD), before fees.
     function fillPrice(uint256 marketId, int256 sizeDelta) external view knownMarket(marketId) returns (uint256) {
         return _fillPrice(marketId, _oraclePrice(marketId), sizeDelta);
     }
 
     /// @notice Everything about a market in one call.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @return price The oracle price (WAD).
+    /// @return skew Long minus short open interest (WAD size).
+    /// @return longOpenInterest Long open interest (WAD size).
+    /// @return shortOpenInterest Short open interest (WAD size).
+    /// @return fundingRatePerHour The funding rate now (WAD; positive: longs pay).
+    /// @return fundingIndex The cumulative funding index now (WAD).
     function marketSummary(uint256 marketId)
         external
         view
@@ -364,6 +482,13 @@ contract PerpMarket {
 
     /// @notice A position with its average entry price, unrealized PnL at the oracle price and
     ///         funding accrued since it was last settled (positive: the position owes it).
+    /// @param account The trading account.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @return size The position's size (WAD, signed).
+    /// @return entryPrice Its average entry price (WAD; 0 when flat).
+    /// @return costBasis Size × entry price (WAD USD, signed).
+    /// @return unrealizedPnl PnL at the oracle price (WAD USD).
+    /// @return accruedFunding Funding owed since last settled (WAD USD; positive: owed by the position).
     function getPosition(address account, uint256 marketId)
         external
         view
@@ -382,6 +507,11 @@ contract PerpMarket {
     }
 
     /// @notice A position's stored state, readable even when the oracle is stale (no price needed).
+    /// @param account The trading account.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @return size The position's size (WAD, signed).
+    /// @return costBasis Size × entry price (WAD USD, signed).
+    /// @return lastFundingIndex The funding index it last settled at (WAD).
     function rawPosition(address account, uint256 marketId)
         external
         view
@@ -394,6 +524,12 @@ contract PerpMarket {
 
     /// @notice Margin health of an account: settled margin (token units), equity, requirements and
     ///         total notional (USD, WAD).
+    /// @param account The trading account.
+    /// @return settledMargin Margin balance, in margin-token units.
+    /// @return equity Margin plus unrealized PnL less funding owed (WAD USD).
+    /// @return initialRequirement Initial margin of all positions (WAD USD).
+    /// @return maintenanceRequirement Maintenance margin of all positions (WAD USD).
+    /// @return notional Total notional at oracle prices (WAD USD).
     function accountSummary(address account)
         external
         view
@@ -409,6 +545,8 @@ contract PerpMarket {
         return (margin[account], h.equity, h.initialRequirement, h.maintenanceRequirement, h.notional);
     }
 
+    /// @param account The trading account.
+    /// @return Whether its equity is at or below its maintenance requirement (with positions open).
     function isLiquidatable(address account) external view returns (bool) {
         Health memory h = _health(account);
         return openMarketList[account].length > 0 && h.equity <= int256(h.maintenanceRequirement);
@@ -417,6 +555,9 @@ contract PerpMarket {
     /// @notice Oracle price of `marketId` at which the account becomes liquidatable, other markets
     ///         held at their current prices; 0 when no positive price would liquidate it.
     /// @dev Ignores funding that would accrue from now on; `isLiquidatable` is authoritative.
+    /// @param account The trading account.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @return The liquidation price (WAD), 0 when none.
     function liquidationPrice(address account, uint256 marketId) external view knownMarket(marketId) returns (uint256) {
         Position storage pos = positions[account][marketId];
         if (pos.size == 0) return 0;
@@ -433,10 +574,15 @@ contract PerpMarket {
         return liqPrice > 0 ? uint256(liqPrice) : 0;
     }
 
+    /// @param account The trading account.
+    /// @param marketId The market's id (1-based, in the order markets were added).
+    /// @return The pending order (all zero when none).
     function pendingOrder(address account, uint256 marketId) external view returns (Order memory) {
         return orders[account][marketId];
     }
 
+    /// @param account The trading account.
+    /// @return The ids of the markets where it holds a position.
     function openMarkets(address account) external view returns (uint256[] memory) {
         return openMarketList[account];
     }
@@ -602,7 +748,8 @@ contract PerpMarket {
     function _currentFundingIndex(uint256 marketId, uint256 price) private view returns (int256) {
         MarketState storage s = state[marketId];
         int256 elapsed = int256(block.timestamp - s.lastFundingTime);
-        return s.fundingIndex + _fundingRatePerHour(marketId) * int256(price) * elapsed / (int256(SECONDS_PER_HOUR) * WAD);
+        int256 accrued = _fundingRatePerHour(marketId) * int256(price) * elapsed;
+        return s.fundingIndex + accrued / (int256(SECONDS_PER_HOUR) * WAD);
     }
 
     function _accrue(uint256 marketId, uint256 price) private returns (int256 index) {
@@ -630,7 +777,8 @@ contract PerpMarket {
             MarketParams storage p = params[marketId];
             uint256 price = _oraclePrice(marketId);
             uint256 notional = _abs(pos.size) * price / UWAD;
-            h.equity += pos.size * int256(price) / WAD - pos.costBasis - _fundingOwed(pos, _currentFundingIndex(marketId, price));
+            int256 owed = _fundingOwed(pos, _currentFundingIndex(marketId, price));
+            h.equity += pos.size * int256(price) / WAD - pos.costBasis - owed;
             h.notional += notional;
             h.initialRequirement += notional * p.initialMarginRatio / UWAD;
             h.maintenanceRequirement += notional * p.maintenanceMarginRatio / UWAD;

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+// NatSpec lint off: ERC-20's interface, documented by the standard.
+// solhint-disable use-natspec
+
 import {IERC20} from "../interfaces/IERC20.sol";
 
 /// @title TestToken

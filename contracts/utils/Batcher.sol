@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+// NatSpec lint off: Multicall3's interface, documented by Multicall3.
+// solhint-disable use-natspec
+
 /// @title Batcher
 /// @notice hedger's own Multicall3-compatible batcher: the same function signatures and return
 ///         shapes as Multicall3, so client code written against the canonical deployment at
@@ -34,10 +37,16 @@ contract Batcher {
     error CallFailed(uint256 index, bytes returnData);
     error ValueMismatch(uint256 sent, uint256 used);
 
-    function aggregate(Call[] calldata calls) external payable returns (uint256 blockNumber, bytes[] memory returnData) {
+    function aggregate(Call[] calldata calls)
+        external
+        payable
+        returns (uint256 blockNumber, bytes[] memory returnData)
+    {
         blockNumber = block.number;
         returnData = new bytes[](calls.length);
         for (uint256 i = 0; i < calls.length; ++i) {
+            // Multicall3's semantics: a plain call to each target, its failure reported, not bubbled.
+            // solhint-disable-next-line avoid-low-level-calls
             (bool success, bytes memory data) = calls[i].target.call(calls[i].callData);
             if (!success) revert CallFailed(i, data);
             returnData[i] = data;
@@ -47,6 +56,8 @@ contract Batcher {
     function tryAggregate(bool requireSuccess, Call[] calldata calls) public payable returns (Result[] memory results) {
         results = new Result[](calls.length);
         for (uint256 i = 0; i < calls.length; ++i) {
+            // Multicall3's semantics: a plain call to each target, its failure reported, not bubbled.
+            // solhint-disable-next-line avoid-low-level-calls
             (bool success, bytes memory data) = calls[i].target.call(calls[i].callData);
             if (requireSuccess && !success) revert CallFailed(i, data);
             results[i] = Result(success, data);
@@ -74,6 +85,8 @@ contract Batcher {
     function aggregate3(Call3[] calldata calls) external payable returns (Result[] memory results) {
         results = new Result[](calls.length);
         for (uint256 i = 0; i < calls.length; ++i) {
+            // Multicall3's semantics: a plain call to each target, its failure reported, not bubbled.
+            // solhint-disable-next-line avoid-low-level-calls
             (bool success, bytes memory data) = calls[i].target.call(calls[i].callData);
             if (!calls[i].allowFailure && !success) revert CallFailed(i, data);
             results[i] = Result(success, data);

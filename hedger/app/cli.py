@@ -16,9 +16,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hedger.backtest.cli import add_backtest_command
 from hedger.errors import HedgerError
+
+if TYPE_CHECKING:
+    from hedger.app.session import Session
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_HALTED, EXIT_ACTION_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -60,7 +64,7 @@ def _wait_for_stop(exited: Callable[[], int | None]) -> None:
             raise HedgerError("the chain process exited unexpectedly")
 
 
-def _session(args: argparse.Namespace):
+def _session(args: argparse.Namespace) -> Session:
     """Network file, chain-id-pinned connection, account, settings and journal, from the options."""
     from hedger.app.session import Session, parse_ratios
 
@@ -142,11 +146,15 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from hedger.chain.contracts import compile_contracts, compiler_version
+    from hedger.chain.contracts import compile_contracts, compiler_version, dependencies
+    from hedger.chain.toolchain import project_root
 
     artifacts = compile_contracts(force=args.force)
-    deployable = sorted(name for name, a in artifacts.items() if len(a.bytecode) > 2)
+    external = {name: d for d in dependencies(project_root()) for name in d.contracts}
+    deployable = sorted(n for n, a in artifacts.items() if len(a.bytecode) > 2 and n not in external)
     print(f"solc {compiler_version()}: {len(deployable)} deployable contracts: {', '.join(deployable)}")
+    for name, dependency in sorted(external.items()):
+        print(f"solc {compiler_version(dependency.compiler)}: {name} from node_modules/{dependency.source}")
     return EXIT_OK
 
 

@@ -35,7 +35,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
     return "\n".join(line.rstrip() for line in lines)
 
 
-def utc(timestamp: int) -> str:
+def utc(timestamp: int | None) -> str:
+    if timestamp is None:
+        return "—"
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 

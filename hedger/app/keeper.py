@@ -18,9 +18,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from hedger.app.session import DEFAULT_KILL_SWITCH_FILE, KILL_SWITCH_ENV, Cycle, Gates, Session
 from hedger.app.telemetry import KeeperMetrics
@@ -45,7 +47,7 @@ class KeeperConfig:
     print_cycles: bool = False  # a line per cycle on stdout (`hedger keeper run` sets it)
 
     @classmethod
-    def from_mapping(cls, table: dict, **overrides) -> KeeperConfig:
+    def from_mapping(cls, table: Mapping[str, Any], **overrides: Any) -> KeeperConfig:
         """The network file's [keeper] table (gas_budget_per_day in native coin, e.g. "0.05"), then overrides."""
         values = {k: v for k, v in table.items() if k != "gas_budget_per_day"}
         if "gas_budget_per_day" in table:

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import time
+from typing import TextIO
 
 from hedger.chain.redact import redact_text
 
@@ -31,7 +32,7 @@ class JsonLines(logging.Formatter):
         return redact_text(json.dumps(entry, default=str))
 
 
-def configure(level: str | None = None, stream=None) -> None:
+def configure(level: str | None = None, stream: TextIO | None = None) -> None:
     """Route hedger's logs (and web3's warnings) to `stream` as JSON lines, at HEDGER_LOG_LEVEL or `level`."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonLines())

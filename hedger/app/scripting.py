@@ -21,7 +21,7 @@ DEFAULT_LOCAL_RPC = "http://127.0.0.1:8545"
 def brownie_rpc_url() -> str | None:
     """The RPC URL of brownie's connected network, when running under `brownie run`."""
     try:
-        from brownie import network  # type: ignore[import-not-found]
+        from brownie import network
     except ImportError:
         return None
     return network.web3.provider.endpoint_uri if network.is_connected() else None
@@ -31,7 +31,7 @@ def _brownie_launched_node() -> bool:
     """True when `brownie run` started its development node itself (it stops it when the run ends),
     False when it attached to a node that was already running (say `hedger chain up`'s)."""
     try:
-        from brownie.network.rpc import Rpc  # type: ignore[import-not-found]
+        from brownie.network.rpc import Rpc
     except ImportError:
         return False
     return Rpc().is_child()

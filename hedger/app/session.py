@@ -28,7 +28,7 @@ from hedger.settings import NetworkConfig, load_env, load_network
 from hedger.snapshot import SnapshotReader
 from hedger.strategy.guards import GuardResult, asset_scope
 from hedger.strategy.parameters import StrategySettings
-from hedger.strategy.plan import advance_state, build_plan
+from hedger.strategy.plan import advance_state, build_plan, check_cancel_delay
 from hedger.strategy.state import PlannerState
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -137,6 +137,7 @@ class Session:
 
     def plan(self, snapshot: Snapshot, state: PlannerState | None = None, restrictions: tuple = ()) -> Plan:
         state = state if state is not None else self.state()
+        check_cancel_delay(self.settings.policy.min_cancel_delay_s, snapshot.markets, self.network.file)
         return build_plan(snapshot, self.settings, self.ratios, state, restrictions)
 
     def risk_gate(self) -> str | None:

@@ -10,6 +10,15 @@
 comma-separated; the kind is read from each file's header and the asset from its name or `Symbol`
 column (or given as `ASSET=PATH`). `--spot` picks the asset held, `--hedge-with` the perp that hedges it,
 `--funding` whose funding the perp pays (Binance 8-hourly, or dYdX hourly over its 2022–2023 span).
+
+Across asset classes, on daily (or monthly) closes of markets that keep hours (hedger/backtest/cross_asset.py):
+
+    hedger backtest --cross GOOG=$(python scripts/wheel_data.py backtesting test/GOOG.csv) \
+        --hedge-with arch:nasdaq --out out/goog-nasdaq
+    hedger backtest --cross arch:crude.WTI --hedge-with arch:crude.Brent --max-gap 40D --window 60 --out out/wti
+
+`--cross` is the holding's closes (`arch:<set>` from the arch wheel, or `NAME=CSV`), `--hedge-with` one perp
+underlying or several (a basket, comma-separated); funding is modelled (`--funding-apr`).
 """
 
 from __future__ import annotations
@@ -35,7 +44,13 @@ def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", required=True, type=_comma_list, help="FILE[,FILE]: Binance and dYdX CSVs")
+    parser.add_argument("--data", type=_comma_list, help="FILE[,FILE]: Binance and dYdX CSVs")
+    parser.add_argument("--cross", help="cross-asset mode: the holding's daily closes, arch:<set> or NAME=CSV")
+    parser.add_argument("--window", type=int, default=250, help="cross-asset: rolling window, in periods")
+    parser.add_argument("--max-gap", default="5D", help="cross-asset: longest span one return may cover")
+    parser.add_argument(
+        "--funding-apr", type=float, default=0.05, help="cross-asset: modelled funding the short pays a year"
+    )
     parser.add_argument(
         "--policy",
         type=_comma_list,
@@ -63,6 +78,10 @@ def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
 
 
 def run_backtest_command(args: argparse.Namespace) -> int:
+    if args.cross:
+        return run_cross_asset(args)
+    if not args.data:
+        raise DataError("--data is required (or --cross for a cross-asset backtest)")
     # Imported here, not at the top: `hedger --help` should not load pandas and matplotlib.
     from hedger.backtest.engine import BacktestConfig, CostModel, MarginModel, run_backtest
     from hedger.backtest.metrics import compute_metrics
@@ -81,6 +100,22 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     print(_headline(history))
     print(summary_table(metrics))
     print(f"wrote {files.metrics_json}, {len(files.charts)} charts and {files.html}")
+    return 0
+
+
+def run_cross_asset(args: argparse.Namespace) -> int:
+    """`--cross`: the holding hedged with one perp underlying or a basket, out of sample (cross_asset.py)."""
+    from hedger.backtest.cross_asset import CrossConfig, cross_backtest, load_closes, summary, write
+
+    if not args.hedge_with:
+        raise DataError("--cross needs --hedge-with (arch:<set> or NAME=CSV, comma-separated for a basket)")
+    config = CrossConfig(
+        window=args.window, max_gap=args.max_gap, funding_apr=args.funding_apr, fee_rel=args.fee_bps * BASIS_POINT
+    )
+    hedges = [load_closes(spec) for spec in _comma_list(args.hedge_with)]
+    result = cross_backtest(load_closes(args.cross), hedges, config)
+    print(summary(result))
+    print(f"wrote {write(result, args.out)}")
     return 0
 
 

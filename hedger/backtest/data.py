@@ -147,6 +147,15 @@ class HedgeHistory:
         }
 
 
+def read_price_history(path: str | Path, time_column: str = "timestamp_utc") -> pd.DataFrame:
+    """A price-history CSV (one row per time, one column per price) indexed by UTC time, sorted."""
+    frame = pd.read_csv(path)
+    if time_column not in frame.columns:
+        raise DataError(f"{path}: no time column {time_column!r} (columns: {', '.join(frame.columns)})")
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop(time_column), utc=True), name=time_column)
+    return frame.sort_index()
+
+
 def load_binance(path: str | Path, asset: str | None = None) -> MarketHistory:
     """A Binance hourly file: bar-open timestamps become close times; funding keeps its settlement time."""
     frame = _read_csv(path, BINANCE_COLUMNS)

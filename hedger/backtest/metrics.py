@@ -46,7 +46,9 @@ def daily_ends(result: BacktestResult) -> tuple[np.ndarray, np.ndarray]:
     return midnights[:-1][complete], midnights[1:][complete]
 
 
-def period_returns(result: BacktestResult, pnl_usd: np.ndarray, start: np.ndarray, end: np.ndarray):
+def period_returns(
+    result: BacktestResult, pnl_usd: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(hedged, unhedged) returns between row pairs: P&L accrued in (start, end] over the spot value at start."""
     cumulative = np.cumsum(pnl_usd)
     spot = result.history.spot_usd

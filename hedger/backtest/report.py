@@ -9,13 +9,15 @@ import base64
 import html
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from hedger.backtest.engine import BacktestResult
@@ -61,19 +63,18 @@ def write_report(
     return ReportFiles(metrics_path, charts, html_path)
 
 
-def metrics_document(results: Sequence[BacktestResult], metrics: Mapping[str, Mapping[str, float]]) -> dict:
+def metrics_document(
+    results: Sequence[BacktestResult], metrics: Mapping[str, Mapping[str, float]]
+) -> dict[str, object]:
     """What metrics.json holds: the data and its gaps, costs and margin, each policy and its metrics."""
     first = results[0]
-    return _json_safe(
-        {
-            "data": first.history.describe(),
-            "config": _plain(first.config),
-            "policies": {
-                r.policy.name: {"policy": _policy_json(r), "metrics": metrics[r.policy.name]} for r in results
-            },
-            "liquidations": {r.policy.name: [_plain(e) for e in r.liquidations] for r in results if r.liquidations},
-        }
-    )
+    document = {
+        "data": first.history.describe(),
+        "config": _plain(first.config),
+        "policies": {r.policy.name: {"policy": _policy_json(r), "metrics": metrics[r.policy.name]} for r in results},
+        "liquidations": {r.policy.name: [_plain(e) for e in r.liquidations] for r in results if r.liquidations},
+    }
+    return {key: _json_safe(value) for key, value in document.items()}
 
 
 def _policy_json(result: BacktestResult) -> dict[str, object]:
@@ -127,7 +128,7 @@ def _json_block(value: object) -> str:
     return f"<pre>{html.escape(json.dumps(value, indent=2))}</pre>"
 
 
-def _figures(results: Sequence[BacktestResult]):
+def _figures(results: Sequence[BacktestResult]) -> Iterator[tuple[str, Figure]]:
     yield "value", _value_figure(results)
     yield "ratio", _ratio_figure(results)
     yield "funding", _funding_figure(results)
@@ -139,7 +140,7 @@ def _daily(values: np.ndarray, result: BacktestResult) -> pd.Series:
     return pd.Series(values, index=result.history.close_time).dropna().resample("D").last()
 
 
-def _value_figure(results: Sequence[BacktestResult]):
+def _value_figure(results: Sequence[BacktestResult]) -> Figure:
     figure, axis = _subplots(figsize=(11, 5))
     _daily(results[0].unhedged_value_usd, results[0]).plot(ax=axis, color="black", linewidth=1.2, label="unhedged spot")
     for result in results:
@@ -148,7 +149,7 @@ def _value_figure(results: Sequence[BacktestResult]):
     return _finish(figure, axis)
 
 
-def _ratio_figure(results: Sequence[BacktestResult]):
+def _ratio_figure(results: Sequence[BacktestResult]) -> Figure:
     figure, axis = _subplots(figsize=(11, 5))
     for result in results:
         line = _daily(result.realised_ratio, result).plot(ax=axis, linewidth=0.9, label=result.policy.name).lines[-1]
@@ -159,7 +160,7 @@ def _ratio_figure(results: Sequence[BacktestResult]):
     return _finish(figure, axis)
 
 
-def _funding_figure(results: Sequence[BacktestResult]):
+def _funding_figure(results: Sequence[BacktestResult]) -> Figure:
     figure, axis = _subplots(figsize=(11, 5))
     for result in results:
         _daily(np.cumsum(result.funding_usd), result).plot(ax=axis, linewidth=0.9, label=result.policy.name)
@@ -167,7 +168,7 @@ def _funding_figure(results: Sequence[BacktestResult]):
     return _finish(figure, axis)
 
 
-def _drift_figure(results: Sequence[BacktestResult]):
+def _drift_figure(results: Sequence[BacktestResult]) -> Figure:
     hedged = [r for r in results if np.nanmax(np.abs(r.target_ratio)) > 0] or list(results)
     columns = min(3, len(hedged))
     rows = math.ceil(len(hedged) / columns)
@@ -177,7 +178,7 @@ def _drift_figure(results: Sequence[BacktestResult]):
             drift = result.drift_ratio / result.target_ratio - 1.0
         axis.plot(_matplotlib_days(result.history.close_time), drift, linewidth=0.4)
         axis.xaxis_date()
-        band = result.rebalance.band_rel
+        band = float(result.rebalance.band_rel)
         axis.axhline(band, color="red", linewidth=0.8)
         axis.axhline(-band, color="red", linewidth=0.8)
         axis.set_title(f"{result.policy.name} (band ±{band:.1%})", fontsize=9)
@@ -196,13 +197,13 @@ def _matplotlib_days(times: pd.DatetimeIndex) -> np.ndarray:
     return times.as_unit("s").asi8 / 86400.0
 
 
-def _subplots(rows: int = 1, columns: int = 1, **options):
+def _subplots(rows: int = 1, columns: int = 1, **options: Any) -> tuple[Figure, Any]:
     """A figure and its axes without pyplot: no global state, no GUI backend."""
     figure = Figure(figsize=options.pop("figsize"))
     return figure, figure.subplots(rows, columns, **options)
 
 
-def _finish(figure, axis):
+def _finish(figure: Figure, axis: Axes) -> Figure:
     axis.grid(alpha=0.3)
     axis.set_xlabel("")
     axis.legend(fontsize=8, ncol=2)
@@ -210,7 +211,7 @@ def _finish(figure, axis):
     return figure
 
 
-def _save(figure, path: Path) -> Path:
+def _save(figure: Figure, path: Path) -> Path:
     figure.savefig(path, dpi=100)
     return path
 
@@ -243,7 +244,7 @@ def _format(value: object, fmt: str) -> str:
 
 
 def _plain(value: object) -> object:
-    return asdict(value) if is_dataclass(value) else value
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
 
 
 def _json_safe(value: object) -> object:

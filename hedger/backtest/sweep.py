@@ -17,6 +17,7 @@ from hedger.backtest.data import HedgeHistory
 from hedger.backtest.engine import BacktestConfig, run_backtest
 from hedger.backtest.metrics import compute_metrics
 from hedger.backtest.policies import HedgePolicy, policy_from_name, target_ratio
+from hedger.strategy.ratio import RatioEstimator
 
 SWEEP_ESTIMATORS = (
     "one_to_one",
@@ -55,12 +56,12 @@ def standard_sweep(base: BacktestConfig | None = None) -> list[SweepCase]:
 
 def run_sweep(history: HedgeHistory, cases: Sequence[SweepCase], workers: int = 2) -> list[dict[str, object]]:
     """Metrics of every case, in order: {"label", "policy", "leverage", **metrics}."""
-    ratios: dict[tuple, np.ndarray] = {}
+    ratios: dict[_RatioKey, np.ndarray] = {}
     for case in cases:  # once per estimator, not once per case
         key = _ratio_key(case.policy, history)
         if key not in ratios:
             ratios[key] = target_ratio(history, case.policy)
-    _SHARED.update(history=history, ratios=ratios)
+    _SHARED[:] = [(history, ratios)]
     try:
         if workers <= 1:
             return [_run_case(case) for case in cases]
@@ -70,16 +71,17 @@ def run_sweep(history: HedgeHistory, cases: Sequence[SweepCase], workers: int = 
         _SHARED.clear()
 
 
-_SHARED: dict[str, object] = {}
+_RatioKey = tuple[RatioEstimator, float]
+_SHARED: list[tuple[HedgeHistory, dict[_RatioKey, np.ndarray]]] = []  # what forked workers inherit: one entry
 
 
-def _ratio_key(policy: HedgePolicy, history: HedgeHistory) -> tuple:
+def _ratio_key(policy: HedgePolicy, history: HedgeHistory) -> _RatioKey:
     return (policy.estimator_for(history), policy.fallback_ratio)
 
 
 def _run_case(case: SweepCase) -> dict[str, object]:
-    history = _SHARED["history"]
-    ratio: np.ndarray = _SHARED["ratios"][_ratio_key(case.policy, history)]
+    ((history, ratios),) = _SHARED
+    ratio = ratios[_ratio_key(case.policy, history)]
     result = run_backtest(history, case.policy, case.config, ratio)
     return {
         "label": case.label,

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from web3 import Web3
 from web3.providers import HTTPProvider
+from web3.types import RPCEndpoint
 
 from hedger.chain.toolchain import find_anvil
 from hedger.errors import AnvilError, ChainIdMismatch
@@ -127,7 +128,7 @@ class LocalNode:
         return node
 
     def rpc(self, method: str, *params: Any) -> Any:
-        response = self.w3.provider.make_request(method, list(params))
+        response = self.w3.provider.make_request(RPCEndpoint(method), list(params))
         if "error" in response:
             raise AnvilError(f"{method} failed: {response['error']}")
         return response.get("result")

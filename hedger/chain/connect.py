@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +23,9 @@ from typing import Any, TypeVar
 
 import requests
 from web3 import Web3
+from web3.providers.base import JSONBaseProvider
 from web3.providers.rpc import HTTPProvider
+from web3.types import RPCEndpoint
 
 from hedger.chain.redact import redact_text, redact_url
 from hedger.errors import ChainIdMismatch, RpcError, RpcGarbage, RpcTimeout
@@ -30,7 +33,7 @@ from hedger.errors import ChainIdMismatch, RpcError, RpcGarbage, RpcTimeout
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.HTTPError, ConnectionError, TimeoutError)
-_TRANSIENT_RPC_CODES = {-32005, 429}  # limit exceeded, too many requests
+_TRANSIENT_RPC_CODES = {-32005, -32603, 429}  # limit exceeded, internal error, too many requests
 _TRANSIENT_MESSAGES = ("rate limit", "too many requests", "header not found", "try again")
 DEFAULT_BUDGET_S = 30.0
 CONNECT_TIMEOUT_S = 3.0
@@ -52,7 +55,7 @@ class CountingHTTPProvider(HTTPProvider):
     def set_deadline(self, deadline: float | None) -> None:
         self._deadline.value = deadline
 
-    def get_request_kwargs(self) -> dict[str, Any]:  # type: ignore[override]
+    def get_request_kwargs(self) -> dict[str, Any]:
         deadline = getattr(self._deadline, "value", None)
         remaining = self.budget_s if deadline is None else max(0.05, deadline - time.monotonic())
         read = min(remaining, max(1.0, self.budget_s / 3))
@@ -86,23 +89,41 @@ class Rpc:
 
     def request(self, method: str, params: list[Any]) -> Any:
         provider: Any = self.w3.provider
-        return self._retrying(method, lambda: _result(provider.make_request(method, params), method))
+        return self._retrying(method, lambda: _result(provider.make_request(RPCEndpoint(method), params), method))
 
-    def batch(self, requests_: list[tuple[str, list[Any]]]) -> list[Any]:
-        """Several requests in one HTTP round trip; results in request order."""
-        if len(requests_) == 1:
-            return [self.request(*requests_[0])]
+    def batch(self, requests_: list[tuple[str, list[Any]]], errors_as_values: bool = False) -> list[Any]:
+        """Several requests in one HTTP round trip; results in request order. With `errors_as_values`, a
+        request the node refused (not a transient failure, which is retried) comes back as its RpcError
+        in its place, so one failed request does not sink the others."""
+        provider: Any = self.w3.provider
+        if len(requests_) == 1 or not isinstance(provider, JSONBaseProvider):  # no JSON-RPC batches: one by one
+            return [self._one_request(method, params, errors_as_values) for method, params in requests_]
+
+        def one(response: Any, method: str) -> Any:
+            try:
+                return _result(response, method)
+            except RpcError as error:
+                if errors_as_values and not isinstance(error, RpcGarbage):
+                    return error
+                raise
 
         def send() -> list[Any]:
-            provider: Any = self.w3.provider
-            responses = provider.make_batch_request(requests_)
+            responses = provider.make_batch_request([(RPCEndpoint(m), p) for m, p in requests_])
             if not isinstance(responses, list):
                 return [_result(responses, "batch")]
             if len(responses) != len(requests_):
                 raise RpcGarbage(f"batch of {len(requests_)} answered with {len(responses)} replies")
-            return [_result(r, m) for r, (m, _) in zip(responses, requests_, strict=True)]
+            return [one(r, m) for r, (m, _) in zip(responses, requests_, strict=True)]
 
         return self._retrying(f"batch of {len(requests_)}", send)
+
+    def _one_request(self, method: str, params: list[Any], errors_as_values: bool) -> Any:
+        try:
+            return self.request(method, params)
+        except RpcError as error:
+            if errors_as_values and error.__cause__ is None:  # refused, not a transient failure retried out
+                return error
+            raise
 
     def _retrying(self, what: str, attempt: Callable[[], T]) -> T:
         started = time.monotonic()
@@ -135,8 +156,13 @@ class Rpc:
         detail = redact_text(str(last))[:300]
         if isinstance(last, requests.Timeout | TimeoutError) or elapsed >= self.budget_s * 0.95:
             raise RpcTimeout(f"{what}: no answer from {self.url} within {elapsed:.1f} s "
-                             f"(budget {self.budget_s:g} s, {n + 1} attempts): {detail}")  # fmt: skip
-        raise RpcError(f"{what}: {self.url} failed after {n + 1} attempts in {elapsed:.1f} s: {detail}")
+                             f"(budget {self.budget_s:g} s, {n + 1} attempts): {detail}") from last  # fmt: skip
+        raise RpcError(f"{what}: {self.url} failed after {n + 1} attempts in {elapsed:.1f} s: {detail}") from last
+
+
+# An EVM failure (out of gas, a revert) answers the same every time: never retried as transient, even
+# under a code like -32603 that some nodes use for it.
+_EVM_FAILURE = re.compile(r"out ?of ?gas|execution reverted|invalid opcode", re.IGNORECASE)
 
 
 class _TransientRpcError(Exception):
@@ -150,7 +176,8 @@ def _result(response: Any, method: str) -> Any:
         error = response["error"]
         code = error.get("code") if isinstance(error, dict) else None
         message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
-        if code in _TRANSIENT_RPC_CODES or any(m in message.lower() for m in _TRANSIENT_MESSAGES):
+        transient = code in _TRANSIENT_RPC_CODES or any(m in message.lower() for m in _TRANSIENT_MESSAGES)
+        if transient and not _EVM_FAILURE.search(message):
             raise _TransientRpcError(f"{method}: {redact_text(str(error))}")
         raise RpcError(f"{method} failed: {redact_text(str(error))}")
     return response["result"]

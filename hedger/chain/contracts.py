@@ -4,6 +4,10 @@ Compilation goes through solc's standard-JSON interface (tools/solc.js, pinned s
 optimizer on. Artifacts land in build/hedger/ (git-ignored), one JSON per contract. A source is
 recompiled only when it, one of the files it imports, or the compiler settings changed: each
 source's hash covers its own text and, transitively, everything it imports.
+
+Contracts of npm packages (the real Chainlink proxy) are compiled from node_modules, not copied:
+contracts/dependencies.toml names each source, the contracts to keep from it and the solc-js package
+(an npm alias pinned in package-lock.json) whose version its pragma asks for.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 import json
 import re
 import subprocess
+import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -31,6 +36,7 @@ SOLC_SETTINGS: dict[str, Any] = {
 }
 _IMPORT = re.compile(r"""^\s*import\s+(?:[^"';]*\sfrom\s+)?["']([^"']+)["']""", re.MULTILINE)
 _COMPILE_TIMEOUT_S = 600
+DEPENDENCIES_FILE = "contracts/dependencies.toml"
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,37 @@ class Artifact:
             data["deployedBytecode"],
             data["sourceHash"],
         )
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """A source of an npm package under node_modules, compiled by the solc-js package `compiler`."""
+
+    source: str  # its import path, e.g. @chainlink/contracts/src/v0.6/EACAggregatorProxy.sol
+    contracts: tuple[str, ...]
+    compiler: str  # a solc-js package in node_modules, e.g. solc-0.6.6 (npm:solc@0.6.6)
+
+    @property
+    def key(self) -> str:
+        return f"dependency:{self.source}"
+
+    def package_version(self, root: Path) -> str:
+        """The installed version of the package the source belongs to (its package.json)."""
+        parts = self.source.split("/")
+        package = "/".join(parts[:2] if parts[0].startswith("@") else parts[:1])
+        manifest = root / "node_modules" / package / "package.json"
+        if not manifest.is_file():
+            raise ToolchainError(f"{package} is not installed under {root / 'node_modules'}", "run `make setup`")
+        return str(json.loads(manifest.read_text())["version"])
+
+
+def dependencies(root: Path) -> list[Dependency]:
+    """The npm contracts contracts/dependencies.toml asks for (none without the file)."""
+    path = root / DEPENDENCIES_FILE
+    if not path.is_file():
+        return []
+    entries = tomllib.loads(path.read_text()).get("dependency", [])
+    return [Dependency(e["source"], tuple(e["contracts"]), e["compiler"]) for e in entries]
 
 
 class SourceTree:
@@ -126,9 +163,9 @@ def build_dir(root: Path | None = None) -> Path:
 
 
 @cache
-def compiler_version() -> str:
-    """The solc-js version string, e.g. 0.8.30+commit.73712a01."""
-    out = _run_solc(["--version"], None)
+def compiler_version(package: str = "solc") -> str:
+    """The version string of a solc-js package in node_modules, e.g. 0.8.30+commit.73712a01."""
+    out = _run_solc(["--version", "--solc", package], None)
     match = re.search(r"Version:\s*(\S+)", out)
     if not match:
         raise ToolchainError(f"unexpected solc --version output: {out!r}")
@@ -166,7 +203,11 @@ def compile_contracts(root: Path | None = None, force: bool = False) -> dict[str
         stale = [p for p in tree.paths if not _up_to_date(index.get(p), tree.source_hash(p), out_dir)]
         if stale:
             index.update(_compile(tree, stale, out_dir))
-        index = {p: index[p] for p in tree.paths}
+        for dependency in dependencies(root):
+            digest = _dependency_hash(dependency, root)
+            if not _up_to_date(index.get(dependency.key), digest, out_dir):
+                index[dependency.key] = _compile_dependency(dependency, digest, root, out_dir)
+        index = {p: index[p] for p in [*tree.paths, *(d.key for d in dependencies(root))]}
         _check_unique_names(index)
         index_path.write_text(json.dumps(index, indent=1, sort_keys=True))
     return {name: load_artifact(name, root) for entry in index.values() for name in entry["contracts"]}
@@ -211,6 +252,52 @@ def _compile(tree: SourceTree, stale: list[str], out_dir: Path) -> dict[str, dic
     return index
 
 
+def _dependency_hash(dependency: Dependency, root: Path) -> str:
+    """The package's installed version pins the source and everything it imports."""
+    digest = hashlib.sha256(dependency.source.encode())
+    digest.update(dependency.package_version(root).encode())
+    digest.update(compiler_version(dependency.compiler).encode())
+    digest.update(json.dumps([SOLC_SETTINGS["optimizer"], dependency.contracts]).encode())
+    return digest.hexdigest()
+
+
+def _compile_dependency(dependency: Dependency, digest: str, root: Path, out_dir: Path) -> dict[str, Any]:
+    """Compile one npm source with its own solc-js (imports resolved in node_modules); keep the named contracts."""
+    path = root / "node_modules" / dependency.source
+    if not path.is_file():
+        raise ToolchainError(f"{dependency.source} is not under {root / 'node_modules'}", "run `make setup`")
+    request = {
+        "language": "Solidity",
+        "sources": {dependency.source: {"content": path.read_text()}},
+        "settings": {  # the old compiler's default EVM version: it knows no cancun
+            "optimizer": SOLC_SETTINGS["optimizer"],
+            "outputSelection": {dependency.source: SOLC_SETTINGS["outputSelection"]["*"]},
+        },
+    }
+    args = ["--standard-json", "--solc", dependency.compiler, "--base-path", str(root / "node_modules")]
+    output = json.loads(_run_solc(args, json.dumps(request)))
+    errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
+    if errors:
+        raise CompileError([(dependency.source, 0, e.get("formattedMessage", e.get("message", ""))) for e in errors])
+    compiled = output.get("contracts", {}).get(dependency.source, {})
+    missing = [name for name in dependency.contracts if name not in compiled]
+    if missing:
+        raise CompileError([(dependency.source, 0, f"defines no contract {', '.join(missing)}")])
+    for name in dependency.contracts:
+        data = compiled[name]
+        artifact = Artifact(
+            name,
+            dependency.source,
+            data["abi"],
+            "0x" + data["evm"]["bytecode"]["object"],
+            "0x" + data["evm"]["deployedBytecode"]["object"],
+            digest,
+        )
+        (out_dir / f"{name}.json").write_text(json.dumps(artifact.to_json(), indent=1))
+    load_artifact.cache_clear()
+    return {"hash": digest, "contracts": sorted(dependency.contracts)}
+
+
 def _locate(error: dict[str, Any], tree: SourceTree) -> tuple[str, int, str]:
     location = error.get("sourceLocation") or {}
     file = location.get("file", "<unknown>")
@@ -242,9 +329,10 @@ def deploy(w3: Web3, name: str, *args: Any, sender: str) -> Contract:
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     tx_hash = factory.constructor(*args).transact({"from": sender})
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
-    if receipt["status"] != 1:
+    address = receipt["contractAddress"]
+    if receipt["status"] != 1 or address is None:
         raise ToolchainError(f"deploying {name} reverted (tx {tx_hash.hex()})")
-    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+    return w3.eth.contract(address=address, abi=artifact.abi)
 
 
 def at(w3: Web3, name: str, address: str) -> Contract:

@@ -21,7 +21,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from hedger.chain.connect import Rpc
-from hedger.errors import DecodeError
+from hedger.errors import DecodeError, RpcError
 
 MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11"
 _AGGREGATE3 = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
@@ -39,6 +39,7 @@ class Call:
     output_types: tuple[str, ...]
     label: str = ""
     decoder: Callable[[bytes], Any] | None = None
+    group: str | None = None  # calls of one group travel in their own aggregate3, failing alone (see execute)
 
     @classmethod
     def of(cls, function: Any, label: str = "") -> Call:
@@ -52,9 +53,11 @@ class Call:
         )
 
     @classmethod
-    def raw(cls, target: str, data: bytes, decoder: Callable[[bytes], Any], label: str = "") -> Call:
+    def raw(
+        cls, target: str, data: bytes, decoder: Callable[[bytes], Any], label: str = "", group: str | None = None
+    ) -> Call:
         """A Call with a custom decoder (precompiles and other non-ABI answers)."""
-        return cls(target=target, data=data, output_types=(), label=label, decoder=decoder)
+        return cls(target=target, data=data, output_types=(), label=label, decoder=decoder, group=group)
 
     def decode(self, raw: bytes) -> Any:
         if self.decoder is not None:
@@ -112,15 +115,36 @@ class Block:
     hash: str
 
 
+_GET_BLOCK_NUMBER = function_signature_to_4byte_selector("getBlockNumber()")
+_GET_BLOCK_TIMESTAMP = function_signature_to_4byte_selector("getCurrentBlockTimestamp()")
+
+
+def block_calls(multicall: str, label: str = "multicall", group: str | None = None) -> list[Call]:
+    """Multicall3's getBlockNumber() and getCurrentBlockTimestamp(): the block a batch is executed in."""
+    return [
+        Call(multicall, _GET_BLOCK_NUMBER, ("uint256",), label=f"{label}.getBlockNumber", group=group),
+        Call(multicall, _GET_BLOCK_TIMESTAMP, ("uint256",), label=f"{label}.getCurrentBlockTimestamp", group=group),
+    ]
+
+
+def read_block(multicall: str) -> ReadStep[Block]:
+    """A read step answering the block its batch ran in (for reads at "latest"); hash unknown ("")."""
+    number, timestamp = yield block_calls(multicall)
+    if not (number.ok and timestamp.ok):
+        raise DecodeError(f"Multicall3 at {multicall} did not answer getBlockNumber/getCurrentBlockTimestamp")
+    return Block(number.value, timestamp.value, "")
+
+
 def latest_block(rpc: Rpc) -> Block:
     block = rpc.request("eth_getBlockByNumber", ["latest", False])
     return Block(int(block["number"], 16), int(block["timestamp"], 16), block["hash"])
 
 
 def run_steps(
-    rpc: Rpc, steps: Sequence[ReadStep[Any]], block_number: int, multicall: str = MULTICALL3_ADDRESS
+    rpc: Rpc, steps: Sequence[ReadStep[Any]], block_number: int | str, multicall: str = MULTICALL3_ADDRESS
 ) -> list[Any]:
-    """Run read steps together against one block; returns each step's result, in order."""
+    """Run read steps together against one block (a number, or a tag such as "latest" where the node
+    serves no other); returns each step's result, in order."""
     outputs: list[Any] = [None] * len(steps)
     waiting: dict[int, list[Call]] = {}
     for index, step in enumerate(steps):
@@ -151,18 +175,42 @@ def _advance(index: int, step: ReadStep[Any], sent: list[CallResult] | None, wai
 
 
 def execute(
-    rpc: Rpc, calls: Sequence[Call], block_number: int, multicall: str = MULTICALL3_ADDRESS
+    rpc: Rpc, calls: Sequence[Call], block_number: int | str, multicall: str = MULTICALL3_ADDRESS
 ) -> list[CallResult]:
-    """All `calls` at `block_number`, in aggregate3 chunks sent as one JSON-RPC batch."""
+    """All `calls` at `block_number` (or a block tag), in aggregate3 chunks sent as one JSON-RPC batch.
+
+    Calls with a `group` go in aggregate3s of their own group: if such an eth_call fails as a whole (a
+    HyperEVM precompile given a bad input burns all the gas it is passed, so the calls after it in the
+    same aggregate3 starve and some providers fail the whole eth_call), only that group's calls fail.
+    A failed ungrouped chunk still fails the read."""
     if not calls:
         return []
-    chunks = [calls[i : i + CHUNK_SIZE] for i in range(0, len(calls), CHUNK_SIZE)]
-    requests_ = [("eth_call", [{"to": multicall, "data": _encode(chunk)}, hex(block_number)]) for chunk in chunks]
-    answers = rpc.batch(requests_)
-    results: list[CallResult] = []
-    for chunk, answer in zip(chunks, answers, strict=True):
-        results.extend(_decode_chunk(chunk, answer))
-    return results
+    tag = hex(block_number) if isinstance(block_number, int) else block_number
+    ungrouped = [i for i, c in enumerate(calls) if c.group is None]
+    groups: dict[str, list[int]] = {}
+    for i, call in enumerate(calls):
+        if call.group is not None:
+            groups.setdefault(call.group, []).append(i)
+    chunks = [(ungrouped[i : i + CHUNK_SIZE], False) for i in range(0, len(ungrouped), CHUNK_SIZE)]
+    for members in groups.values():
+        chunks += [(members[i : i + CHUNK_SIZE], True) for i in range(0, len(members), CHUNK_SIZE)]
+    requests_ = [("eth_call", [{"to": multicall, "data": _encode([calls[i] for i in c])}, tag]) for c, _ in chunks]
+    answers = rpc.batch(requests_, errors_as_values=True)
+    results: list[CallResult | None] = [None] * len(calls)
+    for (members, isolated), answer in zip(chunks, answers, strict=True):
+        chunk = [calls[i] for i in members]
+        if isinstance(answer, RpcError):
+            if not isolated:
+                raise answer
+            why = str(answer).splitlines()[0]
+            decoded = [
+                CallResult(False, error=f"{c.label or 'call'}: its group's eth_call failed ({why})") for c in chunk
+            ]
+        else:
+            decoded = _decode_chunk(chunk, answer)
+        for i, result in zip(members, decoded, strict=True):
+            results[i] = result
+    return [r for r in results if r is not None]
 
 
 def _encode(chunk: Sequence[Call]) -> str:

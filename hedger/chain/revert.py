@@ -87,12 +87,16 @@ def known_abis() -> list[list[dict[str, Any]]]:
     """ABIs whose custom errors hedger can name: every compiled contract of this project and every
     venue ABI shipped with the package (hedger/venues/abi/*.json)."""
     from hedger.chain.contracts import build_dir
+    from hedger.chain.toolchain import checkout_root
 
-    sources = sorted(build_dir().glob("*.json")) + sorted((Path(__file__).parents[1] / "venues" / "abi").glob("*.json"))
+    compiled = sorted(build_dir().glob("*.json")) if checkout_root() else []
+    sources = compiled + sorted((Path(__file__).parents[1] / "venues" / "abi").glob("*.json"))
     abis = []
     for path in sources:
         data = json.loads(path.read_text())
         abi = data.get("abi", data) if isinstance(data, dict) else data
         if isinstance(abi, list):
             abis.append(abi)
+        elif isinstance(abi, dict):  # a venue file: contract name → ABI fragment
+            abis.extend(fragment for fragment in abi.values() if isinstance(fragment, list))
     return abis

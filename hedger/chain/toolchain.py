@@ -9,12 +9,25 @@ from pathlib import Path
 from hedger.errors import ToolchainError
 
 
-def project_root() -> Path:
-    """The hedger checkout: HEDGER_PROJECT_ROOT, else the source tree this package lives in."""
+def checkout_root() -> Path | None:
+    """The hedger checkout this package runs from (HEDGER_PROJECT_ROOT, else the source tree around the
+    package when it is one), or None for an installed wheel."""
     explicit = os.environ.get("HEDGER_PROJECT_ROOT")
     if explicit:
         return Path(explicit).resolve()
-    return Path(__file__).resolve().parents[2]
+    tree = Path(__file__).resolve().parents[2]
+    return tree if (tree / "pyproject.toml").is_file() and (tree / "contracts").is_dir() else None
+
+
+def project_root() -> Path:
+    """The hedger checkout, for what needs its files (contract sources, Node tools, build/)."""
+    root = checkout_root()
+    if root is None:
+        raise ToolchainError(
+            "this needs a hedger checkout (contract sources, solc-js, Anvil), and hedger runs from an installed wheel",
+            "run it from a clone of hedger after `make setup`, or set HEDGER_PROJECT_ROOT to such a clone",
+        )
+    return root
 
 
 def find_anvil() -> Path:

@@ -15,11 +15,12 @@ from typing import Any
 
 import tomli_w
 from web3 import Web3
+from web3.contract.contract import ContractFunction
 
 from hedger.chain.anvil import DEV_ACCOUNTS, LocalNode
 from hedger.chain.contracts import at, compile_contracts, deploy, load_artifact
+from hedger.chain.multicall import MULTICALL3_ADDRESS
 
-MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11"
 WAD = 10**18
 FEED_DECIMALS = 8
 
@@ -121,7 +122,7 @@ def deploy_universe(node: LocalNode, spec: UniverseSpec | None = None, demo_acco
     demo = Web3.to_checksum_address(demo_account or DEV_ACCOUNTS[1][0])
     universe = Universe(w3.eth.chain_id, node.url, deployer, demo, spec=spec)
 
-    def send(call) -> None:
+    def send(call: ContractFunction) -> None:
         w3.eth.wait_for_transaction_receipt(call.transact({"from": deployer}), timeout=60)
 
     node.set_balance(demo, to_units(spec.demo_native, 18))  # a wallet's gas money, not Anvil's 10,000 ETH
@@ -137,7 +138,8 @@ def deploy_universe(node: LocalNode, spec: UniverseSpec | None = None, demo_acco
     universe.sequencer_feed = sequencer.address
     up_since = w3.eth.get_block("latest")["timestamp"] - 86_400  # up for a day: no grace period pending
     send(sequencer.functions.setStatusAt(0, up_since))
-    if not w3.eth.get_code(MULTICALL3_ADDRESS):  # a fork of a real chain already has Multicall3
+    # a fork of a real chain already has Multicall3
+    if not w3.eth.get_code(Web3.to_checksum_address(MULTICALL3_ADDRESS)):
         node.set_code(MULTICALL3_ADDRESS, load_artifact("Batcher").deployed_bytecode)
 
     margin = next(t for t in spec.tokens if t.symbol == spec.margin_token)

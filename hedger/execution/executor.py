@@ -17,18 +17,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 
 from hedger.errors import ExecutionError, FeeCapExceeded, SimulationFailed, TransactionTimeout, TxRejected
-from hedger.execution.journal import Intent, IntentStatus, Journal, TxStatus
+from hedger.execution.journal import Intent, IntentStatus, Journal, TxRecord, TxStatus
 from hedger.execution.sender import Sender, SendPolicy, TxAccount
 from hedger.model import Action, ActionKind, MarginMode, Market, Plan, Snapshot, Verdict
 from hedger.settings import NetworkConfig
-from hedger.venues.base import OrderIntent, TxRequest, UnsupportedOrder, Venue
+from hedger.venues.base import Approval, AsyncVenue, OrderIntent, TxRequest, UnsupportedOrder, Venue
 
 log = logging.getLogger(__name__)
 ORDER_KINDS = (ActionKind.OPEN, ActionKind.INCREASE, ActionKind.DECREASE, ActionKind.CLOSE)
@@ -123,10 +122,10 @@ class Executor:
             return f"failed: {error}"
         return self._conclude(intent, receipt)
 
-    def _open_tx_heads(self, intent: Intent):
+    def _open_tx_heads(self, intent: Intent) -> list[TxRecord]:
         """Per nonce of the intent without an outcome, its latest transaction still open (a reorg may have
         reopened an earlier one whose replacements were marked replaced)."""
-        heads: dict[int, Any] = {}
+        heads: dict[int, TxRecord] = {}
         closed: set[int] = set()
         for record in self.journal.txs(intent.id):
             if record.status in (TxStatus.MINED, TxStatus.REVERTED, TxStatus.DROPPED):
@@ -178,7 +177,7 @@ class Executor:
     def _mined(self, intent: Intent, receipt: dict) -> str:
         venue = self.venues[intent.venue]
         order_id = None
-        if hasattr(venue, "order_id_from_receipt"):
+        if isinstance(venue, AsyncVenue):
             order_id = venue.order_id_from_receipt(self.w3.eth.get_transaction_receipt(receipt["transactionHash"]))
         if order_id is not None:
             self.journal.set_intent_status(intent.id, IntentStatus.ORDER_PENDING, order_id=order_id)
@@ -188,7 +187,11 @@ class Executor:
 
     def _follow_order(self, intent: Intent) -> str:
         venue = self.venues[intent.venue]
-        outcome = venue.order_outcome(intent.order_id, intent.plan_block)  # type: ignore[attr-defined]
+        if not isinstance(venue, AsyncVenue) or intent.order_id is None:  # only an asynchronous venue's order waits
+            message = f"{intent.venue} keeps no pending orders to follow"
+            self.journal.set_intent_status(intent.id, IntentStatus.FAILED, message)
+            return f"failed: {message}"
+        outcome = venue.order_outcome(intent.order_id, intent.plan_block)
         if outcome.status == "executed":
             self.journal.set_intent_status(intent.id, IntentStatus.DONE)
         elif outcome.status == "cancelled":
@@ -269,7 +272,10 @@ class Executor:
         except (SimulationFailed, ExecutionError, UnsupportedOrder) as error:
             self.journal.set_intent_status(intent.id, IntentStatus.FAILED, str(error))
             return ActionOutcome(action, "failed", str(error).split("\n")[0], intent.id, tuple(hashes))
-        assert receipt is not None  # every action has at least its main transaction
+        if receipt is None:
+            message = f"{action.venue} encoded no transaction for this {action.kind.value}; nothing was sent"
+            self.journal.set_intent_status(intent.id, IntentStatus.FAILED, message)
+            return ActionOutcome(action, "failed", message, intent.id)
         note = self._mined(self.journal.intent(intent.id), receipt)
         status = "order_pending" if "pending" in note else "done"
         return ActionOutcome(action, status, note, intent.id, tuple(hashes))
@@ -368,7 +374,11 @@ class Executor:
         oracle = snapshot.oracle(market.asset)
         reference_price = (funding.index_price if funding else None) or (oracle.price if oracle else None)
         position = snapshot.position(action.venue, action.symbol)
-        assert action.acceptable_price is not None  # refused before (every order needs a slippage bound)
+        if action.acceptable_price is None:
+            raise ExecutionError(
+                f"{action.venue}:{action.symbol}: a {action.kind.value} order needs an acceptable price",
+                "give the action an acceptable_price (build_plan sets one on every order); nothing was sent",
+            )
         if action.kind in COLLATERAL_KINDS:
             return OrderIntent(market, Decimal(0), action.acceptable_price, False, _signed_collateral(action),
                                reference_price=reference_price, position=position)  # fmt: skip
@@ -377,7 +387,7 @@ class Executor:
             reference_price=reference_price, position=position,
         )  # fmt: skip
 
-    def _approvals(self, approvals) -> list[tuple[str, TxRequest]]:
+    def _approvals(self, approvals: list[Approval]) -> list[tuple[str, TxRequest]]:
         """Approve exactly what is missing (never an unlimited allowance)."""
         requests = []
         for approval in approvals:

@@ -35,8 +35,9 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
+from hedger.errors import ExecutionError
 from hedger.model import Action, to_jsonable
 
 SCHEMA_V1 = """
@@ -260,7 +261,8 @@ class Journal:
         return [_intent(r) for r in rows]
 
     def intents(self, account: str | None = None) -> list[Intent]:
-        query, args = "SELECT * FROM intents", cast(tuple[str, ...], ())
+        query = "SELECT * FROM intents"
+        args: tuple[str, ...] = ()
         if account:
             query, args = query + " WHERE account=?", (account,)
         return [_intent(r) for r in self.db.execute(query + " ORDER BY created_at", args).fetchall()]
@@ -298,10 +300,9 @@ class Journal:
                 "UPDATE intents SET status=?, updated_at=? WHERE id=? AND status=?",
                 (IntentStatus.SENDING.value, now, intent_id, IntentStatus.PLANNED.value),
             )
-            self._event(intent_id, cursor.lastrowid, "tx_signed", {"nonce": nonce, "hash": tx_hash, "purpose": purpose})
+            self._event(intent_id, _row_id(cursor), "tx_signed", {"nonce": nonce, "hash": tx_hash, "purpose": purpose})
         checkpoint("tx_signed")
-        assert cursor.lastrowid is not None
-        return self.tx(cursor.lastrowid)
+        return self.tx(_row_id(cursor))
 
     def set_tx_status(
         self, tx_id: int, status: TxStatus, block: int | None = None, gas_used: int | None = None,
@@ -367,7 +368,8 @@ class Journal:
         return int(wei)
 
     def events(self, intent_id: str | None = None) -> list[dict[str, Any]]:
-        query, args = "SELECT * FROM events", cast(tuple[str, ...], ())
+        query = "SELECT * FROM events"
+        args: tuple[str, ...] = ()
         if intent_id:
             query, args = query + " WHERE intent_id=?", (intent_id,)
         return [dict(r) for r in self.db.execute(query + " ORDER BY id", args).fetchall()]
@@ -404,6 +406,13 @@ def _intent(row: sqlite3.Row) -> Intent:
         symbol=row["symbol"], kind=row["kind"], action=json.loads(row["action"]), plan_block=row["plan_block"],
         status=IntentStatus(row["status"]), order_id=row["order_id"], error=row["error"], created_at=row["created_at"],
     )  # fmt: skip
+
+
+def _row_id(cursor: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just wrote (sqlite3 leaves `lastrowid` None only when nothing was inserted)."""
+    if cursor.lastrowid is None:
+        raise ExecutionError("the journal recorded no row for a signed transaction", "check the journal file")
+    return cursor.lastrowid
 
 
 def _tx(row: sqlite3.Row) -> TxRecord:

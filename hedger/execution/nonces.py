@@ -42,11 +42,6 @@ class NonceManager:
         and after a nonce rejection). A nonce the chain no longer knows (a reorg, a revert) is never held."""
         self._next = None
 
-    def release(self, nonce: int) -> None:
-        """Give back the last nonce when its transaction was never broadcast."""
-        if self._next == nonce + 1:
-            self._next = nonce
-
     def used(self, nonce: int) -> bool:
         """True once a mined transaction of this account carries `nonce`."""
         return self.chain_count("latest") > nonce

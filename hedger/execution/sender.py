@@ -305,7 +305,10 @@ class Sender:
         self._broadcast_raw(record)
         return record
 
-    def _record(self, intent_id, purpose, tx, tx_hash, raw, fees: Fees, replaces) -> TxRecord:
+    def _record(
+        self, intent_id: str, purpose: str, tx: dict[str, Any], tx_hash: str, raw: str, fees: Fees,
+        replaces: int | None,
+    ) -> TxRecord:  # fmt: skip
         return self.journal.record_signed(
             intent_id, purpose, tx["to"], tx["nonce"], tx_hash, raw, fees.max_fee_per_gas,
             fees.max_priority_fee_per_gas, replaces,

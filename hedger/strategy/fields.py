@@ -7,7 +7,6 @@ where its default comes from; `check_ranges` enforces the range and `settings_ta
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -39,10 +38,3 @@ def check_ranges(instance: Any) -> None:
 def require(condition: bool, key: str, problem: str) -> None:
     if not condition:
         raise ConfigError(SETTINGS_FILE, key, problem)
-
-
-def documented_fields(cls: type) -> Iterator[tuple[str, Any, str, str]]:
-    """(name, default, doc, source) for every field of a settings dataclass."""
-    for f in dataclasses.fields(cls):
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-        yield f.name, default, f.metadata.get("doc", ""), f.metadata.get("source", "")

@@ -19,6 +19,7 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 from hedger.model import FundingRate, MarginAccount, OracleReading, Reason, SequencerStatus, Side, Verdict
+from hedger.strategy.calendar import MarketCalendar
 from hedger.strategy.parameters import GuardSettings
 from hedger.strategy.state import PlannerState
 
@@ -57,21 +58,17 @@ def market_scope(market_key: str) -> str:
     return f"market:{market_key}"
 
 
-def allow(code: str, message: str = "", **values: Any) -> GuardResult:
+def allow(code: str, message: str = "", /, **values: Any) -> GuardResult:
     return GuardResult(Verdict.ALLOW, code, message, values)
 
 
-def _result(verdict: Verdict, code: str, message: str, **values: Any) -> GuardResult:
+def _result(verdict: Verdict, code: str, message: str, /, **values: Any) -> GuardResult:
     return GuardResult(verdict, code, message, values)
 
 
 def most_severe(results: Iterable[GuardResult]) -> Verdict:
     """The strictest verdict among the results (allow when there are none)."""
     return max((r.verdict for r in results), key=_SEVERITY.__getitem__, default=Verdict.ALLOW)
-
-
-def severity(verdict: Verdict) -> int:
-    return _SEVERITY[verdict]
 
 
 def _relative_gap(a: Decimal, b: Decimal, base: Decimal) -> Decimal:
@@ -107,11 +104,28 @@ def oracle_broken(reading: OracleReading) -> GuardResult:
     return _result(Verdict.HALT, "oracle_broken", f"{reading.feed}: {problem}", **values, updated_at=reading.updated_at)
 
 
-def oracle_stale(reading: OracleReading, settings: GuardSettings) -> GuardResult:
-    """Stale when now − updatedAt > heartbeat × (1 + buffer): exactly at the limit is still fresh."""
+def oracle_stale(
+    reading: OracleReading, settings: GuardSettings, calendar: MarketCalendar | None = None
+) -> GuardResult:
+    """Stale when now − updatedAt > heartbeat × (1 + buffer): exactly at the limit is still fresh. For an asset
+    whose market keeps hours, the age counts only the seconds the market was open (its feed is expected to
+    be silent while it is closed): a Friday price read on Sunday is not stale, one that stopped before the
+    close is."""
     limit_s = reading.heartbeat_s * (1 + settings.oracle_staleness_buffer_rel)
     age_s = reading.age_s
-    values = {"feed": reading.feed, "age_s": age_s, "heartbeat_s": reading.heartbeat_s, "limit_s": limit_s}
+    values: dict[str, Any] = {
+        "feed": reading.feed,
+        "age_s": age_s,
+        "heartbeat_s": reading.heartbeat_s,
+        "limit_s": limit_s,
+    }
+    if calendar is not None and reading.updated_at is not None and age_s is not None:
+        open_age_s = calendar.open_seconds(reading.updated_at, reading.source.block_timestamp)
+        values |= {"open_age_s": open_age_s, "calendar": calendar.name}
+        if age_s > limit_s >= open_age_s:
+            message = f"{reading.feed}: {age_s} s old but only {open_age_s} s of it with {calendar.name} open"
+            return allow("oracle_quiet_market_closed", message, **values)
+        age_s = open_age_s
     if age_s is not None and age_s > limit_s:
         return _result(Verdict.HALT, "oracle_stale", f"{reading.feed}: {age_s} s old, limit {limit_s} s", **values)
     return allow("oracle_fresh", **values)
@@ -126,14 +140,31 @@ def oracle_out_of_bounds(reading: OracleReading) -> GuardResult:
     return allow("oracle_in_bounds", **values)
 
 
-def round_jump(reading: OracleReading, settings: GuardSettings, confirmed_by: OracleReading | None) -> GuardResult:
+def round_jump(
+    reading: OracleReading,
+    settings: GuardSettings,
+    confirmed_by: OracleReading | None,
+    calendar: MarketCalendar | None = None,
+) -> GuardResult:
     """A move beyond `max_round_jump_rel` between two rounds halts unless a second, healthy source confirms
-    the new price within `max_source_divergence_rel` (Liquity). Measured |cur − prev| / max(cur, prev)."""
+    the new price within `max_source_divergence_rel` (Liquity). Measured |cur − prev| / max(cur, prev).
+    Across a closure of the asset's market (a weekend, a holiday, a daily break) the limit is the calendar's
+    `reopen_jump_rel` instead: a reopening gap is a fault only beyond it."""
     if reading.previous_answer is None or reading.answer is None or reading.previous_answer <= 0:
         return allow("jump_unchecked", feed=reading.feed)
     current, previous = Decimal(reading.answer), Decimal(reading.previous_answer)
     jump = _relative_gap(current, previous, max(current, previous))
-    values = {"feed": reading.feed, "price": reading.price, "previous": reading.previous_price, "jump_rel": jump}
+    values: dict[str, Any] = {
+        "feed": reading.feed, "price": reading.price, "previous": reading.previous_price, "jump_rel": jump,
+    }  # fmt: skip
+    before, after = reading.previous_updated_at, reading.updated_at
+    if calendar is not None and before is not None and after is not None and calendar.closed_between(before, after):
+        values |= {"limit_rel": calendar.reopen_jump_rel, "calendar": calendar.name}
+        if jump <= calendar.reopen_jump_rel:
+            return allow("reopening_gap_ok", f"{reading.feed}: a {jump:.4%} gap across a closure", **values)
+        limit = calendar.reopen_jump_rel
+        message = f"{reading.feed}: a {jump:.4%} gap across a closure of {calendar.name}, beyond {limit:.2%}"
+        return _result(Verdict.HALT, "oracle_reopening_gap", message, **values)
     if jump <= settings.max_round_jump_rel:
         return allow("jump_ok", **values)
     if confirmed_by is not None and sources_apart(reading, confirmed_by, settings).verdict is Verdict.ALLOW:
@@ -155,16 +186,42 @@ def sources_apart(primary: OracleReading, secondary: OracleReading, settings: Gu
     return allow("sources_agree", **values)
 
 
-def oracle_health(reading: OracleReading, settings: GuardSettings) -> tuple[GuardResult, ...]:
-    """Broken first (nothing else can be judged then), else stale and out of bounds."""
+def oracle_health(
+    reading: OracleReading, settings: GuardSettings, calendar: MarketCalendar | None = None
+) -> tuple[GuardResult, ...]:
+    """Broken first (nothing else can be judged then), else stale (in open seconds, with a calendar) and out
+    of bounds."""
     broken = oracle_broken(reading)
     if broken.verdict is not Verdict.ALLOW:
         return (broken,)
-    return (oracle_stale(reading, settings), oracle_out_of_bounds(reading))
+    return (oracle_stale(reading, settings, calendar), oracle_out_of_bounds(reading))
 
 
-def healthy(reading: OracleReading | None, settings: GuardSettings) -> bool:
-    return reading is not None and most_severe(oracle_health(reading, settings)) is Verdict.ALLOW
+def healthy(reading: OracleReading | None, settings: GuardSettings, calendar: MarketCalendar | None = None) -> bool:
+    return reading is not None and most_severe(oracle_health(reading, settings, calendar)) is Verdict.ALLOW
+
+
+# --- Market hours -----------------------------------------------------------------------------------
+
+MARKET_HOURS_BLOCKING = frozenset({"market_closed", "awaiting_fresh_price"})
+
+
+def market_hours(asset: str, calendar: MarketCalendar, reading: OracleReading | None, now: int) -> GuardResult:
+    """Whether orders on `asset`'s markets may go out now. Closed (weekend, holiday, daily break): no orders,
+    and no halt either (the venue would not fill them; the quiet feed is expected). Just reopened but the feed
+    has not printed since: no orders until it does (the last price is the previous session's). Both are
+    ALLOW verdicts (nothing is wrong) whose codes, `MARKET_HOURS_BLOCKING`, keep the planner off the market."""
+    values: dict[str, Any] = {"asset": asset, "calendar": calendar.name}
+    if not calendar.is_open(now):
+        values["opens_at"] = calendar.next_open_at(now)
+        return allow("market_closed", f"{asset}: {calendar.name} is closed, no orders until it reopens", **values)
+    opened_at = calendar.last_open_at(now)
+    updated_at = None if reading is None else reading.updated_at
+    values |= {"opened_at": opened_at, "updated_at": updated_at}
+    if opened_at is not None and updated_at is not None and updated_at < opened_at:
+        message = f"{asset}: {calendar.name} reopened at {opened_at}; waiting for a price newer than that"
+        return allow("awaiting_fresh_price", message, **values)
+    return allow("market_open", **values)
 
 
 # --- Venue mark, sequencer, stablecoins ----------------------------------------------------------------
@@ -198,8 +255,9 @@ def sequencer(status: SequencerStatus | None, settings: GuardSettings) -> GuardR
         return _result(settings.sequencer_verdict, "sequencer_uninitialised", "sequencer feed startedAt is 0", **values)
     if not status.up:
         return _result(settings.sequencer_verdict, "sequencer_down", "the L2 sequencer is down", **values)
-    if status.since_change_s <= grace_s:
-        message = f"sequencer up for {status.since_change_s} s, grace period {grace_s} s"
+    since_s = status.source.block_timestamp - status.started_at
+    if since_s <= grace_s:
+        message = f"sequencer up for {since_s} s, grace period {grace_s} s"
         return _result(settings.sequencer_verdict, "sequencer_grace", message, **values, grace_period_s=grace_s)
     return allow("sequencer_up", **values)
 
@@ -346,23 +404,27 @@ def resolve_price(
     settings: GuardSettings,
     state: PlannerState,
     now: int,
+    calendar: MarketCalendar | None = None,
 ) -> PriceView:
-    """Judge an asset's primary (and optional secondary) source; see PriceView. Pure: `state` is read only."""
-    results = list(oracle_health(primary, settings)) if primary else [_missing_oracle(asset)]
-    primary_ok = primary is not None and most_severe(results) is Verdict.ALLOW
-    secondary_ok = healthy(secondary, settings)
-    if primary_ok:
-        results.append(round_jump(primary, settings, secondary if secondary_ok else None))
+    """Judge an asset's primary (and optional secondary) source; see PriceView. Pure: `state` is read only.
+    With the asset's market calendar, staleness counts open seconds and a gap across a closure is judged
+    against the calendar's reopening threshold."""
+    results = list(oracle_health(primary, settings, calendar)) if primary else [_missing_oracle(asset)]
+    good_primary = primary if primary is not None and most_severe(results) is Verdict.ALLOW else None
+    good_secondary = secondary if healthy(secondary, settings, calendar) else None
+    primary_ok, secondary_ok = good_primary is not None, good_secondary is not None
+    if good_primary is not None:
+        results.append(round_jump(good_primary, settings, good_secondary, calendar))
     trusted_pair = False
-    if primary_ok and secondary_ok:
-        agreement = sources_apart(primary, secondary, settings)
+    if good_primary is not None and good_secondary is not None:
+        agreement = sources_apart(good_primary, good_secondary, settings)
         results.append(agreement)
         trusted_pair = agreement.verdict is Verdict.ALLOW
     if asset in state.distrusted and secondary is not None and not trusted_pair:
         message = f"{asset}: both sources failed; waiting until both are healthy and agree"
         results.append(_result(Verdict.HALT, "oracle_recovering", message))
     scoped = tuple(r.scoped(asset_scope(asset)) for r in results)
-    price = primary.price if most_severe(scoped) is Verdict.ALLOW else None
+    price = good_primary.price if good_primary is not None and most_severe(scoped) is Verdict.ALLOW else None
     anchor, anchor_source = _anchor(
         asset, price, secondary if secondary_ok and not primary_ok else None, settings, state, now
     )

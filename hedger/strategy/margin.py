@@ -135,8 +135,16 @@ def isolated_equity_usd(position: Position, stable_price: Decimal | None) -> Dec
 
 
 def pending_top_up_tokens(pending: Iterable[PendingOrder]) -> Decimal:
-    """Collateral that pending collateral-only orders (size 0) are adding, in collateral-token units."""
-    return sum((o.collateral_delta for o in pending if o.size_delta == 0 and o.collateral_delta > 0), ZERO)
+    """Collateral that pending collateral-only orders (size 0) are adding, in collateral-token units. An order
+    whose size the venue could not tell (`size_unknown` in extra: GMX with its index unpriced) is no top-up."""
+    return sum(
+        (
+            o.collateral_delta
+            for o in pending
+            if o.size_delta == 0 and o.collateral_delta > 0 and not o.extra.get("size_unknown")
+        ),
+        ZERO,
+    )
 
 
 def collateral_for_leverage_usd(

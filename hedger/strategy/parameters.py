@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from hedger.errors import ConfigError
 from hedger.model import Verdict
+from hedger.strategy.calendar import MarketHours
 from hedger.strategy.fields import check_ranges, require, setting
 from hedger.strategy.policy import RebalancePolicy
 
@@ -213,6 +214,7 @@ class StrategySettings:
     guards: GuardSettings = dataclasses.field(default_factory=GuardSettings)
     sizing: SizingSettings = dataclasses.field(default_factory=SizingSettings)
     policy: RebalancePolicy = dataclasses.field(default_factory=RebalancePolicy)
+    market_hours: MarketHours = dataclasses.field(default_factory=MarketHours)  # calendars of non-24/7 markets
 
     def __post_init__(self) -> None:
         require(
@@ -224,16 +226,17 @@ class StrategySettings:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None, file: str = "strategy settings") -> StrategySettings:
         """Settings from a `[strategy]` table; missing keys keep their defaults."""
-        data = data or {}
+        data = dict(data or {})
+        market_hours = MarketHours.from_mapping(data.pop("market_hours", None), file)
         tables = {"guards": GuardSettings, "sizing": SizingSettings, "policy": RebalancePolicy}
         _reject_unknown(data, tables, file, "strategy")
-        parts = {}
+        parts: dict[str, Any] = {}  # one settings dataclass per table, each its own type
         for name, part in tables.items():
             table = data.get(name, {})
             if not isinstance(table, Mapping):
                 raise ConfigError(file, f"strategy.{name}", f"must be a table, got {type(table).__name__}")
             parts[name] = _build(part, table, file, f"strategy.{name}")
-        return _located(lambda: cls(**parts), file, "strategy")
+        return _located(lambda: cls(**parts, market_hours=market_hours), file, "strategy")
 
 
 T = TypeVar("T")

@@ -24,12 +24,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from hedger.errors import ConfigError
 from hedger.model import (
     ZERO,
     Action,
     ActionKind,
     Market,
     Plan,
+    Position,
     Reason,
     Side,
     Snapshot,
@@ -67,6 +69,21 @@ REDUCE_NEAR_LIQUIDATION = "reduce_near_liquidation"
 NOTABLE_ALLOW_CODES = frozenset({"mark_worse_price", "jump_confirmed", "stable_premium_capped"})
 
 
+def check_cancel_delay(policy_delay_s: int, markets: Iterable[Market], file: str) -> None:
+    """Refuse a `strategy.policy.min_cancel_delay_s` below a venue's own minimum (GMX's REQUEST_EXPIRATION_TIME,
+    `request_expiration_s` in a market's extra): the venue would revert every cancel sent earlier."""
+    for market in markets:
+        venue_s = market.extra.get("request_expiration_s")
+        if venue_s and policy_delay_s < venue_s:
+            raise ConfigError(
+                file,
+                "strategy.policy.min_cancel_delay_s",
+                f"{policy_delay_s} s is below {market.key}'s request expiration of {venue_s} s: the venue refuses "
+                "to cancel a market order younger than that",
+                f"set strategy.policy.min_cancel_delay_s to at least {venue_s} in {file}",
+            )
+
+
 def build_plan(
     snapshot: Snapshot,
     settings: StrategySettings | None = None,
@@ -79,8 +96,7 @@ def build_plan(
     - `snapshot`: one block's readings (hedger.snapshot.SnapshotReader.take).
     - `settings`: `StrategySettings.from_mapping(network.strategy, file)`; defaults when None.
     - `ratios`: per held asset, its hedge ratio (Decimal, on its own perp or `sizing.hedge_with[asset]`'s),
-      or a basket row {perp asset: ratio}; assets not named use `sizing.default_ratio`. From an estimate:
-      `ratios_from_estimates`.
+      or a basket row {perp asset: ratio}; assets not named use `sizing.default_ratio`.
     - `state`: what the previous run left (last good prices, distrusted oracles, last trade times);
       `PlannerState()` on a first run. After a run: `advance_state(state, snapshot, settings)`, and once the
       orders are sent `state.record_trades(plan.actions, now)`.
@@ -124,25 +140,16 @@ def price_views(snapshot: Snapshot, settings: StrategySettings, state: PlannerSt
     now = snapshot.block_timestamp
     return {
         asset: g.resolve_price(
-            asset, snapshot.oracle(asset), snapshot.oracle(asset, "secondary"), settings.guards, state, now
+            asset,
+            snapshot.oracle(asset),
+            snapshot.oracle(asset, "secondary"),
+            settings.guards,
+            state,
+            now,
+            settings.market_hours.for_asset(asset),
         )
         for asset in assets
     }
-
-
-def ratios_from_estimates(estimates: Mapping[str, object], places: int = 4) -> dict[str, HedgeRatio]:
-    """RatioEstimates (float statistics) as Decimal ratios for `build_plan`, rounded to `places` decimals.
-    A basket estimate (a Series indexed by perp asset) becomes a basket row."""
-    quantum = Decimal(1).scaleb(-places)
-
-    def exact(value: float) -> Decimal:
-        return Decimal(repr(float(value))).quantize(quantum)
-
-    out: dict[str, HedgeRatio] = {}
-    for asset, estimate in estimates.items():
-        ratio = estimate.ratio
-        out[asset] = {str(k): exact(v) for k, v in ratio.items()} if hasattr(ratio, "items") else exact(ratio)
-    return out
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,25 @@ class _MarketTarget:
     current: Decimal
     target: Decimal | None
     anchor: Decimal | None
+    mark: Decimal | None
+    notes: tuple[Reason, ...] = ()
+    forced: bool = False
+
+    def priced(self) -> _PricedTarget | None:
+        """The same target with its size and anchor price known: one that can trade (None otherwise)."""
+        if self.target is None or self.anchor is None:
+            return None
+        return _PricedTarget(self.market, self.current, self.target, self.anchor, self.mark, self.notes, self.forced)
+
+
+@dataclass(frozen=True)
+class _PricedTarget:
+    """A market target that can trade: a target size and an anchor price to bound its orders."""
+
+    market: Market
+    current: Decimal
+    target: Decimal
+    anchor: Decimal
     mark: Decimal | None
     notes: tuple[Reason, ...] = ()
     forced: bool = False
@@ -168,7 +194,9 @@ class _Room:
 class _Planner:
     """One planning run over one snapshot (built, used once, discarded)."""
 
-    def __init__(self, snapshot: Snapshot, settings: StrategySettings, state: PlannerState, ratios):
+    def __init__(
+        self, snapshot: Snapshot, settings: StrategySettings, state: PlannerState, ratios: Mapping[str, HedgeRatio]
+    ):
         self.snapshot, self.settings, self.state, self.ratios = snapshot, settings, state, ratios
         self.now = snapshot.block_timestamp
         self.views = price_views(snapshot, settings, state)
@@ -176,6 +204,11 @@ class _Planner:
         self.results: list[GuardResult] = [*self._account_results()]
         self.results += [r for view in self.views.values() for r in view.results]
         self.results += [r for pool in self.pools.values() for r in self._pool_results(pool)]
+        self.hours = {
+            asset: g.market_hours(asset, calendar, snapshot.oracle(asset), self.now)
+            for asset in sorted({m.asset for m in snapshot.markets} | {o.asset for o in snapshot.oracles})
+            if (calendar := settings.market_hours.for_asset(asset)) is not None
+        }
         self.reasons: list[Reason] = []
         self.actions: list[Action] = []
         self.added_usd: dict[str, Decimal] = {}  # per pool: collateral added by this plan
@@ -230,9 +263,12 @@ class _Planner:
             return []
         guards, max_leverage = self.settings.guards, self.settings.sizing.max_leverage
         if pool.account is not None:
-            distance = g.liquidation_distance(pool.account, guards, pool.equity_usd)
-            lev = g.leverage(pool.account.notional_usd, pool.equity_usd, max_leverage, pool.venue)
+            equity_usd = pool.account.equity_usd if pool.equity_usd is None else pool.equity_usd
+            distance = g.liquidation_distance(pool.account, guards, equity_usd)
+            lev = g.leverage(pool.account.notional_usd, equity_usd, max_leverage, pool.venue)
             return [distance.scoped(pool.key), lev.scoped(pool.key)]
+        if pool.market is None:  # a cross venue without an account: nothing to judge
+            return []
         where = pool.market.key
         if pool.equity_usd is None:
             return [g.margin_unknown(where).scoped(pool.key)]
@@ -278,11 +314,10 @@ class _Planner:
         ]
         self.reasons += [note for t in market_targets for note in t.notes]
         market_targets = self._liquidation_band(market_targets)
-        decided = [(t, self._decide(t)) for t in market_targets]
-        capacity = self._collateral_for_growth([(t, d) for t, d in decided if d is not None], targets)
+        decided = [d for d in (self._decide(t) for t in market_targets) if d is not None]
+        capacity = self._collateral_for_growth(decided, targets)
         for target, decision in decided:
-            if decision is not None:
-                self._orders(target, decision, capacity, targets.contributors.get(target.market.asset, ()))
+            self._orders(target, decision, capacity, targets.contributors.get(target.market.asset, ()))
         return self._assemble(targets)
 
     def _perp_assets(self, targets: Targets) -> set[str]:
@@ -292,6 +327,10 @@ class _Planner:
     def _asset_targets(self, asset: str, targets: Targets) -> list[_MarketTarget]:
         markets = [m for m in self.snapshot.markets if m.asset == asset]
         total = targets.units.get(asset, ZERO)
+        hours = self.hours.get(asset)
+        if markets and hours is not None and hours.code in g.MARKET_HOURS_BLOCKING:
+            self.reasons.append(Reason(hours.code, hours.message, {**hours.values, "target": total}))
+            return []
         if not markets:
             if total != 0:
                 self.reasons.append(Reason("no_market", f"no perp market for {asset}", {"target": total}))
@@ -304,7 +343,9 @@ class _Planner:
         chosen, target, notes = self._choose_market(markets, total, side)
         return [self._market_target(m, target if m is chosen else ZERO, notes if m is chosen else ()) for m in markets]
 
-    def _choose_market(self, markets: list[Market], total: Decimal, side: Side):
+    def _choose_market(
+        self, markets: list[Market], total: Decimal, side: Side
+    ) -> tuple[Market, Decimal, tuple[Reason, ...]]:
         """The cheapest market by net carry among those that may grow (or already hold the hedge), and the
         target there after the carry budget; returns (market, target, notes)."""
         horizon = self.settings.sizing.carry_horizon_h
@@ -324,12 +365,12 @@ class _Planner:
 
     def _market_target(self, market: Market, target: Decimal, notes: tuple[Reason, ...]) -> _MarketTarget:
         anchor = self.anchor(market.asset)
-        notes = list(notes)
+        collected = list(notes)
         if anchor is not None and target != 0:
             target, note = cap_notional(target, anchor, self.settings.sizing.max_notional_usd)
-            notes += [note] if note else []
+            collected += [note] if note else []
         target = toward_zero(target, market.size_step)
-        return _MarketTarget(market, self.current(market), target, anchor, self.mark(market), tuple(notes))
+        return _MarketTarget(market, self.current(market), target, anchor, self.mark(market), tuple(collected))
 
     # --- margin ----------------------------------------------------------------------------------------
 
@@ -378,32 +419,37 @@ class _Planner:
     def _add_collateral(self, pool: MarginPool, needed_usd: Decimal, code: str) -> Decimal:
         """An ADD_COLLATERAL action for up to `needed_usd` from the wallet; returns the USD added. Cross: to
         the venue account; isolated: an order of size 0 on the position's market (it needs an anchor price)."""
-        if pool.isolated and self.anchor(pool.market.asset) is None:
-            if needed_usd > 0 and pool.wallet is not None:
-                message = f"{pool.market.key}: no trusted or fallback price to bound a collateral order"
+        wallet, market, position = pool.wallet, pool.market, pool.position
+        if wallet is None:
+            return ZERO
+        anchor = None if market is None else self.anchor(market.asset)
+        if market is not None and anchor is None:
+            if needed_usd > 0:
+                message = f"{market.key}: no trusted or fallback price to bound a collateral order"
                 self.reasons.append(Reason("no_price", message, {}))
             return ZERO
-        wallet_usd = ZERO if pool.wallet is None else pool.wallet.amount * pool.token_price
+        if market is not None and position is None:  # an isolated pool without a position: nothing to top up
+            return ZERO
+        wallet_usd = wallet.amount * pool.token_price
         tokens = self._wallet_tokens(pool, needed_usd)
         if tokens == 0:
             return ZERO
         values = {"needed_usd": needed_usd, "wallet_usd": wallet_usd, "token_price": pool.token_price}
-        reason = Reason(code, f"{pool.venue}: add {tokens} {pool.wallet.token} of collateral", values)
-        if pool.isolated:
-            self.actions.append(self._top_up(pool, tokens, reason))
+        reason = Reason(code, f"{pool.venue}: add {tokens} {wallet.token} of collateral", values)
+        if market is not None and position is not None and anchor is not None:
+            self.actions.append(self._top_up(market, position, anchor, wallet.token, tokens, reason))
         else:
             self.actions.append(
-                Action(ActionKind.ADD_COLLATERAL, pool.venue, pool.wallet.token, reason, collateral_delta=tokens)
+                Action(ActionKind.ADD_COLLATERAL, pool.venue, wallet.token, reason, collateral_delta=tokens)
             )
         return tokens * pool.token_price
 
-    def _top_up(self, pool: MarginPool, tokens: Decimal, reason: Reason) -> Action:
+    def _top_up(
+        self, market: Market, position: Position, anchor: Decimal, token: str, tokens: Decimal, reason: Reason
+    ) -> Action:
         """Collateral-only order on an isolated position: size 0, priced like an increase of it."""
-        market, position = pool.market, pool.position
-        message = f"{market.key}: add {tokens} {pool.wallet.token} of collateral to the {position.side.value}"
-        price = acceptable_price(
-            position.signed_size, self.anchor(market.asset), self.mark(market), self.settings.sizing.slippage_rel
-        )
+        message = f"{market.key}: add {tokens} {token} of collateral to the {position.side.value}"
+        price = acceptable_price(position.signed_size, anchor, self.mark(market), self.settings.sizing.slippage_rel)
         return Action(
             ActionKind.ADD_COLLATERAL,
             market.venue,
@@ -413,17 +459,17 @@ class _Planner:
             acceptable_price=price,
         )
 
-    def _collateral_for_growth(self, decided, targets: Targets) -> dict[str, _Room]:
+    def _collateral_for_growth(
+        self, decided: list[tuple[_PricedTarget, RebalanceDecision]], targets: Targets
+    ) -> dict[str, _Room]:
         """Per margin pool, the room left for growth; where growth needs more collateral, adds it from the
         wallet first (cross: an ADD_COLLATERAL action; isolated: carried by the market's growing order)."""
-        capacity = {}
+        capacity: dict[str, _Room] = {}
         for key, pool in self.pools.items():
             growing = [
                 (t, growth(t.current, t.target) * t.anchor)
                 for t, _ in decided
                 if pool_key(t.market) == key
-                and t.anchor is not None
-                and t.target is not None
                 and self.verdict(t.market, targets.contributors.get(t.market.asset, ()))[0] is Verdict.ALLOW
             ]
             base = self._growth_base(pool, [t for t, _ in growing])
@@ -439,14 +485,14 @@ class _Planner:
         return capacity
 
     @staticmethod
-    def _growth_base(pool: MarginPool, growing: list[_MarketTarget]) -> MarginPool:
+    def _growth_base(pool: MarginPool, growing: list[_PricedTarget]) -> MarginPool:
         """What growth builds on: the pool, or for an isolated position that flips side, a new empty one
         (the old position is closed with its collateral; the new one starts from what its order brings)."""
         flips = any(t.current != 0 and t.target != 0 and (t.current > 0) != (t.target > 0) for t in growing)
         return pool.empty() if pool.isolated and flips else pool
 
     def _fund_growth(self, pool: MarginPool, needed_usd: Decimal) -> Decimal:
-        if not pool.isolated:
+        if pool.market is None:
             return self._add_collateral(pool, needed_usd, "collateral_for_hedge")
         tokens = self._wallet_tokens(pool, needed_usd)
         self.order_collateral[pool.market.key] = tokens
@@ -454,25 +500,27 @@ class _Planner:
 
     # --- per market ------------------------------------------------------------------------------------
 
-    def _decide(self, target: _MarketTarget) -> RebalanceDecision | None:
+    def _decide(self, unpriced: _MarketTarget) -> tuple[_PricedTarget, RebalanceDecision] | None:
         """The rebalancing decision for one market, or None (and a reason) when it does not trade."""
-        market = target.market
+        market = unpriced.market
         if self._pending(market):
             return None
-        if target.target is None or target.anchor is None:
+        target = unpriced.priced()
+        if target is None:
             self.reasons.append(Reason("no_price", f"{market.key}: no trusted or fallback price", {}))
             return None
         if target.forced:
-            return _forced_decision(target)
+            return target, _forced_decision(target)
         since = self.state.seconds_since_trade(market.key, self.now)
-        policy = replace(self.settings.policy, fee_rate=market.taker_fee)
+        gap_usd = (target.target - target.current) * target.anchor
+        policy = replace(self.settings.policy, fee_rate=market.taker_fee_for(gap_usd))
         decision = rebalance_decision(target.current, target.target, target.anchor, since, policy)
         if not decision.trade:
             values = {"current": target.current, "target": target.target, "seconds_since_last": since}
             if decision.code != "on_target":
                 self.reasons.append(Reason(decision.code, f"{market.key}: no rebalance ({decision.code})", values))
             return None
-        return decision
+        return target, decision
 
     def _pending(self, market: Market) -> bool:
         """A pending order blocks new orders on its market; one older than the minimum delay is cancelled."""
@@ -480,7 +528,11 @@ class _Planner:
         for order in pending:
             age_s = self.now - order.created_at
             values = {"order_id": order.order_id, "age_s": age_s, "size_delta": order.size_delta}
-            if age_s >= self.settings.policy.min_cancel_delay_s or order.expired(self.now):
+            cancellable_at = order.extra.get("cancellable_at")  # the venue refuses a cancel before (GMX)
+            if cancellable_at is not None and self.now < cancellable_at:
+                message = f"{market.key}: order {order.order_id} pending; the venue cancels it from {cancellable_at}"
+                self.reasons.append(Reason("order_pending", message, values | {"cancellable_at": cancellable_at}))
+            elif age_s >= self.settings.policy.min_cancel_delay_s or order.expired(self.now):
                 reason = Reason("stale_order", f"{market.key}: order {order.order_id} pending {age_s} s", values)
                 self.actions.append(
                     Action(ActionKind.CANCEL_ORDER, market.venue, market.symbol, reason, order_id=order.order_id)
@@ -491,7 +543,7 @@ class _Planner:
 
     def _orders(
         self,
-        target: _MarketTarget,
+        target: _PricedTarget,
         decision: RebalanceDecision,
         capacity: dict[str, _Room],
         contributors: Iterable[str],
@@ -507,7 +559,9 @@ class _Planner:
         for leg_from, leg_to in _legs(target.current, goal):
             self._leg(target, leg_from, leg_to, decision.code, notes, verdict, blocking)
 
-    def _within_capacity(self, target: _MarketTarget, goal: Decimal, capacity: dict[str, _Room], notes: list):
+    def _within_capacity(
+        self, target: _PricedTarget, goal: Decimal, capacity: dict[str, _Room], notes: list[Reason]
+    ) -> tuple[Decimal, list[Reason]]:
         """Cap the growth at the margin pool's room, and take what it uses out of the room."""
         market, key = target.market, pool_key(target.market)
         room = capacity[key]
@@ -525,7 +579,7 @@ class _Planner:
 
     def _leg(
         self,
-        target: _MarketTarget,
+        target: _PricedTarget,
         start: Decimal,
         end: Decimal,
         code: str,
@@ -550,7 +604,14 @@ class _Planner:
             self._admit(action, verdict, blocking)
 
     def _order(
-        self, target: _MarketTarget, position: Decimal, piece: Decimal, code: str, notes: list[Reason], index, count
+        self,
+        target: _PricedTarget,
+        position: Decimal,
+        piece: Decimal,
+        code: str,
+        notes: list[Reason],
+        index: int,
+        count: int,
     ) -> Action:
         market = target.market
         values = {
@@ -614,7 +675,7 @@ class _Planner:
         )
 
 
-def _forced_decision(target: _MarketTarget) -> RebalanceDecision:
+def _forced_decision(target: _PricedTarget) -> RebalanceDecision:
     return RebalanceDecision(True, target.target - target.current, REDUCE_NEAR_LIQUIDATION)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
 from hedger.strategy.fields import check_ranges, require, setting
 
@@ -34,6 +34,8 @@ COOLDOWN = "cooldown"
 BREACH_OVERRIDE = "breach_override"
 NOT_WORTH_IT = "not_worth_it"
 REBALANCE = "rebalance"
+
+Num = TypeVar("Num", float, Decimal)  # one numeric type throughout a call: float (backtest) or Decimal (live)
 
 
 @dataclass(frozen=True)
@@ -93,10 +95,6 @@ class RebalancePolicy:
         """The same policy with float thresholds, for float inputs (the backtest)."""
         return self._converted(float)
 
-    def as_decimals(self) -> RebalancePolicy:
-        """The same policy with Decimal thresholds (the default), for Decimal inputs (the live planner)."""
-        return self._converted(lambda value: Decimal(str(value)))
-
     def _converted(self, convert: Any) -> RebalancePolicy:
         changes = {
             f.name: convert(getattr(self, f.name))
@@ -114,7 +112,9 @@ class RebalanceDecision(NamedTuple):
     code: str
 
 
-def rebalance_decision(current_hedge, target_hedge, price, seconds_since_last, policy: RebalancePolicy):
+def rebalance_decision(
+    current_hedge: Num, target_hedge: Num, price: Num, seconds_since_last: float | None, policy: RebalancePolicy
+) -> RebalanceDecision:
     """Decide whether to move a perp position from `current_hedge` to `target_hedge` (signed units).
 
     `price` converts the gap to USD; `seconds_since_last` is the time since this market's last
@@ -139,12 +139,14 @@ def rebalance_decision(current_hedge, target_hedge, price, seconds_since_last, p
         if gap_rel < policy.breach_override_rel:
             return RebalanceDecision(False, no_trade, COOLDOWN)
         code = BREACH_OVERRIDE
-    if gap_usd * policy.expected_move_rel < policy.worth_it_multiple * (policy.gas_usd + policy.fee_rate * gap_usd):
+    move, multiple = _like(gap, policy.expected_move_rel), _like(gap, policy.worth_it_multiple)
+    gas, fee = _like(gap, policy.gas_usd), _like(gap, policy.fee_rate)
+    if gap_usd * move < multiple * (gas + fee * gap_usd):
         return RebalanceDecision(False, no_trade, NOT_WORTH_IT)
     return RebalanceDecision(True, gap, code)
 
 
-def split_order(size_delta, price, max_order_notional_usd, step=None) -> list:
+def split_order(size_delta: Num, price: Num, max_order_notional_usd: Num, step: Num | None = None) -> list[Num]:
     """Cut a trade into the fewest orders of at most `max_order_notional_usd` each, summing exactly to it.
 
     With a venue `step` (and `size_delta` a multiple of it) every order is a multiple of the step too,
@@ -166,5 +168,11 @@ def split_order(size_delta, price, max_order_notional_usd, step=None) -> list:
     return [sign * (base + step)] * extra_steps + [sign * base] * (count - extra_steps)
 
 
-def _ceil_div(numerator, denominator) -> int:
+def _like(_: Num, threshold: object) -> Num:
+    """A policy threshold typed as the inputs: the policy holds their numeric type already (`as_floats()` for
+    float inputs, though its fields are declared Decimal); nothing is converted, so mixing still raises."""
+    return cast(Num, threshold)
+
+
+def _ceil_div(numerator: Num, denominator: Num) -> int:
     return int(numerator // denominator) + (numerator % denominator > 0)

@@ -1,7 +1,7 @@
 """Sizing: from exposure × ratio to a target position per market, within every cap.
 
 Sign: a hedge is a perp position opposite the spot. Holding +10 ETH at ratio 1 targets −10 ETH of perp.
-A ratio is value-for-value (see ratio.py); hedging asset A with the perp of asset B targets
+A ratio is value-for-value (see ratio/); hedging asset A with the perp of asset B targets
 −ratio × spot_A × price_A / price_B units of B (same asset: −ratio × spot, no price needed).
 
 Everything here is Decimal and pure. Each step that changes a size says so with a `Reason`.
@@ -124,11 +124,10 @@ class CarryQuote:
 def carry_quote(
     market: Market, funding: FundingRate | None, side: Side, horizon_h: Decimal, incumbent: bool
 ) -> CarryQuote:
-    known = funding is not None and funding.known
     return CarryQuote(
         market=market,
         side=side,
-        paid_per_hour=funding.paid_per_hour(side) if known else None,
+        paid_per_hour=funding.paid_per_hour(side) if funding is not None and funding.known else None,
         entry_fee_rel=ZERO if incumbent else market.taker_fee,
         horizon_h=horizon_h,
         rate=funding.rate if funding is not None else None,
@@ -175,7 +174,9 @@ def growth(current: Decimal, target: Decimal) -> Decimal:
     return max(abs(target) - abs(current), ZERO)
 
 
-def cap_growth(current: Decimal, target: Decimal, price: Decimal, capacity_usd: Decimal):
+def cap_growth(
+    current: Decimal, target: Decimal, price: Decimal, capacity_usd: Decimal
+) -> tuple[Decimal, Decimal, Reason | None]:
     """Limit the growing part of a move to `capacity_usd` of notional; returns (target, growth_usd, reason)."""
     grow = growth(current, target)
     allowed = max(capacity_usd, ZERO) / price

@@ -11,9 +11,10 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from web3 import Web3
+from web3.types import TxReceipt
 
 from hedger.chain.multicall import Block, ReadStep
 from hedger.errors import ConfigError, HedgerError
@@ -82,7 +83,8 @@ class FundingSource(Protocol):
     """Funding that a venue does not publish on-chain (Hyperliquid), from elsewhere: per hour,
     positive when longs pay, or None when unknown for that symbol."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def funding_per_hour(self, symbol: str) -> Decimal | None: ...
 
@@ -121,10 +123,12 @@ class Venue(Protocol):
         ...
 
 
+@runtime_checkable
 class AsyncVenue(Venue, Protocol):
-    """A venue whose orders are executed later by a keeper (GMX v2, Synthetix, PerpMarket's commits)."""
+    """A venue whose orders are executed later by a keeper (GMX v2, Synthetix, PerpMarket's commits).
+    `isinstance(venue, AsyncVenue)` tells one apart (it checks that the methods exist, not their types)."""
 
-    def order_id_from_receipt(self, receipt: dict) -> str | None:
+    def order_id_from_receipt(self, receipt: TxReceipt) -> str | None:
         """The venue's id of the order a mined transaction created (None if it created none)."""
         ...
 
@@ -158,6 +162,7 @@ ADAPTERS = {
     "reference": "hedger.venues.reference:ReferenceVenue",
     "gmx_v2": "hedger.venues.gmx_v2:GmxV2Venue",
     "hyperliquid": "hedger.venues.hyperliquid:HyperliquidVenue",
+    "gtrade": "hedger.venues.gtrade:GTradeVenue",
 }
 
 

@@ -9,21 +9,35 @@ with szDecimals 4 is $3,456.78), a size `szi` in units of 10^-szDecimals of the 
 
 Funding is not on-chain: it comes from an optional FundingSource (hourly, positive when longs pay),
 and is reported as unknown (`rate` None) without one.
+
+HyperEVM specifics this adapter follows (docs/venues.md, fidelity table):
+- eth_call is served at the head only: the network is read at "latest" (`read_at` in the network
+  file), and every value is labelled with the EVM block number and time Multicall3 saw inside the
+  batch and the HyperCore L1 block number (precompile 0x…809) read in the same batch.
+- A read precompile given an invalid input burns all the gas it is passed: each market's calls, the
+  account's and the block's travel in their own aggregate3 (one JSON-RPC batch still), so one bad
+  market fails alone.
+- A CoreWriter action can fail on HyperCore with no EVM revert: an order's outcome compares the
+  position (szi) recorded when it was sent with the one read after the settle window; no change is
+  "cancelled", with the possible reasons. A sender with no HyperCore account (coreUserExists,
+  0x…810) is refused before anything is sent: HyperCore would drop its actions silently.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector
+from eth_typing import HexStr
+from eth_utils import function_signature_to_4byte_selector, keccak
 from web3 import Web3
+from web3.types import TxReceipt
 
-from hedger.chain.multicall import Block, Call, CallResult, ReadStep
+from hedger.chain.multicall import Block, Call, CallResult, ReadStep, block_calls
 from hedger.model import (
     SECONDS_PER_HOUR,
     ZERO,
@@ -54,7 +68,12 @@ USD_DECIMALS = 6  # entryNtl, account value, margins, usdClassTransfer amounts
 ORDER_DECIMALS = 8  # CoreWriter limitPx and sz
 MAX_SIGNIFICANT_FIGURES = 5  # of a non-integer order price
 ACTION_VERSION = 1
-DEFAULT_SETTLE_WINDOW_S = 10  # HyperCore applies a CoreWriter action "a few seconds" after its transaction
+# HyperCore applies CoreWriter order actions "a few seconds" after their EVM block (Hyperliquid docs,
+# "Interacting with HyperCore"), and the precompiles show HyperCore as of the start of each ~1 s EVM
+# block: 10 s covers that delay and the next block's read with margin.
+DEFAULT_SETTLE_WINDOW_S = 10
+L1_BLOCK_NUMBER_PRECOMPILE = "0x0000000000000000000000000000000000000809"
+CORE_USER_EXISTS_PRECOMPILE = "0x0000000000000000000000000000000000000810"
 LIMIT_ORDER, USD_CLASS_TRANSFER, CANCEL_BY_CLOID = 1, 7, 11
 TIF_IOC = 3
 _SEND_RAW_ACTION = function_signature_to_4byte_selector("sendRawAction(bytes)")
@@ -83,7 +102,7 @@ class AccountMarginSummary(NamedTuple):
     raw_usd: int
 
 
-def _decoder(types: str, shape: type) -> object:
+def _decoder(types: str, shape: type) -> Callable[[bytes], Any]:
     """A decoder of a precompile answer, `abi.encode`d `types`, into `shape`."""
     return lambda raw: shape(*abi_decode([types], raw)[0])
 
@@ -93,7 +112,7 @@ _decode_asset_info = _decoder("(string,uint32,uint8,uint8,bool)", PerpAssetInfo)
 _decode_margin_summary = _decoder("(int64,uint64,uint64,int64)", AccountMarginSummary)
 
 
-def _decode_price(raw: bytes) -> int:
+def _decode_uint64(raw: bytes) -> int:
     return abi_decode(["uint64"], raw)[0]
 
 
@@ -135,6 +154,17 @@ class Precompiles:
     oracle_px: str
     perp_asset_info: str
     account_margin_summary: str
+    l1_block_number: str = L1_BLOCK_NUMBER_PRECOMPILE
+    core_user_exists: str = CORE_USER_EXISTS_PRECOMPILE
+
+
+@dataclass(frozen=True)
+class ReadAt:
+    """What a batch really read: the EVM block (Multicall3, inside the batch) and HyperCore's L1 block."""
+
+    block: Block
+    l1_block: int | None
+    from_batch: bool
 
 
 class HyperliquidVenue:
@@ -154,7 +184,10 @@ class HyperliquidVenue:
             oracle_px=config.require("oracle_px_precompile"),
             perp_asset_info=config.require("perp_asset_info_precompile"),
             account_margin_summary=config.require("account_margin_summary_precompile"),
+            l1_block_number=config.params.get("l1_block_number_precompile", L1_BLOCK_NUMBER_PRECOMPILE),
+            core_user_exists=config.params.get("core_user_exists_precompile", CORE_USER_EXISTS_PRECOMPILE),
         )
+        self.multicall = network.multicall
         self.perp_dex = config.require("perp_dex", int)
         self.taker_fee = Decimal(config.require("taker_fee"))
         self.min_notional_usd = Decimal(config.require("min_notional_usd"))
@@ -162,54 +195,71 @@ class HyperliquidVenue:
         self.funding_source = funding_source or _configured_funding(config)
         self.settle_window_s = int(config.params.get("settle_window_s", DEFAULT_SETTLE_WINDOW_S))
         self.w3 = w3
+        self._szi_when_sent: dict[bytes, int] = {}  # keccak(CoreWriter payload) → szi before the order
 
     # ------------------------------------------------------------------ reading
 
     def read(self, account: str, block: Block) -> ReadStep[VenueState]:
-        """One round: per market perpAssetInfo, markPx, oraclePx and the position; the margin summary."""
+        """One round: per market perpAssetInfo, markPx, oraclePx and the position; the margin summary; the
+        EVM and L1 block numbers. Each market, the account and the block are a group of their own."""
         calls = self._calls(account)
         results = yield list(calls.values())
         answers = dict(zip(calls, results, strict=True))
-        return self._state(answers, block)
+        return self._state(answers, self._read_at(answers, block))
+
+    def _read_at(self, answers: Mapping[Hashable, CallResult], block: Block) -> ReadAt:
+        number, timestamp, l1 = (answers[k] for k in ("block_number", "block_timestamp", "l1_block"))
+        l1_block = l1.value if l1.ok else None
+        if number.ok and timestamp.ok:
+            return ReadAt(Block(number.value, timestamp.value, ""), l1_block, True)
+        return ReadAt(block, l1_block, False)
 
     def _calls(self, account: str) -> dict[Hashable, Call]:
         p = self.precompiles
         calls: dict[Hashable, Call] = {}
+        block_group = f"{self.name}:block"
+        number, timestamp = block_calls(self.multicall, self.name, block_group)
+        calls["block_number"], calls["block_timestamp"] = number, timestamp
+        calls["l1_block"] = Call.raw(p.l1_block_number, b"", _decode_uint64, f"{self.name}.l1BlockNumber", block_group)
         for m in self.markets.values():
-            index = abi_encode(["uint32"], [m.perp_index])
+            index, group = abi_encode(["uint32"], [m.perp_index]), f"{self.name}:{m.symbol}"
             calls[("info", m.symbol)] = Call.raw(
-                p.perp_asset_info, index, _decode_asset_info, f"{m.symbol}.perpAssetInfo"
+                p.perp_asset_info, index, _decode_asset_info, f"{m.symbol}.perpAssetInfo", group
             )
-            calls[("mark", m.symbol)] = Call.raw(p.mark_px, index, _decode_price, f"{m.symbol}.markPx")
-            calls[("oracle", m.symbol)] = Call.raw(p.oracle_px, index, _decode_price, f"{m.symbol}.oraclePx")
+            calls[("mark", m.symbol)] = Call.raw(p.mark_px, index, _decode_uint64, f"{m.symbol}.markPx", group)
+            calls[("oracle", m.symbol)] = Call.raw(p.oracle_px, index, _decode_uint64, f"{m.symbol}.oraclePx", group)
             calls[("position", m.symbol)] = Call.raw(
                 p.position,
                 abi_encode(["address", "uint16"], [account, m.perp_index]),
                 _decode_position,
                 f"{m.symbol}.position",
+                group,
             )
-        # last: a precompile refusing its input burns the gas it was given, so what comes after it fails too
         calls["summary"] = Call.raw(
             p.account_margin_summary,
             abi_encode(["uint32", "address"], [self.perp_dex, account]),
             _decode_margin_summary,
             f"{self.name}.accountMarginSummary",
+            f"{self.name}:account",
         )
         return calls
 
-    def _state(self, answers: Mapping[Hashable, CallResult], block: Block) -> VenueState:
+    def _state(self, answers: Mapping[Hashable, CallResult], read_at: ReadAt) -> VenueState:
         errors = [r.error or "call failed" for r in answers.values() if not r.ok]
+        block = read_at.block
+        if not read_at.from_batch:
+            errors.append(f"{self.name}: the batch's own block is unknown: values labelled with block {block.number}")
         summary = answers["summary"].value if answers["summary"].ok else None
         markets, positions, funding = [], [], []
         for config in self.markets.values():
             info = self._checked_info(config, answers[("info", config.symbol)], errors)
             if info is None:
                 continue
-            market = self._market(config, info)
+            market = self._market(config, info, read_at)
             mark, oracle = (self._price(answers[(k, config.symbol)], info) for k in ("mark", "oracle"))
             markets.append(market)
             funding.append(self._funding(market, mark, oracle, block, errors))
-            position = self._position(market, answers[("position", config.symbol)], mark, summary, block)
+            position = self._position(market, answers[("position", config.symbol)], mark, summary, read_at)
             if position is not None:
                 positions.append(position)
         margin = None if summary is None else self._margin(summary, positions, block)
@@ -228,7 +278,7 @@ class HyperliquidVenue:
             return None
         return info
 
-    def _market(self, config: HyperliquidMarket, info: PerpAssetInfo) -> Market:
+    def _market(self, config: HyperliquidMarket, info: PerpAssetInfo, read_at: ReadAt) -> Market:
         initial = Decimal(1) / info.max_leverage
         return Market(
             venue=self.name,
@@ -248,6 +298,8 @@ class HyperliquidVenue:
                 "max_leverage": info.max_leverage,
                 "margin_table_id": info.margin_table_id,
                 "only_isolated": info.only_isolated,
+                "evm_block": read_at.block.number,
+                "l1_block": read_at.l1_block,
             },
         )
 
@@ -258,10 +310,11 @@ class HyperliquidVenue:
     def _funding(
         self, market: Market, mark: Decimal | None, oracle: Decimal | None, block: Block, errors: list[str]
     ) -> FundingRate:
-        rate = None if self.funding_source is None else self.funding_source.funding_per_hour(market.symbol)
+        source = self.funding_source
+        rate = None if source is None else source.funding_per_hour(market.symbol)
         if rate is None:
             errors.append(f"{self.name}: {market.symbol} funding unknown: HyperCore publishes none on-chain")
-        origin = self.precompiles.mark_px if rate is None else f"funding-source:{self.funding_source.name}"
+        origin = self.precompiles.mark_px if source is None or rate is None else f"funding-source:{source.name}"
         return FundingRate(
             venue=self.name,
             symbol=market.symbol,
@@ -278,7 +331,7 @@ class HyperliquidVenue:
         result: CallResult,
         mark: Decimal | None,
         summary: AccountMarginSummary | None,
-        block: Block,
+        read_at: ReadAt,
     ) -> Position | None:
         if not result.ok or result.value.szi == 0:
             return None
@@ -295,7 +348,7 @@ class HyperliquidVenue:
             entry_price=entry_usd / contracts,
             mark_price=mark,
             unrealized_pnl_usd=None if mark is None else signed_size * mark - signed_entry,
-            source=Source(self.precompiles.position, block.number, block.timestamp),
+            source=Source(self.precompiles.position, read_at.block.number, read_at.block.timestamp),
             collateral_usd=self._collateral_usd(raw, signed_size, mark, summary),
             maintenance_margin_usd=None if mark is None else contracts * mark * market.maintenance_margin_ratio,
             extra={
@@ -304,6 +357,7 @@ class HyperliquidVenue:
                 "szi_raw": raw.szi,
                 "entry_ntl_raw": raw.entry_ntl,
                 "isolated_raw_usd": from_units(raw.isolated_raw_usd, USD_DECIMALS),
+                "l1_block": read_at.l1_block,
             },
         )
 
@@ -335,6 +389,7 @@ class HyperliquidVenue:
     def encode_order(self, account: str, intent: OrderIntent) -> list[TxRequest]:
         """An IOC limit order (action 1) at the acceptable price, reduce-only for decreases and closes."""
         market = self._configured(intent.market.symbol)
+        self._require_core_account(account)
         buying = intent.size_delta > 0
         size = abs(intent.size_delta).quantize(market.size_step, rounding=ROUND_DOWN)
         if size == 0:
@@ -349,10 +404,13 @@ class HyperliquidVenue:
         )  # fmt: skip
         verb = "buy" if buying else "sell"
         flags = " reduce-only" if intent.reduce_only else ""
+        position = intent.position
+        self._szi_when_sent[keccak(payload)] = int(position.extra.get("szi_raw", 0)) if position is not None else 0
         return [self._send(payload, f"IOC {verb} {size} {market.symbol} at {price}{flags}")]
 
     def encode_collateral(self, account: str, amount: Decimal) -> list[TxRequest]:
         """Move USDC between the HyperCore spot and perp balances (action 7): > 0 into perps."""
+        self._require_core_account(account)
         units = to_units(abs(amount), USD_DECIMALS)
         payload = core_action(USD_CLASS_TRANSFER, ["uint64", "bool"], [units, amount > 0])
         direction = "spot → perp" if amount > 0 else "perp → spot"
@@ -364,6 +422,7 @@ class HyperliquidVenue:
         if not cloid:
             raise UnsupportedOrder(f"order {order.order_id} has no cloid: HyperCore orders are cancelled by cloid here")
         market = self._configured(order.symbol)
+        self._require_core_account(account)
         payload = core_action(CANCEL_BY_CLOID, ["uint32", "uint128"], [market.perp_index, int(cloid)])
         return self._send(payload, f"cancel {market.symbol} order cloid {cloid}")
 
@@ -372,21 +431,82 @@ class HyperliquidVenue:
 
     # ------------------------------------------------------------------ settlement
 
-    def order_id_from_receipt(self, receipt: dict) -> str | None:
-        """A CoreWriter order acts on HyperCore a few seconds after its transaction, and the position
-        precompile shows it only then: the executor keeps the order pending until the settle window has
-        passed, so no second order is sent for a hedge HyperCore has not applied yet."""
+    def order_id_from_receipt(self, receipt: TxReceipt) -> str | None:
+        """A CoreWriter transaction's id: its hash, and for a limit order `/<perp index>/<szi before>`, the
+        position it was sent against (as the snapshot the order was planned from read it; read now when
+        this process did not encode it). HyperCore applies the action a few seconds later, and may drop
+        it with no EVM revert: `order_outcome` compares szi after the settle window."""
         if receipt["to"] is None or receipt["to"].lower() != self.core_writer.lower():
             return None
-        return "0x" + bytes(receipt["transactionHash"]).hex().removeprefix("0x")
+        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex().removeprefix("0x")
+        payload = self._payload_of(tx_hash)
+        if payload is None or int.from_bytes(payload[1:4], "big") != LIMIT_ORDER:
+            return tx_hash
+        (perp_index,) = abi_decode(["uint32"], payload[4:36])
+        szi = self._szi_when_sent.pop(keccak(payload), None)
+        if szi is None:
+            szi = self._szi(receipt["from"], perp_index)
+        return f"{tx_hash}/{perp_index}/{szi}"
 
     def order_outcome(self, order_id: str, from_block: int) -> OrderOutcome:
-        sent = self.w3.eth.get_transaction_receipt(order_id)
+        """Pending within the settle window; then, for an order, executed if the position moved and
+        cancelled (with the reasons HyperCore drops an action for) if it did not."""
+        tx_hash, _, rest = order_id.partition("/")
+        sent = self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
         sent_at = self.w3.eth.get_block(sent["blockNumber"])["timestamp"]
         latest = self.w3.eth.get_block("latest")
         if latest["timestamp"] - sent_at < self.settle_window_s:
             return OrderOutcome("pending")
-        return OrderOutcome("executed", latest["number"], "settle window passed: the position precompile is current")
+        if not rest:
+            return OrderOutcome(
+                "executed", latest["number"], "settle window passed (not verifiable on-chain for this action)"
+            )
+        perp, before = (int(v) for v in rest.split("/"))
+        now = self._szi(sent["from"], perp)
+        if now == before:
+            return OrderOutcome(
+                "cancelled",
+                latest["number"],
+                f"HyperCore left the position at szi {before} {self.settle_window_s} s after the order: not filled "
+                "(an IOC finding no liquidity at its price, under $10, off-tick, no margin, or no HyperCore "
+                "account; CoreWriter actions fail without an EVM revert)",
+            )
+        return OrderOutcome("executed", latest["number"], f"szi {before} → {now}")
+
+    def _payload_of(self, tx_hash: str) -> bytes | None:
+        data = bytes(self.w3.eth.get_transaction(HexStr(tx_hash))["input"])
+        if data[:4] != _SEND_RAW_ACTION:
+            return None
+        (payload,) = abi_decode(["bytes"], data[4:])
+        return payload if len(payload) >= 36 else None
+
+    def _szi(self, account: str, perp_index: int) -> int:
+        """The account's szi on a perp now (HyperEVM serves eth_call at the head only)."""
+        raw = self.w3.eth.call(
+            {"to": self.precompiles.position, "data": abi_encode(["address", "uint16"], [account, perp_index])}
+        )
+        return _decode_position(bytes(raw)).szi
+
+    def _require_core_account(self, account: str) -> None:
+        """coreUserExists (0x…810): HyperCore drops every CoreWriter action of an address it has no account
+        for (docs, "Interaction timings"), with no revert: refuse before anything is sent."""
+        try:
+            raw = self.w3.eth.call(
+                {"to": self.precompiles.core_user_exists, "data": abi_encode(["address"], [account])}
+            )
+            (exists,) = abi_decode(["bool"], bytes(raw))
+        except Exception as error:  # a node without the precompile, or garbage: say so, send nothing
+            raise UnsupportedOrder(
+                f"{self.name}: could not check that {account} has a HyperCore account: {error}",
+                "check the RPC points at HyperEVM; nothing was sent",
+            ) from error
+        if not exists:
+            raise UnsupportedOrder(
+                f"{self.name}: {account} has no HyperCore account: HyperCore would drop its CoreWriter actions "
+                "without a revert",
+                "create the account on HyperCore first (receive USDC there, e.g. a transfer from an existing "
+                "account or a bridge deposit); nothing was sent",
+            )
 
     def _send(self, payload: bytes, description: str) -> TxRequest:
         data = _SEND_RAW_ACTION + abi_encode(["bytes"], [payload])

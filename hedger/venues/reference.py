@@ -10,9 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from web3 import Web3
+from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
+from web3.types import TxReceipt
 
-from hedger.chain.contracts import load_artifact
 from hedger.chain.multicall import Block, CallResult, ReadStep, abi_functions
 from hedger.chain.revert import decode_revert, known_abis
 from hedger.errors import ConfigError
@@ -26,6 +27,7 @@ from hedger.model import (
     Source,
 )
 from hedger.settings import MarketConfig, NetworkConfig, VenueConfig
+from hedger.venues._abi import load_abi
 from hedger.venues.base import (
     Approval,
     OrderIntent,
@@ -55,7 +57,7 @@ class ReferenceVenue:
     def __init__(self, w3: Web3, network: NetworkConfig, config: VenueConfig):
         self.name = config.name
         self.config = config
-        abi = load_artifact("PerpMarket").abi
+        abi = load_abi("reference", "PerpMarket")
         self.contract = w3.eth.contract(address=config.require("address"), abi=abi)
         self.fn = abi_functions(abi)
         token = network.tokens.get(config.require("margin_token"))
@@ -236,12 +238,7 @@ class ReferenceVenue:
         _, market_id = self.markets[order.symbol]
         return self._tx(self.contract.functions.cancelOrder(account, market_id), f"cancel order {order.order_id}")
 
-    def encode_settle(self, account: str, order: PendingOrder) -> TxRequest:
-        """What a keeper sends to execute a pending order (anyone may)."""
-        _, market_id = self.markets[order.symbol]
-        return self._tx(self.contract.functions.settleOrder(account, market_id), f"settle order {order.order_id}")
-
-    def order_id_from_receipt(self, receipt: dict) -> str | None:
+    def order_id_from_receipt(self, receipt: TxReceipt) -> str | None:
         committed = self.contract.events.OrderCommitted().process_receipt(receipt, errors=DISCARD)
         return str(committed[0]["args"]["orderId"]) if committed else None
 
@@ -268,7 +265,7 @@ class ReferenceVenue:
         units = to_units(collateral, self.margin_token.decimals)
         return [Approval(self.margin_token.address, self.contract.address, units)]
 
-    def _tx(self, call, description: str) -> TxRequest:
+    def _tx(self, call: ContractFunction, description: str) -> TxRequest:
         return TxRequest(
             to=self.contract.address,
             data=bytes.fromhex(call._encode_transaction_data().removeprefix("0x")),

@@ -27,6 +27,7 @@ from hedger.chain.anvil import Anvil, _reserve_port
 from hedger.chain.contracts import compile_contracts
 from hedger.chain.toolchain import project_root
 from hedger.chain.universe import Universe, deploy_universe
+from tools.brownie_view import project_dir
 
 ROOT = project_root()
 BROWNIE = ROOT / ".venv-brownie" / "bin" / "brownie"
@@ -44,8 +45,9 @@ def _in_ci() -> bool:
 def run_brownie(home: Path, *args: str) -> tuple[int, str]:
     """Run brownie in the repository; returns its exit code and its output without colours.
 
-    brownie writes build/contracts on every project load that finds a change, so brownie runs in
-    this repository (parallel test workers) take turns.
+    brownie cannot import scripts from a path with a dot, so from such a checkout it runs in
+    a view of the project (tools/brownie_view.py). brownie writes build/contracts on every project load
+    that finds a change, so brownie runs in this repository (parallel test workers) take turns.
     """
     env = dict(os.environ, HOME=str(home))
     env.pop("SOLCX_BINARY_PATH", None)  # the venv's start-up hook points it at build/solcx
@@ -54,7 +56,7 @@ def run_brownie(home: Path, *args: str) -> tuple[int, str]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         proc = subprocess.run(
             [str(BROWNIE), *args],
-            cwd=ROOT,
+            cwd=project_dir(ROOT),
             env=env,
             stdin=subprocess.DEVNULL,
             capture_output=True,

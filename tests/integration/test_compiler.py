@@ -9,6 +9,7 @@ import pytest
 
 from hedger.chain.contracts import build_dir, compile_contracts
 from hedger.errors import CompileError
+from hedger.venues._abi import ABI_DIR
 
 LIB = """// SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
@@ -78,3 +79,12 @@ def test_two_contracts_with_one_name_are_refused(tmp_path):
     (root / "contracts" / "lib" / "Alone.sol").write_text(ALONE)
     with pytest.raises(CompileError, match="Alone is also defined"):
         compile_contracts(root)
+
+
+def test_the_shipped_reference_abi_is_the_compiled_one():
+    """An installed hedger reads PerpMarket's ABI from package data (tools/ship_abis.py writes it)."""
+    from tools.ship_abis import shipped_documents
+
+    for stem, document in shipped_documents().items():
+        shipped = json.loads((ABI_DIR / f"{stem}.json").read_text())
+        assert shipped == document, f"hedger/venues/abi/{stem}.json is stale: run `.venv/bin/python tools/ship_abis.py`"

@@ -12,7 +12,7 @@ from eth_account import Account
 
 from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.chain.connect import connect
-from hedger.errors import ChainIdMismatch, NotAllowlisted, SimulationFailed
+from hedger.errors import ChainIdMismatch, ExecutionError, NotAllowlisted, SimulationFailed
 from hedger.execution.executor import Executor, RetryPolicy
 from hedger.execution.journal import IntentStatus, Journal, TxStatus
 from hedger.execution.sender import KeyAccount, Sender, SendPolicy
@@ -87,6 +87,18 @@ def test_a_reverting_simulation_sends_nothing_and_names_the_reason(chain, tmp_pa
     assert failed.status is IntentStatus.FAILED and ex.journal.txs(failed.id) == []
 
 
+def test_an_order_without_an_acceptable_price_is_refused_with_a_message_and_sends_nothing(chain, tmp_path):
+    ex = executor(chain, tmp_path)
+    snap = snapshot(chain, ex)
+    unbounded = Action(ActionKind.OPEN, "reference", "ETH", REASON, size_delta=Decimal(-1))
+    before = nonce(chain)
+    (outcome,) = ex.execute(plan_of(snap, unbounded), snap).outcomes
+    assert outcome.status == "skipped" and "no acceptable price" in outcome.detail
+    assert nonce(chain) == before and ex.journal.intents() == []
+    with pytest.raises(ExecutionError, match="needs an acceptable price"):  # encoding it directly is refused too
+        ex.transactions(ex.venues["reference"], unbounded, snap)
+
+
 def test_a_halted_plan_sends_nothing(chain, tmp_path):
     ex = executor(chain, tmp_path)
     snap = snapshot(chain, ex)
@@ -146,13 +158,13 @@ def _replacement_broadcast(journal: Journal) -> bool:
 def test_the_nonce_manager_notices_transactions_sent_by_others(chain, tmp_path):
     ex = executor(chain, tmp_path)
     first = ex.sender.nonces.allocate()
-    ex.sender.nonces.release(first)
-    signed = Account.from_key(DEMO_KEY).sign_transaction(
-        {"to": chain.universe.deployer, "value": 1, "gas": 21000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1,
-         "nonce": first, "chainId": 31337}
-    )  # fmt: skip
-    chain.w3.eth.wait_for_transaction_receipt(chain.w3.eth.send_raw_transaction(signed.raw_transaction))
-    assert ex.sender.nonces.allocate() == first + 1
+    for used in (first, first + 1):  # another wallet with the same key sends two transactions
+        signed = Account.from_key(DEMO_KEY).sign_transaction(
+            {"to": chain.universe.deployer, "value": 1, "gas": 21000, "maxFeePerGas": 10**10,
+             "maxPriorityFeePerGas": 1, "nonce": used, "chainId": 31337}
+        )  # fmt: skip
+        chain.w3.eth.wait_for_transaction_receipt(chain.w3.eth.send_raw_transaction(signed.raw_transaction))
+    assert ex.sender.nonces.allocate() == first + 2
 
 
 def test_an_async_order_is_tracked_until_the_venue_settles_it(chain, tmp_path):

@@ -97,6 +97,7 @@ def test_a_hyperliquid_order_is_one_corewriter_action_held_pending_until_applied
     chain.transact(info(1, ("ETH", 55, 4, 25, False)))
     for key in ("mark_px_precompile", "oracle_px_precompile"):
         chain.transact(hl[key].functions.setPx(1, 300_000))
+    chain.transact(hl["core_user_exists_precompile"].functions.setCoreUserExists(DEMO, True))  # a HyperCore account
     ex, reader = executor(chain, hl.network, tmp_path)
     snap = reader.take(DEMO)
     short = Action(ActionKind.OPEN, HL_VENUE, "ETH", REASON, size_delta=Decimal("-1.5"), acceptable_price=Decimal(2950))
@@ -108,6 +109,8 @@ def test_a_hyperliquid_order_is_one_corewriter_action_held_pending_until_applied
     blocked = ex.execute(plan(reader.take(DEMO), short), reader.take(DEMO))
     assert blocked.outcomes[0].status == "skipped" and writer.actionCount().call() == 1
 
-    chain.anvil.increase_time(11)  # HyperCore has applied the action by now (settle window 10 s)
+    # HyperCore applies the action (the position precompile shows the short) and the settle window passes
+    chain.transact(hl["position_precompile"].functions.setPosition(DEMO, 1, (-15_000, 4_500_000_000, 0, 5, False)))
+    chain.anvil.increase_time(11)
     ex.reconcile()
     assert ex.journal.intents()[0].status is IntentStatus.DONE

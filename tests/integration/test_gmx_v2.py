@@ -13,18 +13,23 @@ from eth_abi import encode as abi_encode
 from eth_abi.grammar import parse as parse_type
 from eth_utils import function_signature_to_4byte_selector, is_address, keccak, to_checksum_address
 from eth_utils.abi import collapse_if_tuple
+from web3.exceptions import ContractCustomError, ContractLogicError
 
 from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.chain.connect import Rpc, connect
 from hedger.chain.contracts import load_artifact
 from hedger.chain.multicall import execute, latest_block, run_steps
+from hedger.chain.revert import decode_revert
 from hedger.errors import ConfigError
 from hedger.model import MarginMode, Side
 from hedger.snapshot import SnapshotReader
+from hedger.strategy.margin import pending_top_up_tokens
+from hedger.strategy.plan import check_cancel_delay
 from hedger.testing import chain_state_for
-from hedger.venues._abi import ABI_DIR
+from hedger.venues._abi import ABI_DIR, load_abi
 from hedger.venues.base import OrderIntent, UnsupportedOrder, VenueState
-from hedger.venues.gmx_v2 import EVENT_LOG2_TOPIC, open_interest_key, price_per_unit
+from hedger.venues.gmx_v2 import EVENT_LOG2_TOPIC, market_factor_keys, open_interest_key, price_per_unit
+from hedger.venues.gmx_v2.keys import REQUEST_EXPIRATION_TIME
 from tests.support.chain_helpers import set_price
 from tests.support.standins import (
     FLOAT,
@@ -493,8 +498,9 @@ def test_decreasing_and_closing_a_short_use_the_position_exactly(chain, seeded):
     (params,) = decoded(recorded_calls(seeded)[-1][2], CREATE_ORDER)
     assert params[1][:2] == (52_000 * FLOAT, 0)  # the whole sizeInUsd: GMX refuses more than the position
 
-    orders = read(chain, venue)[0].pending_orders
-    assert sorted(o.size_delta for o in orders) == [Decimal(4) * 20_800 / 5000 / 4, 52_000 / Decimal(5000)]
+    orders = read(chain, venue)[0].pending_orders  # as GMX removes them: sizeInTokens × sizeDeltaUsd / sizeInUsd
+    assert sorted(o.size_delta for o in orders) == [4, 10]  # not sizeDeltaUsd / price (4.16 and 10.4 at $5,000)
+    assert {o.extra["size_basis"] for o in orders} == {"position"}
 
 
 def test_cancel_removes_the_order_and_the_fee_can_be_raised_per_order(chain, seeded):
@@ -576,3 +582,149 @@ def test_collateral_only_orders_add_or_remove_collateral_of_the_position(chain, 
     send(chain, ALICE, venue.encode_order(ALICE, remove)[0])
     (params,) = decoded(recorded_calls(seeded)[-1][2], CREATE_ORDER)
     assert (params[2], params[4], params[1][0], params[1][1]) == (4, False, 0, 100 * USDC_UNIT)
+
+
+# ---------------------------------------------------------------------- fidelity to the real GMX (docs/venues.md)
+
+
+def seed_factor(chain, gmx, symbol: str, name: str, value: Decimal) -> None:
+    """One of `market_factor_keys` (1e30 fixed point) under GMX's own DataStore key."""
+    set_uint(chain, gmx, market_factor_keys(gmx.markets[symbol].address)[name], int(value * FLOAT))
+
+
+def open_usdc_short(chain, gmx, venue, market, size: Decimal, collateral: Decimal, acceptable: Decimal) -> str:
+    """Send a USDC-collateralised increase of a short from ALICE; returns its order key."""
+    intent = OrderIntent(market, -size, acceptable, collateral_delta=collateral, reference_price=Decimal(5000))
+    (approval,) = venue.approvals(ALICE, intent, collateral)
+    usdc = chain.token("USDC")
+    chain.transact(usdc.functions.mint(ALICE, approval.amount))
+    chain.transact(usdc.functions.approve(approval.spender, approval.amount), ALICE)
+    return venue.order_id_from_receipt(send(chain, ALICE, venue.encode_order(ALICE, intent)[0]))
+
+
+def test_a_pending_decrease_removes_the_positions_own_tokens_even_unpriced(chain, seeded):
+    """GMX removes sizeInTokens × sizeDeltaUsd / sizeInUsd (PositionUtils.getPositionPnlUsd), whatever the price."""
+    seed_position(chain, seeded, ALICE, "ETH", "USDC", False, 52_000 * FLOAT, 10 * ETH_WEI, 10_000 * USDC_UNIT)
+    venue = seeded.venue(chain)
+    market, state = eth_market(chain, seeded)
+    (position,) = state.positions
+    send(chain, ALICE, venue.encode_order(ALICE, OrderIntent(market, Decimal(4), Decimal(5100), position=position))[0])
+    set_price(chain, "ETH/USD", 20_000_000)  # above the feed's bounds: ETH unpriced
+    (order,) = read(chain, venue)[0].pending_orders
+    assert (order.size_delta, order.extra["size_basis"], order.extra["priced"]) == (4, "position", False)
+
+
+def test_an_unpriced_pending_increase_is_sized_at_its_bound_or_unknown_never_a_top_up(chain, seeded):
+    venue = seeded.venue(chain)
+    market, _ = eth_market(chain, seeded)
+    open_usdc_short(chain, seeded, venue, market, Decimal(2), Decimal(1000), Decimal(4000))
+    set_price(chain, "ETH/USD", 20_000_000)
+    (order,) = read(chain, venue)[0].pending_orders
+    assert (order.size_delta, order.extra["size_basis"]) == (Decimal("-2.5"), "acceptable_price")  # $10,000 at $4,000
+
+    open_usdc_short(chain, seeded, venue, market, Decimal(1), Decimal(500), Decimal(0))  # no bound for a sell
+    orders = read(chain, venue)[0].pending_orders
+    unknown = next(o for o in orders if o.extra["size_basis"] == "unknown")
+    assert (unknown.size_delta, unknown.collateral_delta, unknown.extra["size_unknown"]) == (0, 500, True)
+    assert pending_top_up_tokens(orders) == 0  # a sized increase's collateral is no collateral-only top-up
+
+
+def test_a_custom_error_cancellation_is_decoded_with_gmx_error_abi(chain, seeded):
+    """GMX leaves "reason" empty for a custom error; "reasonBytes" carries it (OrderHandler._handleOrderError)."""
+    venue = seeded.venue(chain)
+    market, _ = eth_market(chain, seeded)
+    start = chain.w3.eth.block_number
+    key = open_usdc_short(chain, seeded, venue, market, Decimal(1), Decimal(40), Decimal(4900))  # 0.8% < 1%
+    usdc_price = price_per_unit(10**8, 8, 6)
+    chain.transact(seeded.exchange_router.functions.keeperExecutesIncrease(bytes.fromhex(key[2:]), usdc_price))
+    outcome = venue.order_outcome(key, start)
+    assert outcome.status == "cancelled"
+    assert outcome.reason == f"InsufficientCollateralUsd(remainingCollateralUsd={40 * USDC_UNIT * usdc_price})"
+    errors = {e["name"]: e for e in load_abi("gmx_v2", "Errors")}
+    assert [i["type"] for i in errors["MaxCollateralSumExceeded"]["inputs"]] == ["uint256", "uint256"]
+    assert len(errors) > 300  # every custom error of contracts/error/Errors.sol
+
+
+def test_the_balance_improving_position_fee_is_picked_as_gmx_does(chain, seeded):
+    """Keys.positionFeeFactorKey(market, balanceWasImproved): the lower factor when |long − short| OI narrows."""
+    seed_factor(chain, seeded, "ETH", "position_fee_factor_balance_improved", Decimal("0.0005"))
+    seed_open_interest(chain, seeded, "ETH", {("USDC", True): 10_000_000, ("USDC", False): 8_000_000})
+    seed_position(chain, seeded, ALICE, "ETH", "USDC", True, 50_000 * FLOAT, 10 * ETH_WEI, 10_000 * USDC_UNIT)
+    market, state = eth_market(chain, seeded)
+    assert market.taker_fee == Decimal("0.0007") and market.extra["taker_fee_balance_improved"] == Decimal("0.0005")
+    assert market.taker_fee_for(Decimal(-50_000)) == Decimal("0.0005")  # selling: fewer longs, a narrower gap
+    assert market.taker_fee_for(Decimal(50_000)) == Decimal("0.0007")  # buying widens it
+    assert market.taker_fee_for(Decimal(-5_000_000)) == Decimal("0.0007")  # overshooting widens it the other way
+    (position,) = state.positions
+    assert position.closing_costs_usd == Decimal(50_000) * Decimal("0.0005")  # closing the long narrows the gap
+
+
+def test_initial_margin_takes_the_open_interest_multiplier_and_maintenance_has_no_fallback(chain, seeded):
+    """MarketUtils.getMinCollateralFactorForOpenInterest: OI × multiplier when above MIN_COLLATERAL_FACTOR;
+    an increase collateralised at the bare factor is cancelled by the keeper with InsufficientCollateralUsd."""
+    seed_open_interest(chain, seeded, "ETH", {("USDC", False): 100_000_000})
+    seed_factor(chain, seeded, "ETH", "min_collateral_factor_for_open_interest_short", Decimal("2e-10"))  # 2% at $100M
+    seed_factor(chain, seeded, "ETH", "min_collateral_factor_for_liquidation", Decimal(0))
+    market, _ = eth_market(chain, seeded)
+    assert market.extra["initial_margin_ratio_short"] == Decimal("0.02") and market.initial_margin_ratio == Decimal(
+        "0.02"
+    )
+    assert market.extra["initial_margin_ratio_long"] == Decimal("0.01")
+    assert market.maintenance_margin_ratio == 0  # no MIN_COLLATERAL_FACTOR_FOR_LIQUIDATION: none, as in GMX
+
+    venue, start = seeded.venue(chain), chain.w3.eth.block_number
+    usdc_price = price_per_unit(10**8, 8, 6)
+    at_bare_factor = open_usdc_short(chain, seeded, venue, market, Decimal(1), Decimal(50), Decimal(4900))  # 1%
+    at_hedger_ratio = open_usdc_short(chain, seeded, venue, market, Decimal(1), Decimal(101), Decimal(4900))  # > 2%
+    for key in (at_bare_factor, at_hedger_ratio):
+        chain.transact(seeded.exchange_router.functions.keeperExecutesIncrease(bytes.fromhex(key[2:]), usdc_price))
+    assert venue.order_outcome(at_bare_factor, start).status == "cancelled"
+    assert venue.order_outcome(at_hedger_ratio, start).status == "executed"
+
+
+def revert_data(call, sender: str) -> bytes:
+    try:
+        call.call({"from": sender})
+    except (ContractCustomError, ContractLogicError) as error:
+        return bytes.fromhex(str(error.data).removeprefix("0x"))
+    raise AssertionError("expected the call to revert")
+
+
+def test_a_market_order_is_not_cancelled_before_gmx_request_expiration(chain, seeded):
+    """BaseHandler.validateRequestCancellation: RequestNotYetCancellable until REQUEST_EXPIRATION_TIME has passed."""
+    set_uint(chain, seeded, REQUEST_EXPIRATION_TIME, 300)
+    venue = seeded.venue(chain)
+    market, _ = eth_market(chain, seeded)
+    open_usdc_short(chain, seeded, venue, market, Decimal(1), Decimal(500), Decimal(4900))
+    state, _ = read(chain, venue)
+    (order,) = state.pending_orders
+    assert order.extra["cancellable_at"] == order.created_at + 300
+    assert next(m for m in state.markets if m.symbol == "ETH").extra["request_expiration_s"] == 300
+    with pytest.raises(UnsupportedOrder, match="REQUEST_EXPIRATION_TIME"):
+        venue.encode_cancel(ALICE, order)
+    early = seeded.exchange_router.functions.cancelOrder(bytes.fromhex(order.order_id[2:]))
+    reason = decode_revert(revert_data(early, ALICE), [load_artifact("GmxExchangeRouterStandIn").abi])
+    assert (reason.name, reason.args["requestExpirationAge"], reason.args["requestType"]) == (
+        "RequestNotYetCancellable", 300, "Order",
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="min_cancel_delay_s"):
+        check_cancel_delay(120, state.markets, "net.toml")
+    check_cancel_delay(300, state.markets, "net.toml")
+
+    chain.anvil.increase_time(300)
+    (order,) = read(chain, venue)[0].pending_orders
+    send(chain, ALICE, venue.encode_cancel(ALICE, order))
+    assert read(chain, venue)[0].pending_orders == ()
+
+
+def test_abi_fields_carry_gmx_own_names():
+    """deployments/arbitrum: Reader's Order.Props list is `_dataList`; ExchangeRouter.multicall returns `results`."""
+    shipped = json.loads((ABI_DIR / "gmx_v2.json").read_text())
+    for abi in (shipped, {"Reader": load_artifact("GmxReaderStandIn").abi}):
+        orders = next(e for e in abi["Reader"] if e.get("name") == "getAccountOrders")
+        assert [c["name"] for c in orders["outputs"][0]["components"][1]["components"]] == [
+            "addresses", "numbers", "flags", "_dataList",
+        ]  # fmt: skip
+    for abi in (shipped["ExchangeRouter"], load_artifact("GmxExchangeRouterStandIn").abi):
+        multicall = next(e for e in abi if e.get("name") == "multicall")
+        assert [o["name"] for o in multicall["outputs"]] == ["results"]

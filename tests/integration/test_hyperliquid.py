@@ -4,20 +4,23 @@ the real addresses on Anvil: exact numbers read, exact action bytes sent."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from decimal import Decimal
 
 import pytest
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak
 
 from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.chain.connect import Rpc, connect
-from hedger.chain.multicall import latest_block, run_steps
+from hedger.chain.multicall import execute, latest_block, run_steps
+from hedger.errors import RpcError
 from hedger.model import PendingOrder, Side, Source
 from hedger.snapshot import SnapshotReader
 from hedger.testing import chain_state_for
 from hedger.venues.base import OrderIntent, StaticFundingSource, UnsupportedOrder, VenueState
-from hedger.venues.hyperliquid import HyperliquidVenue, order_price
+from hedger.venues.hyperliquid import DEFAULT_SETTLE_WINDOW_S, HyperliquidVenue, order_price
 from tests.support.standins import HL_VENUE, install_hyperliquid
 
 pytestmark = pytest.mark.integration
@@ -25,6 +28,7 @@ pytestmark = pytest.mark.integration
 ALICE = DEV_ACCOUNTS[2][0]
 BTC, ETH = 0, 1  # perp indices on HyperCore
 CORE_WRITER = "0x3333333333333333333333333333333333333333"
+L1_BLOCK = 612_345_678  # HyperCore's block number, as the 0x…809 precompile answers
 LIMIT_ORDER_FIELDS = ["uint32", "bool", "uint64", "uint64", "bool", "uint8", "uint128"]
 
 
@@ -50,6 +54,8 @@ def seeded(chain, hl):
     chain.transact(position(ALICE, BTC, (10_000, 5_900_000_000, -4_900_000_000, 10, True)))
     summary = (10_000_000_000, 1_728_390_000, 8_641_950_000, 18_641_950_000)
     chain.transact(hl["account_margin_summary_precompile"].functions.setAccountMarginSummary(0, ALICE, summary))
+    chain.transact(hl["core_user_exists_precompile"].functions.setCoreUserExists(ALICE, True))
+    chain.transact(hl["l1_block_number_precompile"].functions.setL1BlockNumber(L1_BLOCK))
     return hl
 
 
@@ -150,7 +156,7 @@ def test_an_unknown_asset_is_an_error_not_a_crash(chain, seeded):
     doc["venues"][HL_VENUE]["markets"]["DOGE"] = {"asset": "DOGE", "perp_index": 173, "coin": "DOGE", "sz_decimals": 0}
     state, _ = read(chain, seeded.venue(chain, document=doc))
     assert sorted(m.symbol for m in state.markets) == ["BTC", "ETH"]
-    assert any("DOGE.perpAssetInfo reverted" in e for e in state.errors)
+    assert any("DOGE.perpAssetInfo: its group's eth_call failed" in e for e in state.errors)
 
 
 def test_a_snapshot_on_hyperevm_reads_everything_in_two_round_trips(chain, seeded):
@@ -226,3 +232,89 @@ def _pending(state: VenueState, extra: dict) -> PendingOrder:
     return PendingOrder(
         state.venue, "ETH", "0x" + keccak(text="order").hex(), Decimal(-1), None, 0, source, extra=extra
     )
+
+
+# ---------------------------------------------------------------------- fidelity to HyperEVM (docs/venues.md)
+
+
+def send_order(chain, hl, venue, intent) -> str:
+    (tx,) = venue.encode_order(ALICE, intent)
+    tx_hash = chain.w3.eth.send_transaction({"from": ALICE, "to": tx.to, "data": tx.data, "value": tx.value})
+    order_id = venue.order_id_from_receipt(chain.w3.eth.wait_for_transaction_receipt(tx_hash))
+    assert order_id is not None
+    return order_id
+
+
+def test_an_order_hypercore_drops_silently_is_cancelled_after_the_settle_window(chain, seeded):
+    venue = seeded.venue(chain)
+    state, _ = read(chain, venue)
+    eth = next(m for m in state.markets if m.symbol == "ETH")
+    position = next(p for p in state.positions if p.symbol == "ETH")
+    order_id = send_order(chain, seeded, venue, OrderIntent(eth, Decimal(-1), Decimal(3400), position=position))
+    assert order_id.endswith(f"/{ETH}/-25000")  # the szi it was sent against, from the snapshot
+    assert venue.order_outcome(order_id, 0).status == "pending"
+    chain.anvil.increase_time(venue.settle_window_s)
+    outcome = venue.order_outcome(order_id, 0)  # nothing changed on HyperCore: an IOC that found no fill, or worse
+    assert (
+        outcome.status == "cancelled" and "szi -25000" in outcome.reason and "without an EVM revert" in outcome.reason
+    )
+
+
+def test_an_order_hypercore_applied_is_executed_and_ids_survive_a_restart(chain, seeded):
+    venue = seeded.venue(chain)
+    state, _ = read(chain, venue)
+    btc = next(m for m in state.markets if m.symbol == "BTC")
+    order_id = send_order(chain, seeded, venue, OrderIntent(btc, Decimal("0.05"), Decimal(61000)))
+    assert order_id.endswith(f"/{BTC}/0")  # no position in the intent: sent against szi 0
+    # HyperCore applies the fill: BTC szi 10,000 → 15,000 (0.1 → 0.15 BTC)
+    fill = (15_000, 8_850_000_000, -4_900_000_000, 10, True)
+    chain.transact(seeded["position_precompile"].functions.setPosition(ALICE, BTC, fill))
+    chain.anvil.increase_time(venue.settle_window_s)
+    fresh = seeded.venue(chain)  # another process: the id alone carries what the outcome needs
+    outcome = fresh.order_outcome(order_id, 0)
+    assert (outcome.status, outcome.reason) == ("executed", "szi 0 → 15000")
+    assert venue.settle_window_s == DEFAULT_SETTLE_WINDOW_S == 10  # network file leaves the default
+
+
+def test_hyperevm_is_read_at_latest_and_labelled_with_the_block_the_batch_saw(chain, seeded):
+    network = seeded.network
+    assert network.read_at == "latest"
+    snapshot = SnapshotReader(connect(chain.anvil.url, network.chain_id), network).take(ALICE)
+    head = chain.w3.eth.get_block("latest")
+    assert (snapshot.block_number, snapshot.block_timestamp) == (head["number"], head["timestamp"])
+    eth = next(p for p in snapshot.positions if p.symbol == "ETH")
+    assert (eth.source.block_number, eth.source.block_timestamp) == (head["number"], head["timestamp"])
+    assert eth.extra["l1_block"] == L1_BLOCK
+    assert next(m for m in snapshot.markets if m.symbol == "ETH").extra["l1_block"] == L1_BLOCK
+
+
+def test_a_precompile_burns_all_gas_on_bad_input_and_only_its_market_fails(chain, seeded):
+    px = seeded["mark_px_precompile"]
+    tx_hash = chain.w3.eth.send_transaction(
+        {"from": ALICE, "to": px.address, "data": abi_encode(["uint32"], [173]), "gas": 200_000}
+    )
+    receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash)
+    assert (receipt["status"], receipt["gasUsed"]) == (0, 200_000)  # all of it, as the real precompiles
+    doc = copy.deepcopy(seeded.document)
+    doc["venues"][HL_VENUE]["markets"]["DOGE"] = {"asset": "DOGE", "perp_index": 173, "coin": "DOGE", "sz_decimals": 0}
+    venue = seeded.venue(chain, document=doc)
+    rpc = Rpc(connect(chain.anvil.url, chain.w3.eth.chain_id))
+    calls = list(venue._calls(ALICE).values())
+    with pytest.raises(RpcError, match="OutOfGas"):  # in one aggregate3, the burnt gas sinks every call
+        execute(rpc, [dataclasses.replace(c, group=None) for c in calls], "latest")
+    results = execute(rpc, calls, "latest")  # each market in its own aggregate3: DOGE fails alone
+    failed = {c.label for c, r in zip(calls, results, strict=True) if not r.ok}
+    assert failed == {"DOGE.perpAssetInfo", "DOGE.markPx", "DOGE.oraclePx", "DOGE.position"}
+
+
+def test_a_sender_without_a_hypercore_account_is_refused_before_sending(chain, seeded):
+    venue = seeded.venue(chain)
+    state, _ = read(chain, venue)
+    eth = next(m for m in state.markets if m.symbol == "ETH")
+    bob = DEV_ACCOUNTS[3][0]
+    with pytest.raises(UnsupportedOrder, match="has no HyperCore account"):
+        venue.encode_order(bob, OrderIntent(eth, Decimal(-1), Decimal(3400)))
+    with pytest.raises(UnsupportedOrder, match="has no HyperCore account"):
+        venue.encode_collateral(bob, Decimal(100))
+    chain.transact(seeded["core_user_exists_precompile"].functions.setCoreUserExists(bob, True))
+    assert len(venue.encode_order(bob, OrderIntent(eth, Decimal(-1), Decimal(3400)))) == 1

@@ -206,6 +206,8 @@ PRECOMPILE_CONTRACTS = {
     "oracle_px_precompile": "HyperCorePxStandIn",
     "perp_asset_info_precompile": "HyperCorePerpAssetInfoStandIn",
     "account_margin_summary_precompile": "HyperCoreMarginSummaryStandIn",
+    "l1_block_number_precompile": "HyperCoreL1BlockNumberStandIn",
+    "core_user_exists_precompile": "HyperCoreUserExistsStandIn",
     "core_writer": "CoreWriterStandIn",
 }
 

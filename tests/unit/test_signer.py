@@ -26,7 +26,8 @@ def test_a_key_from_the_environment(monkeypatch):
 
 def test_an_encrypted_keystore_with_its_password(monkeypatch, tmp_path):
     keystore = tmp_path / "key.json"
-    keystore.write_text(json.dumps(Account.encrypt(KEY, "correct horse")))
+    # a real scrypt keystore, with a cheaper work factor than eth-account's default 2**18
+    keystore.write_text(json.dumps(Account.encrypt(KEY, "correct horse", kdf="scrypt", iterations=2**12)))
     monkeypatch.setenv("HEDGER_KEYSTORE", str(keystore))
     with pytest.raises(SignerError, match="HEDGER_KEYSTORE_PASSWORD is not"):
         load_signer()

@@ -1,7 +1,17 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import "./GmxTypes.sol";
+// NatSpec lint off: a stand-in: its functions are GMX's DataStore interface or test seeding.
+// solhint-disable use-natspec
+
+import {
+    GmxMarketProps,
+    GmxPositionAddresses,
+    GmxPosition,
+    GmxOrder,
+    GmxMarketRates,
+    GmxPendingFees
+} from "./GmxTypes.sol";
 
 /// @title GmxDataStoreStandIn
 /// @notice hedger's stand-in for GMX v2's DataStore: `getUint(bytes32)` answers exactly like the real
@@ -89,7 +99,7 @@ contract GmxDataStoreStandIn {
 
     /// @notice Store an order under GMX's key scheme keccak256(abi.encode(dataStore, nonce)).
     function storeOrder(GmxOrder calldata order) external onlyController returns (bytes32 key) {
-        nonce += 1;
+        ++nonce;
         key = keccak256(abi.encode(address(this), nonce));
         orders[key] = order;
         accountOrderKeys[order.addresses.account].push(key);

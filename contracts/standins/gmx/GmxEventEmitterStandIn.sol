@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import "./GmxTypes.sol";
+// NatSpec lint off: a stand-in: its function is GMX's EventEmitter interface.
+// solhint-disable use-natspec
+
+import {GmxEventLogData} from "./GmxTypes.sol";
 
 /// @title GmxEventEmitterStandIn
 /// @notice GMX v2's EventEmitter for the events hedger follows: `emitEventLog2` and the `EventLog2`
@@ -33,7 +36,12 @@ contract GmxEventEmitterStandIn {
         isController[account] = allowed;
     }
 
-    function emitEventLog2(string memory eventName, bytes32 topic1, bytes32 topic2, GmxEventLogData memory eventData)
+    function emitEventLog2(
+        string calldata eventName,
+        bytes32 topic1,
+        bytes32 topic2,
+        GmxEventLogData calldata eventData
+    )
         external
     {
         if (!isController[msg.sender]) revert Unauthorized(msg.sender);

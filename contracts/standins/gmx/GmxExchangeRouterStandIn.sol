@@ -1,7 +1,22 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import "./GmxTypes.sol";
+// NatSpec lint off: a stand-in: its functions are GMX's Router, OrderVault and ExchangeRouter interfaces.
+// solhint-disable use-natspec
+
+import {
+    GmxMarketProps,
+    GmxOrderAddresses,
+    GmxOrderNumbers,
+    GmxOrderFlags,
+    GmxOrder,
+    GmxCreateOrderParams,
+    GmxAddressKeyValue,
+    GmxBytes32KeyValue,
+    GmxBytesKeyValue,
+    GmxStringKeyValue,
+    GmxEventLogData
+} from "./GmxTypes.sol";
 import {GmxDataStoreStandIn} from "./GmxDataStoreStandIn.sol";
 import {GmxEventEmitterStandIn} from "./GmxEventEmitterStandIn.sol";
 import {IERC20} from "../../interfaces/IERC20.sol";
@@ -71,8 +86,13 @@ contract GmxOrderVaultStandIn {
 ///         "OrderCancelled": topic1 the order key, topic2 the account). Every call inside a multicall
 ///         is recorded with its calldata and the transaction's value, so tests can decode exactly what
 ///         hedger sent.
+///         As GMX, a market order can be cancelled only once it is REQUEST_EXPIRATION_TIME old
+///         (RequestNotYetCancellable). `keeperExecutesIncrease` plays GMX's order keeper for an
+///         increase: it applies GMX's collateral check with the open-interest multiplier and cancels
+///         the order with the custom error in "reasonBytes" (and an empty "reason") when it fails.
 /// @dev Simplifications (docs/venues.md): no execution-fee floor from gas prices, no callback or
-///      referral handling, cancellation needs no expiry wait and refunds nothing. Not GMX code.
+///      referral handling, cancellation refunds nothing, an executed order creates no position (tests
+///      seed positions). Not GMX code.
 contract GmxExchangeRouterStandIn {
     struct RecordedCall {
         address sender;
@@ -85,7 +105,15 @@ contract GmxExchangeRouterStandIn {
     GmxOrderVaultStandIn public immutable orderVault;
     GmxEventEmitterStandIn public immutable eventEmitter;
     address public immutable wnt;
+    address public immutable keeper;
     RecordedCall[] private recorded;
+
+    uint256 private constant FLOAT_PRECISION = 1e30;
+    bytes32 private constant REQUEST_EXPIRATION_TIME = keccak256(abi.encode("REQUEST_EXPIRATION_TIME"));
+    bytes32 private constant OPEN_INTEREST = keccak256(abi.encode("OPEN_INTEREST"));
+    bytes32 private constant MIN_COLLATERAL_FACTOR = keccak256(abi.encode("MIN_COLLATERAL_FACTOR"));
+    bytes32 private constant MIN_COLLATERAL_FACTOR_FOR_OPEN_INTEREST_MULTIPLIER =
+        keccak256(abi.encode("MIN_COLLATERAL_FACTOR_FOR_OPEN_INTEREST_MULTIPLIER"));
 
     event MulticallRecorded(uint256 indexed index, address indexed sender, uint256 value, bytes data);
 
@@ -97,6 +125,8 @@ contract GmxExchangeRouterStandIn {
     error InvalidReceiver(address receiver);
     error EmptyOrder();
     error Unauthorized(address caller, string reason);
+    error RequestNotYetCancellable(uint256 requestAge, uint256 requestExpirationAge, string requestType);
+    error InsufficientCollateralUsd(int256 remainingCollateralUsd);
 
     constructor(
         GmxDataStoreStandIn dataStore_,
@@ -110,6 +140,7 @@ contract GmxExchangeRouterStandIn {
         orderVault = orderVault_;
         eventEmitter = eventEmitter_;
         wnt = wnt_;
+        keeper = msg.sender;
     }
 
     function multicall(bytes[] calldata data) external payable returns (bytes[] memory results) {
@@ -117,8 +148,11 @@ contract GmxExchangeRouterStandIn {
         for (uint256 i = 0; i < data.length; ++i) {
             recorded.push(RecordedCall(msg.sender, msg.value, data[i]));
             emit MulticallRecorded(recorded.length - 1, msg.sender, msg.value, data[i]);
+            // As GMX's multicall: each call runs as this contract, its revert bubbled up unchanged.
+            // solhint-disable-next-line avoid-low-level-calls
             (bool success, bytes memory result) = address(this).delegatecall(data[i]);
             if (!success) {
+                // solhint-disable-next-line no-inline-assembly
                 assembly {
                     revert(add(result, 32), mload(result))
                 }
@@ -145,16 +179,79 @@ contract GmxExchangeRouterStandIn {
         eventEmitter.emitEventLog2("OrderCreated", key, _topic(msg.sender), _keyAndAccount(key, msg.sender));
     }
 
+    /// @notice Cancel the caller's order: a market order only once it is REQUEST_EXPIRATION_TIME old, as
+    ///         GMX's OrderHandler (BaseHandler.validateRequestCancellation, measured from updatedAtTime).
+    /// @param key The order's key.
     function cancelOrder(bytes32 key) external payable {
-        address account = dataStore.order(key).addresses.account;
+        GmxOrder memory order = dataStore.order(key);
+        address account = order.addresses.account;
         if (account == address(0)) revert EmptyOrder();
         if (account != msg.sender) revert Unauthorized(msg.sender, "account for cancelOrder");
+        if (_isMarketOrder(order.numbers.orderType)) {
+            uint256 expiration = dataStore.getUint(REQUEST_EXPIRATION_TIME);
+            uint256 age = block.timestamp - order.numbers.updatedAtTime;
+            if (age < expiration) revert RequestNotYetCancellable(age, expiration, "Order");
+        }
+        _cancel(key, account, "USER_INITIATED_CANCEL", "");
+    }
+
+    /// @notice GMX's order keeper executing a market increase: GMX requires collateral of at least
+    ///         size × max(MIN_COLLATERAL_FACTOR, open interest after the order × the side's
+    ///         MIN_COLLATERAL_FACTOR_FOR_OPEN_INTEREST_MULTIPLIER) (PositionUtils.willPositionCollateralBeSufficient),
+    ///         else the execution reverts with InsufficientCollateralUsd and the order is cancelled with
+    ///         that revert as "reasonBytes". Otherwise the order is removed as executed.
+    /// @dev The order is taken as opening a new position (no existing collateral or size is added).
+    /// @param key The order's key.
+    /// @param collateralPriceMin The collateral token's min price, 30-decimal USD per smallest unit.
+    /// @return executed Whether the order executed (false: it was cancelled).
+    function keeperExecutesIncrease(bytes32 key, uint256 collateralPriceMin) external returns (bool executed) {
+        if (msg.sender != keeper) revert Unauthorized(msg.sender, "keeper");
+        GmxOrder memory order = dataStore.order(key);
+        if (order.addresses.account == address(0)) revert EmptyOrder();
+        GmxOrderNumbers memory n = order.numbers;
+        int256 collateralUsd = int256(n.initialCollateralDeltaAmount * collateralPriceMin);
+        uint256 factor = _minCollateralFactorForIncrease(order.addresses.market, order.flags.isLong, n.sizeDeltaUsd);
+        if (collateralUsd < int256(n.sizeDeltaUsd * factor / FLOAT_PRECISION)) {
+            bytes memory reason = abi.encodeWithSelector(InsufficientCollateralUsd.selector, collateralUsd);
+            _cancel(key, order.addresses.account, "", reason);
+            return false;
+        }
+        dataStore.removeOrder(key);
+        eventEmitter.emitEventLog2(
+            "OrderExecuted", key, _topic(order.addresses.account), _keyAndAccount(key, order.addresses.account)
+        );
+        return true;
+    }
+
+    function _minCollateralFactorForIncrease(address market, bool isLong, uint256 sizeDeltaUsd)
+        private
+        view
+        returns (uint256 factor)
+    {
+        GmxMarketProps memory props = dataStore.market(market);
+        uint256 openInterest = _openInterest(market, props.longToken, isLong);
+        if (props.shortToken != props.longToken) {
+            openInterest += _openInterest(market, props.shortToken, isLong);
+        }
+        uint256 multiplier = dataStore.getUint(
+            keccak256(abi.encode(MIN_COLLATERAL_FACTOR_FOR_OPEN_INTEREST_MULTIPLIER, market, isLong))
+        );
+        factor = (openInterest + sizeDeltaUsd) * multiplier / FLOAT_PRECISION;
+        uint256 marketFactor = dataStore.getUint(keccak256(abi.encode(MIN_COLLATERAL_FACTOR, market)));
+        if (marketFactor > factor) factor = marketFactor;
+    }
+
+    function _openInterest(address market, address collateralToken, bool isLong) private view returns (uint256) {
+        return dataStore.getUint(keccak256(abi.encode(OPEN_INTEREST, market, collateralToken, isLong)));
+    }
+
+    function _cancel(bytes32 key, address account, string memory reason, bytes memory reasonBytes) private {
         dataStore.removeOrder(key);
         GmxEventLogData memory data = _keyAndAccount(key, account);
         data.stringItems.items = new GmxStringKeyValue[](1);
-        data.stringItems.items[0] = GmxStringKeyValue("reason", "USER_INITIATED_CANCEL");
+        data.stringItems.items[0] = GmxStringKeyValue("reason", reason);
         data.bytesItems.items = new GmxBytesKeyValue[](1);
-        data.bytesItems.items[0] = GmxBytesKeyValue("reasonBytes", "");
+        data.bytesItems.items[0] = GmxBytesKeyValue("reasonBytes", reasonBytes);
         eventEmitter.emitEventLog2("OrderCancelled", key, _topic(account), data);
     }
 
@@ -244,7 +341,7 @@ contract GmxExchangeRouterStandIn {
         order.numbers.updatedAtTime = block.timestamp;
         order.numbers.validFromTime = params.numbers.validFromTime;
         order.flags = GmxOrderFlags(params.isLong, params.shouldUnwrapNativeToken, false, params.autoCancel);
-        order.dataList = params.dataList;
+        order._dataList = params.dataList;
     }
 
     function _isIncreaseOrSwap(uint8 orderType) private pure returns (bool) {

@@ -1,7 +1,20 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import "./GmxTypes.sol";
+// NatSpec lint off: a stand-in: its functions are GMX's Reader interface.
+// solhint-disable use-natspec
+
+import {
+    GmxMarketProps,
+    GmxMarketPrices,
+    GmxPosition,
+    GmxPositionFees,
+    GmxPositionInfo,
+    GmxMarketInfo,
+    GmxOrderInfo,
+    GmxMarketRates,
+    GmxPendingFees
+} from "./GmxTypes.sol";
 import {GmxDataStoreStandIn} from "./GmxDataStoreStandIn.sol";
 
 /// @title GmxReaderStandIn
@@ -37,8 +50,8 @@ contract GmxReaderStandIn {
         address dataStore,
         address, /* referralStorage */
         address account,
-        address[] memory markets,
-        GmxMarketPrices[] memory marketPrices,
+        address[] calldata markets,
+        GmxMarketPrices[] calldata marketPrices,
         address, /* uiFeeReceiver */
         uint256 start,
         uint256 end
@@ -53,7 +66,7 @@ contract GmxReaderStandIn {
         }
     }
 
-    function getMarketInfo(address dataStore, GmxMarketPrices memory, address marketKey)
+    function getMarketInfo(address dataStore, GmxMarketPrices calldata, address marketKey)
         external
         view
         returns (GmxMarketInfo memory info)

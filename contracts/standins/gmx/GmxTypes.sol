@@ -216,7 +216,7 @@ struct GmxOrder {
     GmxOrderAddresses addresses;
     GmxOrderNumbers numbers;
     GmxOrderFlags flags;
-    bytes32[] dataList;
+    bytes32[] _dataList; // GMX's own name in Order.Props (the Reader's ABI)
 }
 
 struct GmxOrderInfo {
@@ -259,6 +259,8 @@ struct GmxCreateOrderParams {
 
 /// @dev What a test seeds for a market's funding and borrowing (the real Reader derives these from
 ///      DataStore state and the prices it is given; the stand-in returns what was seeded).
+// Field order is the seeding ABI tests use (setMarketRates' tuple), not a storage layout to pack.
+// solhint-disable-next-line gas-struct-packing
 struct GmxMarketRates {
     bool longsPayShorts;
     uint256 fundingFactorPerSecond;

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+// NatSpec lint off: a stand-in: WETH's interface.
+// solhint-disable use-natspec
+
 import {TestToken} from "../../tokens/TestToken.sol";
 
 /// @title GmxWrappedNativeStandIn

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+// NatSpec lint off: a stand-in: HyperEVM's CoreWriter interface plus test records.
+// solhint-disable use-natspec
+
 /// @title CoreWriterStandIn
 /// @notice hedger's stand-in for HyperEVM's CoreWriter system contract
 ///         (0x3333333333333333333333333333333333333333): `sendRawAction(bytes)` with the real

@@ -67,7 +67,7 @@ def test_the_estimator_warm_up_holds_the_fallback_then_follows_the_estimate():
     history = synthetic_history(spot, spot**0.5 * 10, hedge_asset="OTHER")  # perp log returns are half the spot's
     ratio = target_ratio(history, policy_from_name("rolling_ols_48"))
 
-    assert np.all(ratio[:48] == 1.0)  # fallback until 48 complete return pairs exist
+    assert np.allclose(ratio[:48], 1.0, rtol=0, atol=1e-12)  # fallback until 48 complete return pairs exist
     assert np.allclose(ratio[48:], 2.0)
 
 
@@ -77,5 +77,5 @@ def test_a_same_asset_estimate_holds_the_prior_through_its_burn_in_then_follows_
     ratio = target_ratio(history, policy_from_name("rolling_ols_48"))
     burn_in = 30 * SAME_ASSET_HORIZON_H  # complete one-day returns exist from row 24 on
 
-    assert np.all(ratio[: SAME_ASSET_HORIZON_H + burn_in - 1] == 1.0)
+    assert np.allclose(ratio[: SAME_ASSET_HORIZON_H + burn_in - 1], 1.0, rtol=0, atol=1e-12)
     assert np.allclose(ratio[SAME_ASSET_HORIZON_H + burn_in - 1 :], 2.0)

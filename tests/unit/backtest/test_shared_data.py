@@ -92,7 +92,9 @@ def test_decisions_never_see_the_future(request, history_name):
         changed = run_backtest(perturbed, policy_from_name(name))
         past = slice(0, cutoff + 1)
 
-        assert np.array_equal(original.target_ratio[past], changed.target_ratio[past]), name
-        assert np.array_equal(original.perp_size[past], changed.perp_size[past]), name
-        assert np.array_equal(np.cumsum(original.book_pnl_usd)[past], np.cumsum(changed.book_pnl_usd)[past]), name
+        np.testing.assert_allclose(original.target_ratio[past], changed.target_ratio[past], rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(original.perp_size[past], changed.perp_size[past], rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(
+            np.cumsum(original.book_pnl_usd)[past], np.cumsum(changed.book_pnl_usd)[past], rtol=1e-12, err_msg=name
+        )
         assert not np.array_equal(original.perp_size[future], changed.perp_size[future]), name

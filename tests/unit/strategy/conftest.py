@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from hedger.strategy.ratio import read_price_history
+from hedger.backtest.data import read_price_history
 from tests.support.data import data_file
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from hedger.model import ActionKind, Verdict
 from hedger.strategy.parameters import GuardSettings, SizingSettings, StrategySettings
-from hedger.strategy.plan import acceptable_price, advance_state, build_plan, ratios_from_estimates
+from hedger.strategy.plan import acceptable_price, advance_state, build_plan
 from hedger.strategy.policy import RebalancePolicy
 from hedger.strategy.state import PlannerState, PricePoint
 from tests.unit.strategy import factory as f
@@ -427,15 +427,6 @@ def test_stablecoins_are_not_hedged_and_unpriced_cross_hedges_are_not_sized():
     snap = replace(f.snapshot(), exposures=(f.exposure("STETH", 5), f.exposure("ETH", 10, -10), f.exposure("USDC", 1)))
     plan = build_plan(snap, settings)
     assert plan.actions == () and "target_unpriced" in codes(plan)
-
-
-def test_ratios_from_estimates():
-    class Estimate:
-        def __init__(self, ratio):
-            self.ratio = ratio
-
-    ratios = ratios_from_estimates({"ETH": Estimate(0.98812345), "X": Estimate({"ETH": 0.6, "BTC": 0.3})})
-    assert ratios == {"ETH": D("0.9881"), "X": {"ETH": D("0.6000"), "BTC": D("0.3000")}}
 
 
 def test_an_unusable_stablecoin_feed_blocks_new_exposure():

@@ -197,10 +197,10 @@ def test_ewma_rejects_a_lambda_outside_zero_one(lam):
 def test_fixed_ratio_only_measures():
     spot, perp = synthetic_returns(beta=1.0, noise=0.001)
     estimate = FixedRatio(0.5).estimate(spot, perp)
-    assert (estimate.ratio, estimate.std_error) == (0.5, 0.0)
+    assert (estimate.ratio, estimate.std_error) == pytest.approx((0.5, 0.0), abs=1e-12)
     assert estimate.effectiveness == pytest.approx(hedge_effectiveness(spot, perp, 0.5))
     assert FixedRatio(0.5).estimate(spot.iloc[:1], perp.iloc[:1]).observations == 1
-    assert (FixedRatio(0.5).series(spot, perp) == 0.5).all()
+    assert np.allclose(FixedRatio(0.5).series(spot, perp), 0.5, rtol=0, atol=1e-12)
 
 
 ESTIMATORS = [
@@ -224,7 +224,9 @@ def test_series_ends_at_the_estimate_and_never_looks_ahead(estimator):
     assert series.iloc[-1] == pytest.approx(estimator.estimate(spot, perp).ratio, rel=1e-9)
     changed_future = spot.copy()
     changed_future.iloc[700:] *= -3
-    assert series.iloc[:700].equals(estimator.series(changed_future, perp).iloc[:700])
+    pd.testing.assert_series_equal(
+        series.iloc[:700], estimator.series(changed_future, perp).iloc[:700], rtol=1e-12, atol=0
+    )
 
 
 def test_series_is_nan_until_enough_data():
@@ -264,7 +266,7 @@ def test_aggregated_returns_are_k_period_log_returns_and_never_bridge_a_gap():
 
 
 def test_hac_factor_is_the_bartlett_sum_of_squared_overlaps():
-    assert hac_factor(1) == 1.0
+    assert hac_factor(1) == pytest.approx(1.0)
     for k in (2, 24):
         assert hac_factor(k) ** 2 == pytest.approx(sum((1 - abs(j) / k) ** 2 for j in range(-k + 1, k)))
 
@@ -314,14 +316,14 @@ def test_basis_noise_pulls_the_hourly_slope_under_one_and_a_daily_horizon_remove
 
 
 def test_shrinkage_weight_closed_forms():
-    assert shrinkage_weight(0.01, 0.0) == 1.0  # no doubt: the estimate stands
-    assert shrinkage_weight(0.0, 0.01) == 0.0  # the estimate is the prior
+    assert shrinkage_weight(0.01, 0.0) == pytest.approx(1.0)  # no doubt: the estimate stands
+    assert shrinkage_weight(0.0, 0.01) == pytest.approx(0.0, abs=1e-12)  # the estimate is the prior
     assert shrinkage_weight(0.01, 0.01) == pytest.approx(0.5)  # one standard error away: half way
     assert shrinkage_weight(0.02, 0.01) == pytest.approx(0.8)  # 4 / (4 + 1)
     assert shrinkage_weight(-0.02, 0.01) == pytest.approx(0.8)  # symmetric
     assert shrinkage_weight(0.02, 0.01, c=2) == pytest.approx(2 / 3)  # c asks for more evidence
-    assert shrinkage_weight(np.nan, 0.01) == 0.0
-    assert shrinkage_weight(0.01, np.nan) == 0.0
+    assert shrinkage_weight(np.nan, 0.01) == pytest.approx(0.0, abs=1e-12)
+    assert shrinkage_weight(0.01, np.nan) == pytest.approx(0.0, abs=1e-12)
     weights = shrinkage_weight(np.array([0.0, 0.005, 0.01, 0.03]), np.full(4, 0.01))
     np.testing.assert_allclose(weights, [0.0, 0.2, 0.5, 0.9])
     assert np.all(
@@ -372,7 +374,7 @@ def test_the_prior_is_a_parameter():
     assert near.ratio == pytest.approx(0.8014 - 0.2 * 0.0014, abs=0.00005)  # half an SE away: pulled most of the way
     toward_one = ShrunkRatio(OLSRatio(), prior=1.0, burn_in=0).estimate(spot, perp)
     assert toward_one.ratio == pytest.approx(0.8, abs=0.0001)  # 70 standard errors from 1: the data win
-    assert toward_one.params["prior"] == 1.0
+    assert toward_one.params["prior"] == pytest.approx(1.0)
 
 
 def test_the_shrunk_ratio_holds_its_prior_through_the_burn_in():
@@ -381,10 +383,11 @@ def test_the_shrunk_ratio_holds_its_prior_through_the_burn_in():
     assert estimator.required_observations == 30 * 4
     series = estimator.series(spot, perp)
     # the first 4-hour return is complete at row 3: the 120th observation arrives at row 122
-    assert (series.iloc[:122] == 1.0).all()
+    assert np.allclose(series.iloc[:122], 1.0, rtol=0, atol=1e-12)
     assert series.iloc[122:].sub(0.5).abs().max() < 0.001
-    assert estimator.estimate(spot.iloc[:100], perp.iloc[:100]).ratio == 1.0
-    assert ShrunkRatio(OLSRatio()).estimate(spot.iloc[:2], perp.iloc[:2]).ratio == 1.0  # no data: the prior
+    assert estimator.estimate(spot.iloc[:100], perp.iloc[:100]).ratio == pytest.approx(1.0)
+    no_data = ShrunkRatio(OLSRatio()).estimate(spot.iloc[:2], perp.iloc[:2])
+    assert no_data.ratio == pytest.approx(1.0)  # the prior
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [({"c": -1}, "c must"), ({"burn_in": -1}, "burn-in")])
@@ -403,7 +406,7 @@ def test_a_perp_far_from_its_spot_is_flagged_and_excluded_like_a_gap_and_counted
     flagged = basis_outliers(perp, spot)
     assert flagged.tolist() == [False, False, True, False, False, False]  # a missing price is a gap, not an outlier
     assert basis_outliers(perp, spot, max_basis=0.004).tolist() == [False, False, True, True, False, False]
-    assert MAX_BASIS == 0.05
+    assert pytest.approx(0.05) == MAX_BASIS
 
     spot_returns, perp_returns = paired_returns(spot, perp, exclude=flagged)
     assert perp_returns.isna().tolist() == [True, False, True, True, False, True]
@@ -468,9 +471,9 @@ def test_oracle_rounds_stand_for_one_heartbeat_only():
     start = int(pd.Timestamp("2023-01-01", tz="UTC").timestamp())
     updated = [start + 600, start + 3600 + 60, start + 5 * 3600 + 10]
     prices = oracle_round_prices(updated, [100_00000000, 101_00000000, 104_00000000], 8, heartbeat_s=7200)
-    assert prices.tolist()[:3] == [100.0, 101.0, 101.0]
+    assert prices.tolist()[:3] == pytest.approx([100.0, 101.0, 101.0])
     assert np.isnan(prices.iloc[3])  # the 01:00:60 answer is older than the heartbeat at 04:00
-    assert prices.iloc[5] == 104.0
+    assert prices.iloc[5] == pytest.approx(104.0)
 
 
 # --- Real data: shared/data, 2019–2023 ---------------------------------------------------------------
