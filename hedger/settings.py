@@ -263,6 +263,16 @@ class NetworkConfig:
         return to_checksum_address(address) in self.addresses
 
 
+def check_rpc_url(url: str, origin: str) -> None:
+    """An RPC URL must be http(s)://host…; the error shows it redacted (it may carry a key)."""
+    from hedger.chain.redact import redact_url
+
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.split("/")[0].split("@")[-1]:
+        raise ConfigError(origin, "rpc url", f"{redact_url(url)} is not an http(s) URL",
+                          "give an HTTP(S) JSON-RPC endpoint, e.g. http://127.0.0.1:8545")  # fmt: skip
+
+
 def network_dirs() -> list[Path]:
     """Where network files are looked up by name, first match wins: HEDGER_NETWORKS_DIR, ./networks, the
     checkout's networks/ (when hedger runs from one), the user's ($XDG_CONFIG_HOME or ~/.config)/hedger/networks,
@@ -303,16 +313,6 @@ def find_network_file(name_or_path: str) -> Path:
         f"no network file of that name in {', '.join(str(d) for d in dirs)}",
         f"pick one of {known}, pass a path to a .toml file, or run `hedger chain up` to write local.toml",
     )
-
-
-def check_rpc_url(url: str, origin: str) -> None:
-    """An RPC URL must be http(s)://host…; the error shows it redacted (it may carry a key)."""
-    from hedger.chain.redact import redact_url
-
-    scheme, sep, rest = url.strip().partition("://")
-    if not sep or scheme.lower() not in ("http", "https") or not rest.split("/")[0].split("@")[-1]:
-        raise ConfigError(origin, "rpc url", f"{redact_url(url)} is not an http(s) URL",
-                          "give an HTTP(S) JSON-RPC endpoint, e.g. http://127.0.0.1:8545")  # fmt: skip
 
 
 def load_network(name_or_path: str) -> NetworkConfig:

@@ -33,7 +33,7 @@ from hedger.errors import ChainIdMismatch, RpcError, RpcGarbage, RpcTimeout
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.HTTPError, ConnectionError, TimeoutError)
-_TRANSIENT_RPC_CODES = {-32005, 429}  # limit exceeded, too many requests
+_TRANSIENT_RPC_CODES = {-32005, -32603, 429}  # limit exceeded, internal error, too many requests
 _TRANSIENT_MESSAGES = ("rate limit", "too many requests", "header not found", "try again")
 DEFAULT_BUDGET_S = 30.0
 CONNECT_TIMEOUT_S = 3.0
@@ -89,13 +89,13 @@ class Rpc:
 
     def request(self, method: str, params: list[Any]) -> Any:
         provider: Any = self.w3.provider
-        return self._retrying(method, lambda: _result(provider.make_request(method, params), method))
+        return self._retrying(method, lambda: _result(provider.make_request(RPCEndpoint(method), params), method))
 
     def batch(self, requests_: list[tuple[str, list[Any]]], errors_as_values: bool = False) -> list[Any]:
         """Several requests in one HTTP round trip; results in request order. With `errors_as_values`, a
         request the node refused (not a transient failure, which is retried) comes back as its RpcError
         in its place, so one failed request does not sink the others."""
-        provider = self.w3.provider
+        provider: Any = self.w3.provider
         if len(requests_) == 1 or not isinstance(provider, JSONBaseProvider):  # no JSON-RPC batches: one by one
             return [self._one_request(method, params, errors_as_values) for method, params in requests_]
 
@@ -103,12 +103,11 @@ class Rpc:
             try:
                 return _result(response, method)
             except RpcError as error:
-                if errors_as_values:
+                if errors_as_values and not isinstance(error, RpcGarbage):
                     return error
                 raise
 
         def send() -> list[Any]:
-            provider: Any = self.w3.provider
             responses = provider.make_batch_request([(RPCEndpoint(m), p) for m, p in requests_])
             if not isinstance(responses, list):
                 return [_result(responses, "batch")]

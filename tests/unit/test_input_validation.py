@@ -98,9 +98,10 @@ def test_typed_values_are_converted():
         doc_with("execution", {"max_fee_per_gas_gwei": 50, "reduce_when_halted": True, "receipt_timeout_s": "12.5"}),
         "<f>",
     )
-    assert network.execution == {"max_fee_per_gas_gwei": Decimal(50), "reduce_when_halted": True,
-                                 "receipt_timeout_s": pytest.approx(12.5)}  # fmt: skip
-    assert (network.rpc_timeout_s, network.confirmations) == (pytest.approx(30.0), 3)
+    assert network.execution["max_fee_per_gas_gwei"] == Decimal(50)
+    assert network.execution["reduce_when_halted"] is True
+    assert network.execution["receipt_timeout_s"] == pytest.approx(12.5, abs=1e-12)  # a float, from "12.5"
+    assert network.rpc_timeout_s == pytest.approx(30.0, abs=1e-12) and network.confirmations == 3
 
 
 @pytest.mark.parametrize(
