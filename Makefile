@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # still fit pyproject.toml are kept.
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet $(UPGRADE)
 
-.PHONY: setup setup-brownie setup-browser dashboard-assets compile demo test test-fast test-integration lint typecheck lock bench clean setup-postgres
+.PHONY: setup setup-brownie setup-browser dashboard-assets compile demo test test-fast test-integration test-ganache lint typecheck lock bench clean setup-postgres
 
 setup: $(PY_STAMP) $(NODE_STAMP) compile dashboard-assets
 
@@ -43,7 +43,8 @@ $(PY_STAMP): requirements/dev.lock pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-# --ignore-scripts: the platform's Anvil binary arrives as an optional dependency; no install script is needed.
+# --ignore-scripts: the platform's Anvil binary arrives as an optional dependency, Ganache as a bundle;
+# no install script is needed.
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
@@ -95,6 +96,10 @@ test-fast: $(PY_STAMP)
 
 test-integration: setup setup-brownie
 	$(PY) -m pytest -n 2 tests/integration $(PYTEST_ARGS)
+
+# The integration suite on Ganache instead of Anvil (docs/nodes.md); tests marked anvil_only are skipped.
+test-ganache: setup
+	$(PY) -m pytest -n 2 --node ganache tests/integration $(PYTEST_ARGS)
 
 lint: $(PY_STAMP) $(NODE_STAMP)
 	$(PY) -m ruff check hedger tests scripts bench tools

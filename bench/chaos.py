@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: t
 from hedger.app.keeper import Keeper, KeeperConfig
 from hedger.app.session import KILL_SWITCH_ENV, Session
 from hedger.app.telemetry import KeeperMetrics
-from hedger.chain.anvil import Anvil
 from hedger.chain.connect import connect
+from hedger.chain.nodes import Anvil
 from hedger.chain.universe import deploy_universe
 from hedger.errors import RpcError
 from hedger.execution.journal import Journal, TxStatus
@@ -310,7 +310,7 @@ def _inject(kind: str, chain: LocalChain, proxy: ChaosProxy, rng: random.Random,
         rpc("anvil_setNextBlockBaseFeePerGas", hex(500 * GWEI))  # above the 200 gwei cap
         rpc("evm_mine")
     elif kind == "oracle_stall":
-        chain.anvil.increase_time(3_700)
+        chain.node.increase_time(3_700)
         refresh_feeds(chain, skip="ETH/")
     elif kind == "outside_nonce":
         rpc("eth_sendTransaction", {"from": DEMO, "to": chain.universe.deployer, "value": "0x1"})

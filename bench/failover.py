@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: the helpers the tests use
 
-from hedger.chain.anvil import DEV_ACCOUNTS, Anvil, AnvilConfig
+from hedger.chain.nodes import DEV_ACCOUNTS, Anvil, NodeConfig
 from hedger.execution.lease import open_leases
 from tests.support.fleet import Contender, audit
 
@@ -108,7 +108,7 @@ def main() -> None:
         import pgserver
 
         server = pgserver.get_server(directory / "pg", cleanup_mode="stop")
-    node = Anvil.launch(AnvilConfig(block_time=args.block_time))
+    node = Anvil.launch(NodeConfig(block_time=args.block_time))
     try:
         trials = [
             trial(node, _fresh_database(server.get_uri()), kill=index % 2 == 1, ttl_blocks=args.ttl_blocks,

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: the helpers the tests use
 
 from hedger.app.logs import configure
-from hedger.chain.anvil import Anvil
+from hedger.chain.nodes import Anvil
 from hedger.chain.universe import deploy_universe
 from hedger.testing import LocalChain
 from tests.support.keeper_helpers import DEMO_KEY, move_price, network_with, open_keeper, raw_rpc

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: the helpers the tests use
 
-from hedger.chain.anvil import Anvil
+from hedger.chain.nodes import Anvil
 from hedger.chain.universe import deploy_universe
 from hedger.testing import LocalChain
 from tests.support.chain_helpers import fund_margin

@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from hedger.chain.anvil import Anvil
 from hedger.chain.connect import Rpc, connect
 from hedger.chain.contracts import at
 from hedger.chain.history_seed import HOUR_S, load_seed
 from hedger.chain.multicall import latest_block
+from hedger.chain.nodes import Anvil
 from hedger.chain.universe import deploy_universe, network_document
 from hedger.oracles.history import ChainHistory, RoundCache
 from hedger.settings import parse_network

@@ -14,9 +14,9 @@ import time
 from dataclasses import replace
 from decimal import Decimal
 
-from hedger.chain.anvil import Anvil
 from hedger.chain.connect import Rpc, connect
 from hedger.chain.contracts import at
+from hedger.chain.nodes import Anvil
 from hedger.chain.universe import FeedSpec, MarketSpec, UniverseSpec, deploy_universe, network_document, to_units
 from hedger.settings import NetworkConfig, parse_network
 from hedger.snapshot import SnapshotReader

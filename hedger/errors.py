@@ -83,10 +83,17 @@ class ChainIdMismatch(ChainError):
         )
 
 
-class AnvilError(ChainError):
-    """A local Anvil node could not be started, died, or did not answer in time."""
+class NodeError(ChainError):
+    """A local node (Anvil, Ganache) could not be started, died, did not answer in time, or refused a helper."""
 
-    hint = "see the Anvil output above; `make setup` installs Anvil, HEDGER_ANVIL points at another binary"
+    hint = (
+        "see the node's output above; `make setup` installs Anvil and Ganache, HEDGER_ANVIL / HEDGER_GANACHE"
+        " point at other ones"
+    )
+
+
+class NodeUnsupported(NodeError):
+    """The local node kind cannot do what was asked (Ganache: no state dumps)."""
 
 
 class DecodeError(ChainError):

@@ -23,9 +23,9 @@ import tomli_w
 from hedger.app.cli import main as hedger
 from hedger.app.keeper import Keeper, KeeperConfig
 from hedger.app.session import Session
-from hedger.chain.anvil import DEV_ACCOUNTS, Anvil
 from hedger.chain.contracts import at
 from hedger.chain.history_seed import load_seed
+from hedger.chain.nodes import DEV_ACCOUNTS, Anvil
 from hedger.chain.universe import Universe, deploy_universe, network_document, to_units
 
 DEMO_STRATEGY = {"sizing": {"max_notional_usd": "20000"}}

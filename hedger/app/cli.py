@@ -29,18 +29,19 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_HALTED, EXIT_ACTION_FAILED, EXIT_INTERRUPT
 
 
 def _chain_up(args: argparse.Namespace) -> int:
-    from hedger.chain.anvil import DEV_ACCOUNTS, Anvil, AnvilConfig
     from hedger.chain.history_seed import load_seed
+    from hedger.chain.nodes import DEV_ACCOUNTS, NodeConfig, node_kind
     from hedger.chain.universe import deploy_universe, write_network_file
 
     started = time.monotonic()
-    config = AnvilConfig(port=args.port, fork_url=args.fork_url, fork_block=args.fork_block, chain_id=args.chain_id)
+    config = NodeConfig(port=args.port, fork_url=args.fork_url, fork_block=args.fork_block, chain_id=args.chain_id)
     seed = load_seed(args.history_days) if args.history_days > 0 else None
-    with Anvil.launch(config) as node:
+    with node_kind(args.node).launch(config) as node:
         universe = deploy_universe(node, history=seed)
         write_network_file(universe, Path(args.network_file))
         elapsed = time.monotonic() - started
-        print(f"Anvil {node.url} (chain id {universe.chain_id}) ready with the reference universe in {elapsed:.1f} s")
+        print(f"{node.name} {node.url} (chain id {universe.chain_id}) ready with the reference universe", end="")
+        print(f" in {elapsed:.1f} s")
         print(f"Network file: {args.network_file}")
         print(f"  PerpMarket  {universe.perp_market}  markets {universe.market_ids}")
         for symbol, address in universe.tokens.items():
@@ -53,19 +54,19 @@ def _chain_up(args: argparse.Namespace) -> int:
             print(f"Feeds seeded with {seed.hours} hourly rounds: {universe.history}")
         demo_key = dict(DEV_ACCOUNTS)[universe.demo_account]
         print(f"Demo account {universe.demo_account}; for local use only, in .env:")
-        print(f"  HEDGER_PRIVATE_KEY={demo_key}   # Anvil's public development key #1: never hold real funds")
+        print(f"  HEDGER_PRIVATE_KEY={demo_key}   # a public development key (Anvil's #1): never hold real funds")
         print("Ctrl-C stops the chain.")
-        _wait_for_stop(node.process.poll)
+        _wait_for_stop(lambda: node.alive)
     return EXIT_OK
 
 
-def _wait_for_stop(exited: Callable[[], int | None]) -> None:
+def _wait_for_stop(alive: Callable[[], bool]) -> None:
     """Block until SIGINT/SIGTERM, or until the child process exits on its own."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(0.5):
-        if exited() is not None:
+        if not alive():
             raise HedgerError("the chain process exited unexpectedly")
 
 
@@ -219,8 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hedger", description="Hedge on-chain exposure with perpetual futures.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    chain = commands.add_parser("chain", help="local Anvil chains").add_subparsers(dest="chain_command", required=True)
-    up = chain.add_parser("up", help="start Anvil, deploy the reference universe, write the network file")
+    chain = commands.add_parser("chain", help="local chains (Anvil or Ganache)")
+    chain_commands = chain.add_subparsers(dest="chain_command", required=True)
+    up = chain_commands.add_parser(
+        "up", help="start a local node, deploy the reference universe, write the network file"
+    )
+    up.add_argument("--node", default="anvil", help="anvil (the default) or ganache: see docs/nodes.md")
     up.add_argument("--port", type=int, default=8545)
     up.add_argument("--fork-url", help="fork this chain (an RPC URL) instead of starting a fresh one")
     up.add_argument("--fork-block", type=int, help="fork at this block (default: latest)")

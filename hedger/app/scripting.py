@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hedger.app.session import Session, resolve_account
-from hedger.chain.anvil import DEFAULT_CHAIN_ID, DEV_ACCOUNTS, Anvil, LocalNode
 from hedger.chain.connect import connect
+from hedger.chain.nodes import DEFAULT_CHAIN_ID, DEV_ACCOUNTS, Anvil, LocalNode, attach
 from hedger.chain.universe import deploy_universe, network_document
-from hedger.errors import AnvilError
+from hedger.errors import NodeError
 from hedger.settings import load_env, load_network, parse_network
 
 DEFAULT_LOCAL_RPC = "http://127.0.0.1:8545"
@@ -38,9 +38,9 @@ def _brownie_launched_node() -> bool:
 
 
 def is_throwaway(node: LocalNode) -> bool:
-    """True when the node stops with this script: an Anvil of our own, or one brownie launched for the
+    """True when the node stops with this script: a node of our own, or one brownie launched for the
     run. Scripts leave lasting records (networks/local.toml) only for a node that outlives them."""
-    if isinstance(node, Anvil):
+    if node.owned:
         return True
     return node.url == brownie_rpc_url() and _brownie_launched_node()
 
@@ -48,15 +48,15 @@ def is_throwaway(node: LocalNode) -> bool:
 @contextlib.contextmanager
 def script_node() -> Iterator[LocalNode]:
     """brownie's node when under brownie; else HEDGER_RPC_LOCAL (default :8545) if a node answers
-    there; else a fresh Anvil of our own, stopped when the script ends."""
+    there (Anvil or Ganache); else a fresh Anvil of our own, stopped when the script ends."""
     url = brownie_rpc_url()
     if url:
-        yield LocalNode(url)
+        yield attach(url)
         return
     try:
-        yield LocalNode.attach(os.environ.get("HEDGER_RPC_LOCAL", DEFAULT_LOCAL_RPC))
+        yield attach(os.environ.get("HEDGER_RPC_LOCAL", DEFAULT_LOCAL_RPC))
         return
-    except AnvilError:
+    except NodeError:
         pass
     with Anvil.launch() as node:
         yield node

@@ -29,9 +29,13 @@ from web3.contract import Contract
 from hedger.chain.toolchain import find_node, project_root, solc_script
 from hedger.errors import CompileError, ToolchainError
 
+# One EVM target for every local node kind: shanghai, the newest Ganache runs (Anvil runs it too). cancun
+# would let solc emit MCOPY, which Ganache rejects; no contract needs cancun (no transient storage,
+# blobs or explicit mcopy).
+EVM_VERSION = "shanghai"
 SOLC_SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},
-    "evmVersion": "cancun",
+    "evmVersion": EVM_VERSION,
     "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
 }
 _IMPORT = re.compile(r"""^\s*import\s+(?:[^"';]*\sfrom\s+)?["']([^"']+)["']""", re.MULTILINE)
@@ -269,7 +273,7 @@ def _compile_dependency(dependency: Dependency, digest: str, root: Path, out_dir
     request = {
         "language": "Solidity",
         "sources": {dependency.source: {"content": path.read_text()}},
-        "settings": {  # the old compiler's default EVM version: it knows no cancun
+        "settings": {  # the old compiler's default EVM version: it knows no shanghai
             "optimizer": SOLC_SETTINGS["optimizer"],
             "outputSelection": {dependency.source: SOLC_SETTINGS["outputSelection"]["*"]},
         },

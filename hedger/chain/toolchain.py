@@ -1,4 +1,4 @@
-"""Where hedger finds its project files and Node tools (Anvil, solc-js)."""
+"""Where hedger finds its project files and Node tools (Anvil, Ganache, solc-js)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,22 @@ def find_anvil() -> Path:
         "run `make setup` (npm ci installs @foundry-rs/anvil-linux-amd64), or set HEDGER_ANVIL to an anvil binary"
         " (other platforms: npm install @foundry-rs/anvil-<os>-<arch>, or Foundry's own installer)",
     )
+
+
+def find_ganache() -> Path:
+    """Ganache's command-line script (npm's `ganache`, run with node) from HEDGER_GANACHE, else node_modules."""
+    explicit = os.environ.get("HEDGER_GANACHE")
+    if explicit:
+        if not Path(explicit).is_file():
+            raise ToolchainError(
+                f"HEDGER_GANACHE={explicit} is not a file",
+                "point HEDGER_GANACHE at ganache's dist/node/cli.js, or unset it to use the one `make setup` installs",
+            )
+        return Path(explicit)
+    script = project_root() / "node_modules" / "ganache" / "dist" / "node" / "cli.js"
+    if not script.is_file():
+        raise ToolchainError(f"Ganache not found at {script}", "run `make setup` (npm ci installs ganache 7.9.2)")
+    return script
 
 
 def find_node() -> Path:

@@ -17,10 +17,10 @@ import tomli_w
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 
-from hedger.chain.anvil import DEV_ACCOUNTS, LocalNode
 from hedger.chain.contracts import at, compile_contracts, deploy, load_artifact
 from hedger.chain.history_seed import HistorySeed, write_history
 from hedger.chain.multicall import MULTICALL3_ADDRESS
+from hedger.chain.nodes import DEV_ACCOUNTS, LocalNode
 
 WAD = 10**18
 FEED_DECIMALS = 8
@@ -247,6 +247,8 @@ def network_document(universe: Universe) -> dict[str, Any]:
 
 
 def write_network_file(universe: Universe, path: Path) -> None:
-    header = "# Written by `hedger chain up` / scripts/deploy_local.py for a local Anvil chain. Do not edit.\n"
+    header = (
+        "# Written by `hedger chain up` / scripts/deploy_local.py for a local chain (Anvil or Ganache). Do not edit.\n"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(header + tomli_w.dumps(network_document(universe)))

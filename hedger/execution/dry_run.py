@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from hedger.chain.anvil import Anvil, AnvilConfig
 from hedger.chain.connect import connect
+from hedger.chain.nodes import Anvil, NodeConfig
 from hedger.errors import SimulationFailed, ToolchainError
 from hedger.execution.executor import ActionOutcome, ExecutionReport, Executor
 from hedger.execution.journal import Journal
@@ -41,7 +41,7 @@ def dry_run(
     if not plan.actions or plan.halted:
         return DryRun(ExecutionReport(halted=plan.halted), snapshot, "nothing to simulate")
     # no dev accounts on the fork: they would overwrite real balances (a local demo account is one)
-    config = AnvilConfig(fork_url=rpc_url, fork_block=snapshot.block_number, chain_id=network.chain_id, accounts=0)
+    config = NodeConfig(fork_url=rpc_url, fork_block=snapshot.block_number, chain_id=network.chain_id, accounts=0)
     try:
         fork = Anvil.launch(config)
     except ToolchainError:

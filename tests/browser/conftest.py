@@ -65,11 +65,11 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def dashboard(anvil, universe, tmp_path_factory) -> Iterator[Dashboard]:
+def dashboard(node, universe, tmp_path_factory) -> Iterator[Dashboard]:
     """The demo account hedged by one real keeper cycle (its journal and status), then the dashboard on it."""
     directory = tmp_path_factory.mktemp("dashboard")
     kill_switch = directory / "STOP"
-    with chain_state_for(anvil, universe) as chain:
+    with chain_state_for(node, universe) as chain:
         doc = network_document_with(chain, keeper={"kill_switch_file": str(kill_switch)})
         doc["network"]["explorer"] = EXPLORER
         network_file = write_network(doc, directory)
@@ -86,7 +86,7 @@ def dashboard(anvil, universe, tmp_path_factory) -> Iterator[Dashboard]:
             else:
                 os.environ["HEDGER_PRIVATE_KEY"] = previous
         reports = directory / "reports"  # scanned on every request: a test writes its report when it needs one
-        session = open_session(str(network_file), chain.anvil.url, None, journal)
+        session = open_session(str(network_file), chain.node.url, None, journal)
         server = DashboardServer(DashboardApp(Live(session, poll_interval_s=0.1), [reports])).start()
         try:
             yield Dashboard(chain, server, network_file, journal, kill_switch, reports)
@@ -97,10 +97,10 @@ def dashboard(anvil, universe, tmp_path_factory) -> Iterator[Dashboard]:
 @pytest.fixture
 def fresh(dashboard: Dashboard) -> Iterator[Dashboard]:
     """The module's chain as it was before the test (evm snapshot and revert around it)."""
-    snapshot = dashboard.chain.anvil.snapshot()
+    snapshot = dashboard.chain.node.snapshot()
     yield dashboard
     dashboard.kill_switch.unlink(missing_ok=True)
-    dashboard.chain.anvil.revert(snapshot)
+    dashboard.chain.node.revert(snapshot)
 
 
 @pytest.fixture

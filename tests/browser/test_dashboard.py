@@ -158,7 +158,7 @@ def test_an_rpc_outage_shows_a_banner_and_the_page_recovers(chain, browsed, tmp_
     monkeypatch.delenv("HEDGER_ACCOUNT", raising=False)
     network_file = tmp_path / "local.toml"
     write_network_file(chain.universe, network_file)
-    proxy = DroppingProxy(chain.anvil.port)
+    proxy = DroppingProxy(chain.node.port)
     session = open_session(str(network_file), proxy.url, None, tmp_path / "journal.sqlite")
     server = DashboardServer(DashboardApp(Live(session, poll_interval_s=0.1))).start()
     try:

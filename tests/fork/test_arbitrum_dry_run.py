@@ -22,9 +22,9 @@ RPC_URL = os.environ.get("HEDGER_RPC_ARBITRUM")
 if not RPC_URL:
     pytest.skip("set HEDGER_RPC_ARBITRUM to fork Arbitrum One", allow_module_level=True)
 
-from hedger.chain.anvil import DEV_ACCOUNTS, Anvil, AnvilConfig  # noqa: E402
 from hedger.chain.connect import connect  # noqa: E402
 from hedger.chain.contracts import at  # noqa: E402
+from hedger.chain.nodes import DEV_ACCOUNTS, Anvil, NodeConfig  # noqa: E402
 from hedger.settings import load_network  # noqa: E402
 from hedger.snapshot import SnapshotReader  # noqa: E402
 
@@ -46,7 +46,7 @@ def network():
 @pytest.fixture(scope="module")
 def fork(network):
     node = Anvil.launch(
-        AnvilConfig(fork_url=RPC_URL, fork_block=FORK_BLOCK, chain_id=ARBITRUM, accounts=0), timeout_s=120
+        NodeConfig(fork_url=RPC_URL, fork_block=FORK_BLOCK, chain_id=ARBITRUM, accounts=0), timeout_s=120
     )
     try:
         fund(node, network)

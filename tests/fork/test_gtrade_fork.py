@@ -12,9 +12,9 @@ from decimal import Decimal
 
 import pytest
 
-from hedger.chain.anvil import DEV_ACCOUNTS, Anvil, AnvilConfig
 from hedger.chain.connect import Rpc, connect
 from hedger.chain.multicall import latest_block, run_steps
+from hedger.chain.nodes import DEV_ACCOUNTS, Anvil, NodeConfig
 from hedger.settings import load_network
 from hedger.venues.gtrade import GTradeVenue
 
@@ -31,7 +31,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def fork():
-    node = Anvil.launch(AnvilConfig(fork_url=RPC_URL, fork_block=FORK_BLOCK, chain_id=ARBITRUM), timeout_s=120)
+    node = Anvil.launch(NodeConfig(fork_url=RPC_URL, fork_block=FORK_BLOCK, chain_id=ARBITRUM), timeout_s=120)
     yield node
     node.stop()
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from hedger.chain.anvil import Anvil, AnvilConfig
 from hedger.chain.connect import connect
+from hedger.chain.nodes import Anvil, NodeConfig
 from hedger.execution.dry_run import dry_run
 from hedger.execution.sender import SendPolicy
 from hedger.snapshot import SnapshotReader
@@ -27,19 +27,19 @@ def read(url: str, network):
 def test_a_fork_at_a_pinned_block_reads_plans_and_rebalances_like_its_parent(chain):
     network, settings = chain.network, StrategySettings()
     pinned = chain.w3.eth.block_number
-    parent = read(chain.anvil.url, network)
+    parent = read(chain.node.url, network)
     plan = build_plan(parent, settings)
     assert parent.block_number == pinned and len(plan.actions) == 3  # collateral, then the BTC and ETH hedges
     move_price(chain, "ETH", 2500)  # the parent moves on; the fork stays at the pinned block
 
     # no dev accounts on the fork: the demo account is one, and Anvil would credit it 10,000 ETH
-    with Anvil.launch(AnvilConfig(fork_url=chain.anvil.url, fork_block=pinned, accounts=0)) as fork:
+    with Anvil.launch(NodeConfig(fork_url=chain.node.url, fork_block=pinned, accounts=0)) as fork:
         forked = read(fork.url, network)
         assert forked == parent  # every reading, source, block number and timestamp
         assert build_plan(forked, settings) == plan
         on_fork = dry_run(network, forked, plan, fork.url, SendPolicy())
         assert read(fork.url, network) == parent  # a dry run forks again: the fork itself is untouched
-    on_parent = dry_run(network, parent, plan, chain.anvil.url, SendPolicy())
+    on_parent = dry_run(network, parent, plan, chain.node.url, SendPolicy())
 
     assert on_fork.method == on_parent.method == f"executed on an Anvil fork of block {pinned}"
     statuses = [(o.action, o.status) for o in on_fork.report.outcomes]
@@ -49,7 +49,7 @@ def test_a_fork_at_a_pinned_block_reads_plans_and_rebalances_like_its_parent(cha
     # filled at the pinned block's prices less the skew impact: 3,000 × (1 − 11 / 20,000), 60,000 × (1 − 0.5 / 1,000)
     positions = {"BTC": (Decimal("-0.5"), Decimal(59_970)), "ETH": (Decimal(-11), Decimal("2998.35"))}
     assert holdings(on_fork.after)["positions"] == positions
-    assert read(chain.anvil.url, network).oracle("ETH").price == Decimal(2500)
+    assert read(chain.node.url, network).oracle("ETH").price == Decimal(2500)
 
 
 def holdings(snapshot) -> dict:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from hedger.chain.anvil import Anvil, _reserve_port
-from hedger.chain.contracts import compile_contracts, dependencies
+from hedger.chain.contracts import EVM_VERSION, compile_contracts, dependencies
+from hedger.chain.nodes import Anvil, reserve_port
 from hedger.chain.toolchain import project_root
 from hedger.chain.universe import Universe, deploy_universe
 from tools.brownie_view import project_dir
@@ -75,7 +75,7 @@ def brownie_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
             pytest.fail(f"{reason} (CI is set: the brownie tests must run, and `make test` sets brownie up)")
         pytest.skip(reason)
     home = tmp_path_factory.mktemp("brownie-home")
-    port, port_lock = _reserve_port()  # held while the module runs: hedger's own nodes keep off it
+    port, port_lock = reserve_port()  # held while the module runs: hedger's own nodes keep off it
     try:
         code, out = run_brownie(home, "networks", "modify", "development", f"port={port}")
         assert code == 0, out
@@ -114,7 +114,7 @@ def test_brownie_compiles_every_contract_through_the_solc_shim(brownie_home):
         assert data["contractName"] == name
         assert data["sourcePath"] == artifact.source
         assert data["compiler"]["version"].startswith("0.8.30+commit.")
-        assert data["compiler"]["evm_version"] == "cancun"
+        assert data["compiler"]["evm_version"] == EVM_VERSION
         assert data["compiler"]["optimizer"] == {"enabled": True, "runs": 200}
         assert data["abi"] == artifact.abi, name
         # Same compiler, settings and source paths: byte for byte hedger's code, metadata hash included.
@@ -155,7 +155,7 @@ def test_brownie_run_deploy_local_on_brownies_own_anvil(brownie_home, fresh_univ
 
 def test_deploy_local_runs_with_plain_python_on_a_throwaway_anvil(fresh_universe):
     before = LOCAL_TOML.read_bytes() if LOCAL_TOML.exists() else None
-    port, port_lock = _reserve_port()  # a port where nothing answers: the script launches its own Anvil
+    port, port_lock = reserve_port()  # a port where nothing answers: the script launches its own Anvil
     try:
         env = dict(os.environ, HEDGER_RPC_LOCAL=f"http://127.0.0.1:{port}")
         proc = subprocess.run(

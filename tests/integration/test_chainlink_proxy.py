@@ -33,7 +33,7 @@ def feed_config(address: str) -> FeedConfig:
 
 
 def read(chain, address: str) -> OracleReading:
-    rpc = Rpc(connect(chain.anvil.url, chain.w3.eth.chain_id))
+    rpc = Rpc(connect(chain.node.url, chain.w3.eth.chain_id))
     block = latest_block(rpc)
     (reading,) = run_steps(rpc, [read_feed(feed_config(address), block)], block.number)
     return reading

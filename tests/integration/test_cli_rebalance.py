@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from hedger.app.cli import EXIT_HALTED, EXIT_OK, main
-from hedger.chain.anvil import DEV_ACCOUNTS, _reserve_port
+from hedger.chain.nodes import DEV_ACCOUNTS, reserve_port
 from hedger.chain.universe import write_network_file
 from hedger.settings import load_network
 
@@ -63,7 +63,7 @@ def test_a_halted_plan_exits_3_and_sends_nothing(chain, network_file, capsys):
 
 
 def test_chain_up_deploys_writes_the_network_file_and_stops_on_ctrl_c(tmp_path):
-    port, lock = _reserve_port()
+    port, lock = reserve_port()
     lock.close()  # hand the port to the child
     path = tmp_path / "local.toml"
     command = [sys.executable, "-m", "hedger.app.cli", "chain", "up", "--port", str(port), "--network-file", str(path)]

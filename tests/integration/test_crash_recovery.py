@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from hedger.chain.anvil import DEV_ACCOUNTS
+from hedger.chain.nodes import DEV_ACCOUNTS
 from hedger.chain.universe import write_network_file
 from hedger.execution.journal import IntentStatus, Journal, TxStatus
 from tests.support.chain_helpers import WAD

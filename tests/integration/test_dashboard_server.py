@@ -44,7 +44,7 @@ def served(chain, network_file, tmp_path, monkeypatch):
         raise AssertionError("the dashboard loaded the signer")
 
     monkeypatch.setattr(signer, "load_signer", no_signer)
-    session = open_session(str(network_file), chain.anvil.url, None, tmp_path / "journal.sqlite")
+    session = open_session(str(network_file), chain.node.url, None, tmp_path / "journal.sqlite")
     server = DashboardServer(DashboardApp(Live(session, poll_interval_s=0.1))).start()
     wait_until(lambda: server.dashboard.live.current, 10, "the first snapshot")
     yield server
@@ -104,7 +104,7 @@ def test_nothing_secret_reaches_the_page_and_the_signer_is_never_loaded(served, 
     bodies = [fetch(served.url + path)[2].decode().lower() for path in ("/", "/api/state", "/api/full")]
     bodies.append(json.dumps(sse_events(served.url, 1)).lower())
     assert all(key not in body for body in bodies)
-    assert state["meta"]["rpc"] == chain.anvil.url.rstrip("/") + "/…"
+    assert state["meta"]["rpc"] == chain.node.url.rstrip("/") + "/…"
     assert state["meta"]["account"] == chain.universe.demo_account  # the network file's, not the key's
     assert not served.dashboard.live.session.journal_path.exists()  # read only: no journal is created
     assert state["panels"]["journal"]["available"] is False
@@ -129,7 +129,7 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_binding_elsewhere_warns_and_requires_the_token(chain, network_file, tmp_path):
     port = _free_port()
-    env = cli_env(tmp_path, HEDGER_RPC_LOCAL=chain.anvil.url, HEDGER_DASHBOARD_TOKEN="s3cret-token")
+    env = cli_env(tmp_path, HEDGER_RPC_LOCAL=chain.node.url, HEDGER_DASHBOARD_TOKEN="s3cret-token")
     command = [sys.executable, "-m", "hedger.app.cli", "dashboard", "--network", str(network_file), "--host",
                "0.0.0.0", "--port", str(port)]  # fmt: skip
     process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from eth_account import Account
 
-from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.chain.connect import connect
+from hedger.chain.nodes import DEV_ACCOUNTS
 from hedger.errors import ChainIdMismatch, ExecutionError, NotAllowlisted, SimulationFailed
 from hedger.execution.executor import Executor, RetryPolicy
 from hedger.execution.journal import IntentStatus, Journal, TxStatus
@@ -30,7 +30,7 @@ REASON = Reason("test", "a test action")
 
 def executor(chain, tmp_path, network=None, **policy) -> Executor:
     network = network or chain.network
-    w3 = connect(chain.anvil.url, network.chain_id)
+    w3 = connect(chain.node.url, network.chain_id)
     venues = {name: venue_for(w3, network, config) for name, config in network.venues.items()}
     send_policy = SendPolicy(**{"receipt_timeout_s": 20.0, **policy})
     return Executor(w3, network, KeyAccount(Account.from_key(DEMO_KEY)), Journal(tmp_path / "journal.sqlite"), venues,
@@ -123,7 +123,7 @@ def test_wrong_chain_or_unknown_destination_is_refused(chain, tmp_path):
 def test_a_stuck_transaction_is_replaced_with_a_fee_bump(chain, tmp_path):
     ex = executor(chain, tmp_path, stuck_after_s=0.5, poll_interval_s=0.05)
     snap = snapshot(chain, ex)
-    chain.anvil.set_automine(False)
+    chain.node.set_automine(False)
     try:
         results = {}
         worker = threading.Thread(target=lambda: results.update(report=ex.execute(plan_of(snap, deposit(10)), snap)))
@@ -132,13 +132,13 @@ def test_a_stuck_transaction_is_replaced_with_a_fee_bump(chain, tmp_path):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not _replacement_broadcast(reader):
             time.sleep(0.05)
-        chain.anvil.mine()  # mines the approval's replacement
+        chain.node.mine()  # mines the approval's replacement
         while worker.is_alive() and time.monotonic() < deadline + 10:
             time.sleep(0.3)
-            chain.anvil.mine()
+            chain.node.mine()
         worker.join(5)
     finally:
-        chain.anvil.set_automine(True)
+        chain.node.set_automine(True)
     assert results["report"].outcomes[0].status == "done"
     txs = ex.journal.txs(ex.journal.intents()[0].id)
     first, second = txs[0], txs[1]
@@ -182,8 +182,8 @@ def test_an_async_order_is_tracked_until_the_venue_settles_it(chain, tmp_path):
     assert blocked.outcomes[0].status == "skipped" and "pending" in blocked.outcomes[0].detail
 
     committed = chain.perp.functions.pendingOrder(ex.account.address, 1).call()[3]
-    chain.anvil.set_next_block_timestamp(committed + 5)
-    chain.anvil.mine()
+    chain.node.set_next_block_timestamp(committed + 5)
+    chain.node.mine()
     chain.transact(chain.perp.functions.settleOrder(ex.account.address, 1), DEV_ACCOUNTS[5][0])
     assert ex.reconcile() == (f"{pending.id[:8]} open reference:ETH: order 1 executed",)
     assert ex.journal.intent(pending.id).status is IntentStatus.DONE
@@ -203,7 +203,7 @@ def test_orders_cancelled_by_the_venue_are_retried_at_most_the_cap(chain, tmp_pa
             assert report.outcomes[0].status == "skipped" and "retry cap" in report.outcomes[0].detail
             break
         committed = chain.perp.functions.pendingOrder(ex.account.address, 1).call()[3]
-        chain.anvil.set_next_block_timestamp(committed + 6)
+        chain.node.set_next_block_timestamp(committed + 6)
         chain.transact(chain.feed("ETH/USD").functions.setAnswer(2900 * 10**8))  # the price falls below the limit
         chain.transact(chain.perp.functions.settleOrder(ex.account.address, 1), DEV_ACCOUNTS[5][0])
         (note,) = ex.reconcile()

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from eth_account import Account
 
-from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.chain.connect import connect
+from hedger.chain.nodes import DEV_ACCOUNTS
 from hedger.execution.executor import Executor
 from hedger.execution.journal import IntentStatus, Journal, TxStatus
 from hedger.execution.sender import KeyAccount, SendPolicy
@@ -37,13 +37,13 @@ FEE_WEI = 5 * 10**14
 
 
 @pytest.fixture(scope="module")
-def standins(anvil, universe):
-    with chain_state_for(anvil, universe) as chain:
+def standins(node, universe):
+    with chain_state_for(node, universe) as chain:
         yield deploy_gmx(chain), install_hyperliquid(chain)
 
 
 def executor(chain, network, tmp_path) -> tuple[Executor, SnapshotReader]:
-    w3 = connect(chain.anvil.url, network.chain_id)
+    w3 = connect(chain.node.url, network.chain_id)
     venues = {name: venue_for(w3, network, config) for name, config in network.venues.items()}
     policy = SendPolicy(receipt_timeout_s=20.0)
     ex = Executor(w3, network, KeyAccount(Account.from_key(DEMO_KEY)), Journal(tmp_path / "j.sqlite"), venues, policy)
@@ -111,6 +111,6 @@ def test_a_hyperliquid_order_is_one_corewriter_action_held_pending_until_applied
 
     # HyperCore applies the action (the position precompile shows the short) and the settle window passes
     chain.transact(hl["position_precompile"].functions.setPosition(DEMO, 1, (-15_000, 4_500_000_000, 0, 5, False)))
-    chain.anvil.increase_time(11)
+    chain.node.increase_time(11)
     ex.reconcile()
     assert ex.journal.intents()[0].status is IntentStatus.DONE

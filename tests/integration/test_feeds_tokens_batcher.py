@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from eth_abi import decode
 
-from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.chain.contracts import at, load_artifact
+from hedger.chain.nodes import DEV_ACCOUNTS
 from hedger.chain.universe import MULTICALL3_ADDRESS
 from tests.support.chain_helpers import revert_of
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hedger.chain.anvil import DEV_ACCOUNTS, Anvil
+from hedger.chain.nodes import DEV_ACCOUNTS, LocalNode
 from hedger.execution.lease import open_leases
 from tests.support.fleet import Contender, audit
 from tests.support.sizes import FLEET_BLOCKS
@@ -24,14 +24,14 @@ ACCOUNT = DEV_ACCOUNTS[1][0].lower()
 
 
 @pytest.fixture
-def node(anvil: Anvil) -> Iterator[Anvil]:
-    """The session's Anvil, put back to its block when the test ends (the test mines blocks)."""
-    snapshot = anvil.snapshot()
-    yield anvil
-    anvil.revert(snapshot)
+def node(node: LocalNode) -> Iterator[LocalNode]:
+    """The session's node, put back to its block when the test ends (the test mines blocks)."""
+    snapshot = node.snapshot()
+    yield node
+    node.revert(snapshot)
 
 
-def _mine_until(node: Anvil, done, max_blocks: int, interval_s: float = 0.6) -> int:
+def _mine_until(node: LocalNode, done, max_blocks: int, interval_s: float = 0.6) -> int:
     """Mine one block at a time until `done()`; returns how many were mined (max_blocks + 1: never)."""
     for mined in range(max_blocks + 1):
         deadline = time.monotonic() + interval_s

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from hedger.app.session import Session
-from hedger.chain.anvil import DEV_ACCOUNTS
+from hedger.chain.nodes import DEV_ACCOUNTS
 from hedger.execution.journal import IntentStatus
 from hedger.model import Action, ActionKind, Plan, Reason, Verdict
 from hedger.strategy.state import PlannerState
@@ -35,8 +35,8 @@ FEE_WEI = 5 * 10**14  # execution_fee_eth = "0.0005" in the stand-ins' network d
 
 
 @pytest.fixture(scope="module")
-def gmx(anvil, universe):
-    with chain_state_for(anvil, universe) as chain:
+def gmx(node, universe):
+    with chain_state_for(node, universe) as chain:
         yield deploy_gmx(chain)
 
 
@@ -45,10 +45,10 @@ def session(chain, gmx, tmp_path, monkeypatch):
     """A Session on the GMX stand-ins for an account holding exactly 10 ETH and 50,000 USDC."""
     seed_market_factors(chain, gmx, gmx.markets["ETH"].address, Decimal("0.01"), Decimal("0.005"), Decimal("0.0007"))
     seed_min_position_size(chain, gmx, 1)
-    chain.anvil.set_balance(TRADER, 10 * ETH_WEI)
+    chain.node.set_balance(TRADER, 10 * ETH_WEI)
     chain.transact(chain.token("USDC").functions.mint(TRADER, 50_000 * USDC_UNIT))
     monkeypatch.setenv("HEDGER_PRIVATE_KEY", TRADER_KEY)
-    opened = Session(gmx.network, chain.w3, TRADER, chain.anvil.url, tmp_path / "journal.sqlite")
+    opened = Session(gmx.network, chain.w3, TRADER, chain.node.url, tmp_path / "journal.sqlite")
     yield opened
     opened.close()
 

@@ -15,10 +15,10 @@ from eth_utils import function_signature_to_4byte_selector, is_address, keccak, 
 from eth_utils.abi import collapse_if_tuple
 from web3.exceptions import ContractCustomError, ContractLogicError
 
-from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.chain.connect import Rpc, connect
 from hedger.chain.contracts import load_artifact
 from hedger.chain.multicall import execute, latest_block, run_steps
+from hedger.chain.nodes import DEV_ACCOUNTS
 from hedger.chain.revert import decode_revert
 from hedger.errors import ConfigError
 from hedger.model import MarginMode, Side
@@ -105,9 +105,9 @@ def signatures(abi: list[dict]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def gmx(anvil, universe):
+def gmx(node, universe):
     """The GMX stand-ins, deployed once for this module on the session chain and removed after it."""
-    with chain_state_for(anvil, universe) as chain:
+    with chain_state_for(node, universe) as chain:
         yield deploy_gmx(chain)
 
 
@@ -151,7 +151,7 @@ def seed_rates(chain, gmx, symbol, longs_pay_shorts, factor, borrowing_long=0, b
 
 def read(chain, venue, account=ALICE) -> tuple[VenueState, int]:
     """The venue's state at the latest block, and the RPC round trips it took."""
-    rpc = Rpc(connect(chain.anvil.url, chain.w3.eth.chain_id))
+    rpc = Rpc(connect(chain.node.url, chain.w3.eth.chain_id))
     block = latest_block(rpc)
     before = rpc.round_trips
     (state,) = run_steps(rpc, [venue.read(account, block)], block.number)
@@ -206,7 +206,7 @@ def test_feed_prices_reach_the_reader_in_gmx_per_unit_format(chain, seeded):
     assert price_per_unit(5000 * 10**8, 8, 18) == 5000 * 10**12  # an 8-decimal feed
     assert price_per_unit(5000 * 10**18, 18, 18) == 5000 * 10**12  # an 18-decimal feed
     venue = seeded.venue(chain)
-    rpc = Rpc(connect(chain.anvil.url, chain.w3.eth.chain_id))
+    rpc = Rpc(connect(chain.node.url, chain.w3.eth.chain_id))
     block = latest_block(rpc)
     step = venue.read(ALICE, block)
     second = step.send(execute(rpc, next(step), block.number))
@@ -334,7 +334,7 @@ def test_a_collateral_that_is_not_a_pool_token_is_a_config_error(chain, gmx):
 def test_a_snapshot_with_gmx_takes_three_round_trips_from_one_block(chain, seeded):
     seed_position(chain, seeded, ALICE, "ETH", "USDC", False, 52_000 * FLOAT, 10 * ETH_WEI, 10_000 * USDC_UNIT)
     network = seeded.network
-    snapshot = SnapshotReader(connect(chain.anvil.url, network.chain_id), network).take(ALICE)
+    snapshot = SnapshotReader(connect(chain.node.url, network.chain_id), network).take(ALICE)
     assert snapshot.rpc_round_trips == 3
     assert {f.symbol for f in snapshot.funding} == {"ETH", "BTC"} and len(snapshot.markets) == 2
     (position,) = snapshot.positions
@@ -711,7 +711,7 @@ def test_a_market_order_is_not_cancelled_before_gmx_request_expiration(chain, se
         check_cancel_delay(120, state.markets, "net.toml")
     check_cancel_delay(300, state.markets, "net.toml")
 
-    chain.anvil.increase_time(300)
+    chain.node.increase_time(300)
     (order,) = read(chain, venue)[0].pending_orders
     send(chain, ALICE, venue.encode_cancel(ALICE, order))
     assert read(chain, venue)[0].pending_orders == ()

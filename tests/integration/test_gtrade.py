@@ -15,9 +15,9 @@ from eth_abi import decode as abi_decode
 from eth_utils import function_signature_to_4byte_selector
 from eth_utils.abi import collapse_if_tuple
 
-from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.chain.connect import Rpc, connect
 from hedger.chain.multicall import latest_block, run_steps
+from hedger.chain.nodes import DEV_ACCOUNTS
 from hedger.chain.toolchain import find_node, project_root
 from hedger.model import MarginMode, Side, Verdict
 from hedger.testing import chain_state_for
@@ -59,8 +59,8 @@ def signatures(abi: list[dict]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def gtrade(anvil, universe):
-    with chain_state_for(anvil, universe) as chain:
+def gtrade(node, universe):
+    with chain_state_for(node, universe) as chain:
         yield deploy_gtrade(chain)
 
 
@@ -71,7 +71,7 @@ def venue(chain, gtrade):
 
 
 def read(chain, venue, account=ALICE) -> VenueState:
-    rpc = Rpc(connect(chain.anvil.url, chain.w3.eth.chain_id))
+    rpc = Rpc(connect(chain.node.url, chain.w3.eth.chain_id))
     block = latest_block(rpc)
     (state,) = run_steps(rpc, [venue.read(account, block)], block.number)
     return state
@@ -209,8 +209,8 @@ def test_funding_and_borrowing_are_read_as_gtrade_v10_computes_them(chain, gtrad
     chain.transact(d.setPairFundingFeeData(COLLATERAL_INDEX, XAU_PAIR, (0, 0, 2 * 10**11, start, 0)))  # 2e-7 %/s
     chain.transact(d.setBorrowingFeeParams(COLLATERAL_INDEX, XAU_PAIR, (1000, 0)))  # 1e-7 % per second
     chain.transact(d.setPairBorrowingFeeData(COLLATERAL_INDEX, XAU_PAIR, (0, start, 0)))
-    chain.anvil.set_next_block_timestamp(start + 3600)
-    chain.anvil.mine()
+    chain.node.set_next_block_timestamp(start + 3600)
+    chain.node.mine()
 
     state = read(chain, venue)
     net = 100 * TOKEN - (20 * TOKEN + ours)
@@ -322,11 +322,11 @@ def session(chain, gtrade, tmp_path, monkeypatch):
     """A Session on the gTrade stand-in for an account holding 4 PAXG (gold) and 10,000 USDC, and gas."""
     from hedger.app.session import Session
 
-    chain.anvil.set_balance(TRADER, 10**17)  # 0.1 ETH of gas: too little ETH exposure to size a hedge
+    chain.node.set_balance(TRADER, 10**17)  # 0.1 ETH of gas: too little ETH exposure to size a hedge
     chain.transact(gtrade.paxg.functions.mint(TRADER, 4 * TOKEN))
     chain.transact(chain.token("USDC").functions.mint(TRADER, 10_000 * USDC))
     monkeypatch.setenv("HEDGER_PRIVATE_KEY", TRADER_KEY)
-    opened = Session(gtrade.network, chain.w3, TRADER, chain.anvil.url, tmp_path / "journal.sqlite")
+    opened = Session(gtrade.network, chain.w3, TRADER, chain.node.url, tmp_path / "journal.sqlite")
     yield opened
     opened.close()
 
@@ -387,7 +387,7 @@ def hours_session(chain, gtrade, tmp_path, monkeypatch):
     from hedger.app.session import Session
     from hedger.settings import parse_network
 
-    chain.anvil.set_balance(TRADER, 10**17)
+    chain.node.set_balance(TRADER, 10**17)
     chain.transact(gtrade.paxg.functions.mint(TRADER, 4 * TOKEN))
     chain.transact(chain.token("USDC").functions.mint(TRADER, 10_000 * USDC))
     monkeypatch.setenv("HEDGER_PRIVATE_KEY", TRADER_KEY)
@@ -396,7 +396,7 @@ def hours_session(chain, gtrade, tmp_path, monkeypatch):
         "strategy": {"market_hours": {"calendars": {"metals": METALS}, "assets": {"XAU": "metals"}}},
     }
     opened = Session(
-        parse_network(document, "<gtrade with hours>"), chain.w3, TRADER, chain.anvil.url, tmp_path / "j.sqlite"
+        parse_network(document, "<gtrade with hours>"), chain.w3, TRADER, chain.node.url, tmp_path / "j.sqlite"
     )
     yield opened
     opened.close()
@@ -404,8 +404,8 @@ def hours_session(chain, gtrade, tmp_path, monkeypatch):
 
 def at_time(chain, timestamp: int) -> None:
     """Mine a block at `timestamp`, then republish the 24/7 feeds (crypto and USDC never stop printing)."""
-    chain.anvil.set_next_block_timestamp(timestamp)
-    chain.anvil.mine()
+    chain.node.set_next_block_timestamp(timestamp)
+    chain.node.mine()
     for feed in chain.universe.spec.feeds:
         chain.transact(chain.feed(feed.name).functions.setAnswer(int(feed.price * 10**8)))
 

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from hedger.chain.anvil import Anvil
 from hedger.chain.connect import Rpc, connect
 from hedger.chain.contracts import at, deploy
 from hedger.chain.history_seed import HOUR_S, fixture_seed, write_history
 from hedger.chain.multicall import latest_block
+from hedger.chain.nodes import LocalNode
 from hedger.oracles.history import ChainHistory, RoundCache, make_round_id, split_round_id
 from hedger.settings import FeedConfig
 from hedger.testing import LocalChain, chain_state_for
@@ -23,9 +23,9 @@ DAYS = 6
 
 
 @pytest.fixture(scope="module")
-def seeded(anvil: Anvil, universe) -> Iterator[LocalChain]:
+def seeded(node: LocalNode, universe) -> Iterator[LocalChain]:
     """The session chain with DAYS of hourly fixture rounds in the four ETH and BTC feeds."""
-    with chain_state_for(anvil, universe) as chain:
+    with chain_state_for(node, universe) as chain:
         spec = {f.name: f for f in universe.spec.feeds}
         names = ("ETH/USD", "BTC/USD", "ETH/USD-2", "BTC/USD-2")
         feeds = {n: (chain.feed(n), spec[n].asset, spec[n].price) for n in names}
@@ -35,7 +35,7 @@ def seeded(anvil: Anvil, universe) -> Iterator[LocalChain]:
 
 def _rpc(chain: LocalChain) -> Rpc:
     """An Rpc over a connection that counts HTTP round trips."""
-    return Rpc(connect(chain.anvil.url, chain.network.chain_id))
+    return Rpc(connect(chain.node.url, chain.network.chain_id))
 
 
 def _feeds(chain: LocalChain) -> list[FeedConfig]:
@@ -59,7 +59,7 @@ def test_cold_walk_reads_the_days_asked_for_in_few_round_trips_and_a_warm_one_in
     assert 4 * 24 - 1 <= len(prices) <= 4 * 24 and prices.notna().all()
     assert prices.iloc[-1] == pytest.approx(3000, rel=0.05)
     # new rounds arrive: a warm read asks for them together with the latest round
-    seeded.anvil.increase_time(2 * HOUR_S)
+    seeded.node.increase_time(2 * HOUR_S)
     for name in ("ETH/USD", "BTC/USD"):
         seeded.transact(seeded.feed(name).functions.setAnswer(3010 * 10**8 if "ETH" in name else 60_100 * 10**8))
     block = latest_block(rpc)

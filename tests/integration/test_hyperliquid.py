@@ -12,9 +12,9 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak
 
-from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.chain.connect import Rpc, connect
 from hedger.chain.multicall import execute, latest_block, run_steps
+from hedger.chain.nodes import DEV_ACCOUNTS
 from hedger.errors import RpcError
 from hedger.model import PendingOrder, Side, Source
 from hedger.snapshot import SnapshotReader
@@ -33,9 +33,9 @@ LIMIT_ORDER_FIELDS = ["uint32", "bool", "uint64", "uint64", "bool", "uint8", "ui
 
 
 @pytest.fixture(scope="module")
-def hl(anvil, universe):
+def hl(node, universe):
     """The stand-ins at the precompile and CoreWriter addresses for this module, removed after it."""
-    with chain_state_for(anvil, universe) as chain:
+    with chain_state_for(node, universe) as chain:
         yield install_hyperliquid(chain)
 
 
@@ -60,7 +60,7 @@ def seeded(chain, hl):
 
 
 def read(chain, venue: HyperliquidVenue, account: str = ALICE) -> tuple[VenueState, int]:
-    rpc = Rpc(connect(chain.anvil.url, chain.w3.eth.chain_id))
+    rpc = Rpc(connect(chain.node.url, chain.w3.eth.chain_id))
     block = latest_block(rpc)
     before = rpc.round_trips
     (state,) = run_steps(rpc, [venue.read(account, block)], block.number)
@@ -161,7 +161,7 @@ def test_an_unknown_asset_is_an_error_not_a_crash(chain, seeded):
 
 def test_a_snapshot_on_hyperevm_reads_everything_in_two_round_trips(chain, seeded):
     network = seeded.network
-    snapshot = SnapshotReader(connect(chain.anvil.url, network.chain_id), network).take(ALICE)
+    snapshot = SnapshotReader(connect(chain.node.url, network.chain_id), network).take(ALICE)
     assert snapshot.rpc_round_trips == 2  # the block header, then one batched round
     assert {p.symbol for p in snapshot.positions} == {"ETH", "BTC"}
     assert snapshot.exposure("ETH").perp == Decimal("-2.5") and snapshot.exposure("ETH").price is None
@@ -253,7 +253,7 @@ def test_an_order_hypercore_drops_silently_is_cancelled_after_the_settle_window(
     order_id = send_order(chain, seeded, venue, OrderIntent(eth, Decimal(-1), Decimal(3400), position=position))
     assert order_id.endswith(f"/{ETH}/-25000")  # the szi it was sent against, from the snapshot
     assert venue.order_outcome(order_id, 0).status == "pending"
-    chain.anvil.increase_time(venue.settle_window_s)
+    chain.node.increase_time(venue.settle_window_s)
     outcome = venue.order_outcome(order_id, 0)  # nothing changed on HyperCore: an IOC that found no fill, or worse
     assert (
         outcome.status == "cancelled" and "szi -25000" in outcome.reason and "without an EVM revert" in outcome.reason
@@ -269,7 +269,7 @@ def test_an_order_hypercore_applied_is_executed_and_ids_survive_a_restart(chain,
     # HyperCore applies the fill: BTC szi 10,000 → 15,000 (0.1 → 0.15 BTC)
     fill = (15_000, 8_850_000_000, -4_900_000_000, 10, True)
     chain.transact(seeded["position_precompile"].functions.setPosition(ALICE, BTC, fill))
-    chain.anvil.increase_time(venue.settle_window_s)
+    chain.node.increase_time(venue.settle_window_s)
     fresh = seeded.venue(chain)  # another process: the id alone carries what the outcome needs
     outcome = fresh.order_outcome(order_id, 0)
     assert (outcome.status, outcome.reason) == ("executed", "szi 0 → 15000")
@@ -279,7 +279,7 @@ def test_an_order_hypercore_applied_is_executed_and_ids_survive_a_restart(chain,
 def test_hyperevm_is_read_at_latest_and_labelled_with_the_block_the_batch_saw(chain, seeded):
     network = seeded.network
     assert network.read_at == "latest"
-    snapshot = SnapshotReader(connect(chain.anvil.url, network.chain_id), network).take(ALICE)
+    snapshot = SnapshotReader(connect(chain.node.url, network.chain_id), network).take(ALICE)
     head = chain.w3.eth.get_block("latest")
     assert (snapshot.block_number, snapshot.block_timestamp) == (head["number"], head["timestamp"])
     eth = next(p for p in snapshot.positions if p.symbol == "ETH")
@@ -298,7 +298,7 @@ def test_a_precompile_burns_all_gas_on_bad_input_and_only_its_market_fails(chain
     doc = copy.deepcopy(seeded.document)
     doc["venues"][HL_VENUE]["markets"]["DOGE"] = {"asset": "DOGE", "perp_index": 173, "coin": "DOGE", "sz_decimals": 0}
     venue = seeded.venue(chain, document=doc)
-    rpc = Rpc(connect(chain.anvil.url, chain.w3.eth.chain_id))
+    rpc = Rpc(connect(chain.node.url, chain.w3.eth.chain_id))
     calls = list(venue._calls(ALICE).values())
     with pytest.raises(RpcError, match="OutOfGas"):  # in one aggregate3, the burnt gas sinks every call
         execute(rpc, [dataclasses.replace(c, group=None) for c in calls], "latest")

@@ -65,7 +65,7 @@ def test_token_decimals_that_disagree_with_the_chain_halt_that_asset(chain, work
 
 
 def test_no_dust_order_is_sent(chain, workdir):
-    session = Session(chain.network, connect(chain.anvil.url, 31337), DEMO, chain.anvil.url,
+    session = Session(chain.network, connect(chain.node.url, 31337), DEMO, chain.node.url,
                       workdir / "journal.sqlite")  # fmt: skip
     snapshot = session.snapshot()
     plan = session.plan(snapshot)

@@ -20,7 +20,6 @@ from tests.support.keeper_helpers import (
     cli_env,
     network_document_with,
     orders_of,
-    raw_rpc,
     wait_until,
     write_network,
 )
@@ -62,8 +61,7 @@ def test_json_lines_with_the_flag(chain, workdir):
 
 
 def test_sigterm_mid_receipt_wait_exits_within_5_s_leaving_the_tx_in_flight(chain, workdir):
-    rpc = raw_rpc(chain)
-    rpc("evm_setAutomine", False)  # nothing gets mined: the keeper waits for its first receipt
+    chain.node.set_automine(False)  # nothing gets mined: the keeper waits for its first receipt
     try:
         proc = keeper(workdir)
         errors: list[str] = []
@@ -76,14 +74,14 @@ def test_sigterm_mid_receipt_wait_exits_within_5_s_leaving_the_tx_in_flight(chai
         assert proc.wait(10) == 0
         assert time.monotonic() - asked < 5
     finally:
-        rpc("evm_setAutomine", True)
+        chain.node.set_automine(True)
     journal = Journal(workdir / "journal.sqlite")
     in_flight = [t for i in journal.unfinished(DEMO, "local") for t in journal.txs(i.id) if t.status is TxStatus.SENT]
     assert len(in_flight) == 1  # kept for the next run
     journal.close()
-    rpc("evm_mine")
+    chain.node.mine()
     proc = keeper(workdir, "--max-cycles", "2")  # reconciles it, then hedges
-    rpc("evm_mine")
+    chain.node.mine()
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-2000:]
     assert sorted(e["marketId"] for e in orders_of(chain)) == [1, 2]

@@ -123,7 +123,7 @@ def test_a_keeper_cut_off_from_its_rpc_for_30_s_backs_off_survives_and_resumes(c
     [keeper] max_backoff_s = 2). Meanwhile the chain moves on: the wallet receives 5 WETH. Once the RPC
     answers again the keeper plans on the new blocks and grows the ETH hedge; SIGTERM then ends it with
     exit code 0."""
-    proxy, port = DroppingProxy(chain.anvil.port), free_port()
+    proxy, port = DroppingProxy(chain.node.port), free_port()
     args = ["--rpc-url", proxy.url, "--interval", "0.1", "--metrics-port", str(port)]
     try:
         with keeper_process(args, cli_env(workdir), workdir) as keeper:

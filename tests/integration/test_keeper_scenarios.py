@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from hedger.chain.anvil import DEV_ACCOUNTS
+from hedger.chain.nodes import DEV_ACCOUNTS
 from hedger.execution.journal import IntentStatus
 from hedger.model import ActionKind, Verdict
 from hedger.strategy.sizing import toward_zero
@@ -231,7 +231,7 @@ def test_a_position_near_liquidation_gets_collateral_or_is_reduced(chain, keeper
     if not wallet_usdc:
         transfer(chain, "USDC", Decimal(chain.token("USDC").functions.balanceOf(DEMO).call()) / 10**6, ELSEWHERE)
     move_price(chain, "ETH", 5200)
-    chain.anvil.set_balance(DEMO, WAD)  # gas money topped up to 1 ETH: the ETH target is the 11 ETH hedged
+    chain.node.set_balance(DEMO, WAD)  # gas money topped up to 1 ETH: the ETH target is the 11 ETH hedged
     assert Decimal(1) < buffer(chain) < Decimal(2)
     result = keeper.cycle()
 
@@ -269,8 +269,8 @@ def committed(chain) -> list[tuple[int, int]]:
 def settle_all(chain) -> None:
     """A venue keeper settles both pending orders once the minimum delay has passed."""
     ready = max(chain.perp.functions.pendingOrder(DEMO, m).call()[3] for m in (1, 2)) + 5
-    chain.anvil.set_next_block_timestamp(ready)
-    chain.anvil.mine()
+    chain.node.set_next_block_timestamp(ready)
+    chain.node.mine()
     for market_id in (1, 2):
         chain.transact(chain.perp.functions.settleOrder(DEMO, market_id), SETTLER)
 
@@ -283,7 +283,7 @@ def test_a_pending_async_order_is_never_duplicated(chain, keeper_for):
 
     mint(chain, "WETH", 5)  # the target moves while the orders wait: still no second order
     for _ in range(3):
-        chain.anvil.mine()
+        chain.node.mine()
         waiting = keeper.cycle()
         assert waiting.report.outcomes == () and [r for r in waiting.plan.reasons if r.code == "order_pending"]
     assert committed(chain) == [(2, 1), (1, 2)] and position(chain, "ETH") == 0

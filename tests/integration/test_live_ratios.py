@@ -13,8 +13,8 @@ import tomli_w
 
 from hedger.app.cli import EXIT_OK, main
 from hedger.app.session import Session
-from hedger.chain.anvil import Anvil
 from hedger.chain.history_seed import HOUR_S, load_seed, write_history
+from hedger.chain.nodes import LocalNode
 from hedger.chain.universe import network_document
 from hedger.testing import LocalChain, chain_state_for
 
@@ -24,8 +24,8 @@ DAYS = 10
 
 
 @pytest.fixture(scope="module")
-def seeded(anvil: Anvil, universe) -> Iterator[LocalChain]:
-    with chain_state_for(anvil, universe) as chain:
+def seeded(node: LocalNode, universe) -> Iterator[LocalChain]:
+    with chain_state_for(node, universe) as chain:
         spec = {f.name: f for f in universe.spec.feeds}
         names = ("ETH/USD", "BTC/USD", "ETH/USD-2", "BTC/USD-2")
         feeds = {n: (chain.feed(n), spec[n].asset, spec[n].price) for n in names}
@@ -91,11 +91,11 @@ def test_keeper_cycles_re_estimate_on_schedule_only(seeded, tmp_path, monkeypatc
         before = session.reader.rpc.round_trips
         assert session.hedge_ratios(first) == ratios  # not due: no RPC at all
         assert session.reader.rpc.round_trips == before
-        seeded.anvil.increase_time(HOUR_S)
+        seeded.node.increase_time(HOUR_S)
         seeded.transact(seeded.feed("ETH/USD").functions.setAnswer(2500 * 10**8))
         session.hedge_ratios(session.snapshot())
         assert session.ratio_book.live["ETH"].estimated_at == estimated_at  # one hour: still not due
-        seeded.anvil.increase_time(HOUR_S)
+        seeded.node.increase_time(HOUR_S)
         seeded.transact(seeded.feed("BTC/USD").functions.setAnswer(61_000 * 10**8))
         later = session.snapshot()
         before = session.reader.rpc.round_trips

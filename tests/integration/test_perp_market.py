@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from web3.exceptions import ContractCustomError
 
-from hedger.chain.anvil import DEV_ACCOUNTS
+from hedger.chain.nodes import DEV_ACCOUNTS
 from hedger.chain.revert import decode_revert
 from tests.support import perp_reference as ref
 from tests.support.chain_helpers import (
@@ -49,8 +49,8 @@ def params(chain, market_id=ETH):
 
 def at_time(chain, timestamp: int) -> None:
     """Make the next block (mined now) carry `timestamp`."""
-    chain.anvil.set_next_block_timestamp(timestamp)
-    chain.anvil.mine()
+    chain.node.set_next_block_timestamp(timestamp)
+    chain.node.mine()
 
 
 def open_position(chain, account, size_wad, market_id=ETH, acceptable=None):
@@ -163,7 +163,7 @@ def test_funding_accrues_per_second_exactly_as_documented(chain):
     assert rate > 0  # more longs than shorts: longs pay
 
     elapsed = 5 * 3600 + 17  # an uneven interval on purpose
-    chain.anvil.set_next_block_timestamp(opened_at + elapsed)
+    chain.node.set_next_block_timestamp(opened_at + elapsed)
     price = set_price(chain, "ETH/USD", 3000) * 10**10  # keep the oracle fresh at the same price
     delta = ref.funding_index_delta(rate, price, elapsed)
     alice_owes = chain.perp.functions.getPosition(ALICE, ETH).call()[4]
@@ -256,7 +256,7 @@ def test_stale_or_non_positive_price_reverts(chain):
     max_age = params(chain)["max_price_age"]
     now = chain.now()
     chain.transact(feed.functions.setUpdatedAt(now + 10 - max_age))
-    chain.anvil.set_next_block_timestamp(now + 10)  # the trade sees a price exactly max_age old
+    chain.node.set_next_block_timestamp(now + 10)  # the trade sees a price exactly max_age old
     open_position(chain, ALICE, WAD)
     chain.transact(feed.functions.setUpdatedAt(chain.now() - max_age - 100))
     reason = revert_of(chain.perp.functions.modifyPosition(ETH, WAD, 2**256 - 1), ALICE)
@@ -287,8 +287,8 @@ def test_async_order_waits_for_its_delay_then_settles_and_pays_the_keeper(chain)
     assert revert_of(perp.functions.commitOrder(ETH, WAD, 2**256 - 1), ALICE).name == "OrderAlreadyPending"
     committed_at = perp.functions.pendingOrder(ALICE, ETH).call()[3]
 
-    chain.anvil.set_next_block_timestamp(committed_at + delay - 1)
-    chain.anvil.mine()
+    chain.node.set_next_block_timestamp(committed_at + delay - 1)
+    chain.node.mine()
     reason = revert_of(perp.functions.settleOrder(ALICE, ETH), KEEPER)
     assert reason.name == "OrderNotReady" and reason.args["readyAt"] == committed_at + delay
 
@@ -308,7 +308,7 @@ def test_async_order_expires_and_only_then_can_be_cancelled_by_others(chain):
     _commit(chain, ALICE, 5 * WAD)
     committed_at = perp.functions.pendingOrder(ALICE, ETH).call()[3]
     assert revert_of(perp.functions.cancelOrder(ALICE, ETH), KEEPER).name == "OrderNotExpired"
-    chain.anvil.set_next_block_timestamp(committed_at + expiry + 1)
+    chain.node.set_next_block_timestamp(committed_at + expiry + 1)
     set_price(chain, "ETH/USD", 3000)
     reason = revert_of(perp.functions.settleOrder(ALICE, ETH), KEEPER)
     assert reason.name == "OrderExpired" and reason.args["expiredAt"] == committed_at + expiry
@@ -333,7 +333,7 @@ def test_a_settlement_that_misses_the_acceptable_price_cancels_with_the_reason(c
     perp = chain.perp
     fill_now = perp.functions.fillPrice(ETH, 5 * WAD).call()
     _commit(chain, ALICE, 5 * WAD, acceptable=fill_now)
-    chain.anvil.increase_time(perp.functions.minOrderDelay().call(), mine=False)
+    chain.node.increase_time(perp.functions.minOrderDelay().call(), mine=False)
     set_price(chain, "ETH/USD", 3100)  # the price moved against the order
     receipt = chain.transact(perp.functions.settleOrder(ALICE, ETH), KEEPER)
     cancelled = events(perp, "OrderCancelled", receipt)[0]
@@ -346,7 +346,7 @@ def test_settlement_with_a_stale_oracle_reverts_and_keeps_the_order(chain):
     fund_margin(chain, ALICE, 100_000)
     perp = chain.perp
     _commit(chain, ALICE, 5 * WAD)
-    chain.anvil.increase_time(perp.functions.minOrderDelay().call())
+    chain.node.increase_time(perp.functions.minOrderDelay().call())
     chain.transact(chain.feed("ETH/USD").functions.setUpdatedAt(chain.now() - 4000))
     assert revert_of(perp.functions.settleOrder(ALICE, ETH), KEEPER).name == "StalePrice"
     assert perp.functions.pendingOrder(ALICE, ETH).call()[3] != 0
@@ -373,12 +373,12 @@ def test_every_token_is_accounted_for_through_trades_funding_orders_and_liquidat
             if perp.functions.pendingOrder(trader, ETH).call()[3] == 0:
                 _commit(chain, trader, rng.choice([-1, 1]) * WAD)
             else:
-                chain.anvil.increase_time(10, mine=False)
+                chain.node.increase_time(10, mine=False)
                 set_price(chain, "ETH/USD", price)
                 chain.transact(perp.functions.settleOrder(trader, ETH), KEEPER)
         elif action < 0.85:
             price = max(Decimal(1500), price + Decimal(rng.randint(-150, 150)))
-            chain.anvil.increase_time(rng.randint(60, 1800), mine=False)
+            chain.node.increase_time(rng.randint(60, 1800), mine=False)
             set_price(chain, "ETH/USD", price)
         else:
             for account in traders:

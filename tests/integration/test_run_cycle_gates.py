@@ -26,7 +26,7 @@ def workdir(chain, tmp_path, monkeypatch):
     for variable in ("HEDGER_ACCOUNT", "HEDGER_KEYSTORE", "HEDGER_KILL_SWITCH"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("HEDGER_NETWORKS_DIR", str(tmp_path))
-    monkeypatch.setenv("HEDGER_RPC_LOCAL", chain.anvil.url)
+    monkeypatch.setenv("HEDGER_RPC_LOCAL", chain.node.url)
     monkeypatch.setenv("HEDGER_PRIVATE_KEY", DEMO_KEY)
     monkeypatch.setenv("HEDGER_JOURNAL", str(tmp_path / "journal.sqlite"))
     monkeypatch.chdir(tmp_path)

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.chain.connect import connect
+from hedger.chain.nodes import DEV_ACCOUNTS
 from hedger.errors import ChainIdMismatch
 from hedger.model import Side
 from hedger.snapshot import SnapshotReader
@@ -21,7 +21,7 @@ ETH, BTC = 1, 2
 
 def reader(chain) -> SnapshotReader:
     network = chain.network
-    return SnapshotReader(connect(chain.anvil.url, network.chain_id), network)
+    return SnapshotReader(connect(chain.node.url, network.chain_id), network)
 
 
 def short_eth(chain, account, size_wad=10 * WAD):
@@ -111,7 +111,7 @@ def test_a_failing_feed_becomes_a_failed_reading_and_hides_nothing_else(chain):
 
 
 def test_a_garbled_answer_is_a_failed_reading(chain):
-    chain.anvil.set_code(chain.universe.feeds["USDC/USD"], "0x60016000f3")  # returns a single byte
+    chain.node.set_code(chain.universe.feeds["USDC/USD"], "0x60016000f3")  # returns a single byte
     reading = reader(chain).take(ALICE).oracle("USDC")
     assert not reading.ok and "undecodable" in reading.error
 
@@ -139,4 +139,4 @@ def test_pending_orders_and_sequencer_status(chain):
 
 def test_the_rpc_must_serve_the_configured_chain(chain):
     with pytest.raises(ChainIdMismatch, match="expects 42161, the RPC serves 31337"):
-        connect(chain.anvil.url, 42161)
+        connect(chain.node.url, 42161)

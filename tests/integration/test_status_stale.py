@@ -20,7 +20,7 @@ def test_status_with_one_stale_oracle(chain, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HEDGER_JOURNAL", str(tmp_path / "journal.sqlite"))
     monkeypatch.chdir(tmp_path)
     assert main(["rebalance", "--execute"]) == EXIT_OK
-    chain.anvil.increase_time(3_900)
+    chain.node.increase_time(3_900)
     for name in chain.universe.feeds:
         if not name.startswith("ETH/"):
             feed = chain.feed(name)

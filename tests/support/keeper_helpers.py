@@ -28,8 +28,8 @@ from eth_utils import abi_to_signature, function_signature_to_4byte_selector, ge
 from hedger.app.keeper import Keeper, KeeperConfig
 from hedger.app.session import Session
 from hedger.app.telemetry import KeeperMetrics
-from hedger.chain.anvil import DEV_ACCOUNTS
 from hedger.chain.connect import connect
+from hedger.chain.nodes import DEV_ACCOUNTS
 from hedger.chain.universe import network_document, to_units
 from hedger.settings import NetworkConfig, parse_network
 from hedger.testing import LocalChain
@@ -65,8 +65,8 @@ def write_network(doc: dict[str, Any], directory: Path, name: str = "local") -> 
 
 def open_keeper(chain: LocalChain, network: NetworkConfig, journal: Path, **config: Any) -> Keeper:
     """An in-process keeper for the demo account (HEDGER_PRIVATE_KEY must hold DEMO_KEY)."""
-    w3 = connect(chain.anvil.url, network.chain_id)
-    session = Session(network, w3, DEMO, chain.anvil.url, journal)
+    w3 = connect(chain.node.url, network.chain_id)
+    session = Session(network, w3, DEMO, chain.node.url, journal)
     settings = {"poll_interval_s": 0.05, "kill_switch_file": journal.parent / "STOP", **config}
     return Keeper(session, KeeperConfig(**settings), KeeperMetrics())
 
@@ -101,9 +101,9 @@ _RAW: dict[str, RawRpc] = {}
 
 def raw_rpc(chain: LocalChain) -> RawRpc:
     """The node's RawRpc (one per node URL and thread of use: the tests and benchmarks use one thread)."""
-    if chain.anvil.url not in _RAW:
-        _RAW[chain.anvil.url] = RawRpc(chain.anvil.url)
-    return _RAW[chain.anvil.url]
+    if chain.node.url not in _RAW:
+        _RAW[chain.node.url] = RawRpc(chain.node.url)
+    return _RAW[chain.node.url]
 
 
 def in_one_block(chain: LocalChain, calls: list, sender: str | None = None) -> int:
@@ -117,13 +117,13 @@ def in_one_block(chain: LocalChain, calls: list, sender: str | None = None) -> i
 def mine_together(chain: LocalChain, calls: list, sender: str | None = None) -> tuple[int, float]:
     """`in_one_block`, also returning `time.perf_counter()` at the moment the block was mined."""
     rpc = raw_rpc(chain)
-    rpc("evm_setAutomine", False)
+    chain.node.set_automine(False)
     try:
         hashes = [send_call(chain, call, sender or chain.universe.deployer) for call in calls]
-        rpc("evm_mine")
+        chain.node.mine()
         mined_at = time.perf_counter()
     finally:
-        rpc("evm_setAutomine", True)
+        chain.node.set_automine(True)
     receipts = [receipt(rpc, h) for h in hashes]
     assert all(r["status"] == "0x1" for r in receipts), receipts
     (block,) = {int(r["blockNumber"], 16) for r in receipts}

@@ -238,7 +238,7 @@ def install_hyperliquid(chain: LocalChain) -> HyperliquidStandIns:
     params = doc["venues"][HL_VENUE]
     contracts = {}
     for key, name in PRECOMPILE_CONTRACTS.items():
-        chain.anvil.set_code(params[key], load_artifact(name).deployed_bytecode)
+        chain.node.set_code(params[key], load_artifact(name).deployed_bytecode)
         contracts[key] = at(chain.w3, name, params[key])
     return HyperliquidStandIns(contracts, doc)
 
@@ -246,5 +246,5 @@ def install_hyperliquid(chain: LocalChain) -> HyperliquidStandIns:
 def hyperevm_document(chain: LocalChain) -> dict[str, Any]:
     """networks/hyperevm.toml as it is, re-pointed at the local chain (its id and RPC URL)."""
     doc = copy.deepcopy(tomllib.loads((project_root() / "networks" / "hyperevm.toml").read_text()))
-    doc["network"].update(chain_id=chain.w3.eth.chain_id, rpc_url=chain.anvil.url)
+    doc["network"].update(chain_id=chain.w3.eth.chain_id, rpc_url=chain.node.url)
     return doc

@@ -7,7 +7,7 @@ import json
 import pytest
 from eth_account import Account
 
-from hedger.chain.anvil import DEV_ACCOUNTS
+from hedger.chain.nodes import DEV_ACCOUNTS
 from hedger.execution.signer import SignerError, load_signer, signer_address_from_env
 
 ADDRESS, KEY = DEV_ACCOUNTS[1]
