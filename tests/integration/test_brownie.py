@@ -35,7 +35,12 @@ LOCAL_TOML = ROOT / "networks" / "local.toml"
 TIMEOUT_S = 180
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.anvil_only(
+        "brownie's development network is the Anvil brownie launches itself: --node does not reach it"
+    ),
+]
 
 
 def _in_ci() -> bool:

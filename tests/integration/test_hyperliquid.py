@@ -300,7 +300,7 @@ def test_a_precompile_burns_all_gas_on_bad_input_and_only_its_market_fails(chain
     venue = seeded.venue(chain, document=doc)
     rpc = Rpc(connect(chain.node.url, chain.w3.eth.chain_id))
     calls = list(venue._calls(ALICE).values())
-    with pytest.raises(RpcError, match="OutOfGas"):  # in one aggregate3, the burnt gas sinks every call
+    with pytest.raises(RpcError, match=r"(?i)out ?of ?gas"):  # in one aggregate3, the burnt gas sinks every call
         execute(rpc, [dataclasses.replace(c, group=None) for c in calls], "latest")
     results = execute(rpc, calls, "latest")  # each market in its own aggregate3: DOGE fails alone
     failed = {c.label for c, r in zip(calls, results, strict=True) if not r.ok}

@@ -126,6 +126,7 @@ def check_block(chain, result, event: str | None, expected: Verdict, price: Deci
     tally.rebalances += any(o.action.symbol == "ETH" and o.action.kind is not ActionKind.ADD_COLLATERAL for o in sent)
 
 
+@pytest.mark.anvil_only("counts blocks exactly: on Ganache turning automine back on (miner_start) always mines a block")
 def test_a_thousand_blocks_of_random_walk_prices(chain, tmp_path, monkeypatch):
     monkeypatch.setenv("HEDGER_PRIVATE_KEY", DEMO_KEY)
     rng = random.Random(SEED)

@@ -71,6 +71,7 @@ def codes(plan) -> set[str]:
 # ------------------------------------------------------------------------------------------ a price crash
 
 
+@pytest.mark.anvil_only("counts blocks exactly: on Ganache turning automine back on (miner_start) always mines a block")
 def test_a_crash_lets_the_capped_hedge_grow_and_the_rebalance_is_mined_in_the_next_block(chain, keeper_for):
     """A hedge is sized in units, so a price move alone leaves the unit target where it was. What makes
     the target price-dependent here is the per-market notional cap (`sizing.max_notional_usd`, $22,500):

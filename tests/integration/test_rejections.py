@@ -50,6 +50,7 @@ def next_base_fee(chain, wei: int) -> None:
     raw_rpc(chain)("anvil_setNextBlockBaseFeePerGas", hex(wei))
 
 
+@pytest.mark.anvil_only("sets the next block's base fee (anvil_setNextBlockBaseFeePerGas): Ganache cannot")
 def test_the_base_fee_wedge_recovers(chain, cli, tmp_path):
     crashed = cli("rebalance", "--execute", fault="tx_signed")  # signed at ~2 gwei, never broadcast
     assert crashed.returncode == -signal.SIGKILL
@@ -68,6 +69,7 @@ def test_the_base_fee_wedge_recovers(chain, cli, tmp_path):
     assert all(i.status.final for i in journal.intents(DEMO))
 
 
+@pytest.mark.anvil_only("sets the next block's base fee (anvil_setNextBlockBaseFeePerGas): Ganache cannot")
 def test_a_base_fee_above_the_cap_abandons_cleanly_then_recovers(chain, cli, tmp_path):
     crashed = cli("rebalance", "--execute", fault="tx_signed")
     assert crashed.returncode == -signal.SIGKILL
@@ -112,6 +114,7 @@ def test_an_outage_is_not_a_rejection():
     assert classify_rejection(RpcError("eth_sendRawTransaction: connection refused")) is None
 
 
+@pytest.mark.anvil_only("sets the next block's base fee (anvil_setNextBlockBaseFeePerGas): Ganache cannot")
 def test_the_keeper_counts_rejections_apart_from_rpc_failures(chain, cli, tmp_path, monkeypatch):
     from tests.support.keeper_helpers import network_with, open_keeper
 

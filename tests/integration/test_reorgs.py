@@ -68,6 +68,7 @@ def one_order_per_market() -> list[int]:
     return [1, 2]
 
 
+@pytest.mark.anvil_only("reorganises the chain (anvil_reorg): Ganache cannot")
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_a_reorg_after_a_cli_rebalance_is_healed_by_the_next(chain, workdir, depth):
     assert main(["rebalance", "--execute"]) == EXIT_OK
@@ -100,7 +101,13 @@ def test_a_revert_across_a_cli_rebalance_rebroadcasts_the_same_bytes(chain, work
     assert_journal_equals_chain(chain, workdir / "journal.sqlite")
 
 
-@pytest.mark.parametrize("move", ["reorg", "revert"])
+@pytest.mark.parametrize(
+    "move",
+    [
+        pytest.param("reorg", marks=pytest.mark.anvil_only("reorganises the chain (anvil_reorg): Ganache cannot")),
+        "revert",
+    ],
+)
 def test_a_keeper_across_a_reorg_or_revert_hedges_once(chain, workdir, move):
     network = network_with(chain, network={**network_document_with(chain)["network"], "confirmations": 6})
     keeper = open_keeper(chain, network, workdir / "journal.sqlite")

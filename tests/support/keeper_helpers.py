@@ -86,14 +86,20 @@ class RawRpc:
     def __call__(self, method: str, *params: Any) -> Any:
         body = json.dumps({"jsonrpc": "2.0", "id": next(self.ids), "method": method, "params": list(params)})
         try:
-            self.connection.request("POST", "/", body, {"Content-Type": "application/json"})
-            reply = json.loads(self.connection.getresponse().read())
-        except (http.client.HTTPException, OSError):
-            self.connection.close()
-            raise
+            reply = self._post(body)
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            reply = self._post(body)  # the server dropped the idle connection (Ganache does): once more, anew
         if "error" in reply:
             raise AssertionError(f"{method} failed: {reply['error']}")
         return reply["result"]
+
+    def _post(self, body: str) -> Any:
+        try:
+            self.connection.request("POST", "/", body, {"Content-Type": "application/json"})
+            return json.loads(self.connection.getresponse().read())
+        except (http.client.HTTPException, OSError):
+            self.connection.close()  # the next request opens a new connection
+            raise
 
 
 _RAW: dict[str, RawRpc] = {}

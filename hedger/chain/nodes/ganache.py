@@ -40,7 +40,7 @@ class Ganache(LocalNode):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._next_timestamp: int | None = None
+        self._next_timestamp: tuple[int, int] | None = None  # (timestamp, the block number when set)
 
     @classmethod
     def command(cls, config: NodeConfig) -> list[str]:
@@ -66,17 +66,23 @@ class Ganache(LocalNode):
 
     def mine(self, blocks: int = 1) -> None:
         timestamp, self._next_timestamp = self._next_timestamp, None
-        if timestamp is not None and timestamp > int(
-            self.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16
-        ):
-            self.rpc("evm_mine", {"timestamp": timestamp})  # no transaction's block has taken it yet
+        if timestamp is not None and timestamp[1] == int(self.rpc("eth_blockNumber"), 16):
+            self.rpc("evm_mine", {"timestamp": timestamp[0]})  # no block has been mined since it was set
             blocks -= 1
         if blocks > 0:
             self.rpc("evm_mine", {"blocks": blocks})
 
     def set_next_block_timestamp(self, timestamp: int) -> None:
         self.rpc("evm_setTime", timestamp * 1000)  # milliseconds
-        self._next_timestamp = timestamp
+        self._next_timestamp = (timestamp, int(self.rpc("eth_blockNumber"), 16))
+
+    def increase_time(self, seconds: int, mine: bool = True) -> None:
+        self._next_timestamp = None
+        super().increase_time(seconds, mine)
+
+    def revert(self, snapshot_id: str) -> None:
+        self._next_timestamp = None
+        super().revert(snapshot_id)
 
     def set_automine(self, enabled: bool) -> None:
         self.rpc("miner_start" if enabled else "miner_stop")
