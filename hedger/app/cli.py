@@ -34,9 +34,10 @@ def _chain_up(args: argparse.Namespace) -> int:
     from hedger.chain.universe import deploy_universe, write_network_file
 
     started = time.monotonic()
+    kind = node_kind(args.node)
     config = NodeConfig(port=args.port, fork_url=args.fork_url, fork_block=args.fork_block, chain_id=args.chain_id)
     seed = load_seed(args.history_days) if args.history_days > 0 else None
-    with node_kind(args.node).launch(config) as node:
+    with kind.launch(config) as node:
         universe = deploy_universe(node, history=seed)
         write_network_file(universe, Path(args.network_file))
         elapsed = time.monotonic() - started

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from hedger.app.cli import EXIT_HALTED, EXIT_OK, main
+from hedger.app.cli import EXIT_ERROR, EXIT_HALTED, EXIT_OK, main
 from hedger.chain.nodes import DEV_ACCOUNTS, reserve_port
 from hedger.chain.universe import write_network_file
 from hedger.settings import load_network
@@ -62,11 +62,12 @@ def test_a_halted_plan_exits_3_and_sends_nothing(chain, network_file, capsys):
     assert chain.w3.eth.get_transaction_count(chain.universe.demo_account) == nonce
 
 
-def test_chain_up_deploys_writes_the_network_file_and_stops_on_ctrl_c(tmp_path):
+def test_chain_up_deploys_writes_the_network_file_and_stops_on_ctrl_c(tmp_path, node_kind):
     port, lock = reserve_port()
     lock.close()  # hand the port to the child
     path = tmp_path / "local.toml"
-    command = [sys.executable, "-m", "hedger.app.cli", "chain", "up", "--port", str(port), "--network-file", str(path)]
+    command = [sys.executable, "-m", "hedger.app.cli", "chain", "up", "--node", node_kind.name.lower()]
+    command += ["--port", str(port), "--network-file", str(path)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     try:
         started = time.monotonic()
@@ -79,5 +80,11 @@ def test_chain_up_deploys_writes_the_network_file_and_stops_on_ctrl_c(tmp_path):
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert "ready with the reference universe" in out and "HEDGER_PRIVATE_KEY=" in out
+    assert out.startswith(f"{node_kind.name} http://127.0.0.1:{port}") and "HEDGER_PRIVATE_KEY=" in out
+    assert "ready with the reference universe" in out
     assert "Feeds seeded with 720 hourly rounds" in out
+
+
+def test_chain_up_names_the_node_kinds_when_given_another(capsys):
+    assert main(["chain", "up", "--node", "hardhat"]) == EXIT_ERROR
+    assert "unknown node kind 'hardhat'" in capsys.readouterr().err
