@@ -140,7 +140,7 @@ def test_the_dashboard_plans_with_the_estimate_and_shows_its_uncertainty(seeded,
     network = _network(seeded, tmp_path, monkeypatch)
     assert main(["plan", "--network", network, "--json"]) in (EXIT_OK, 3)
     cli_plan = json.loads(capsys.readouterr().out)
-    live = Live(open_session(network, seeded.anvil.url))
+    live = Live(open_session(network, seeded.node.url))
     try:
         document = live.refresh()
     finally:

@@ -15,6 +15,7 @@ How it differs from Anvil, and how each helper copes (docs/nodes.md has the whol
   drop about one reply in ten: not done.
 - A fork of block N starts by mining block N + 1 of its own.
 - A fork needs the chain id given (--chain.chainId); it is read from the forked RPC when not configured.
+  Its dev accounts overwrite the forked balances of their addresses: `accounts=0` keeps those.
 """
 
 from __future__ import annotations
