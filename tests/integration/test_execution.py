@@ -121,7 +121,7 @@ def test_wrong_chain_or_unknown_destination_is_refused(chain, tmp_path):
 
 
 @pytest.mark.anvil_only(
-    "exact replacement: with the miner stopped, Ganache mines a transaction and its same-nonce replacement both"
+    "exact replacement: with the miner stopped, Ganache mines the original, not its same-nonce replacement"
 )
 def test_a_stuck_transaction_is_replaced_with_a_fee_bump(chain, tmp_path):
     ex = executor(chain, tmp_path, stuck_after_s=0.5, poll_interval_s=0.05)
