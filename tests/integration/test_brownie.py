@@ -107,7 +107,7 @@ def test_brownie_compiles_every_contract_through_the_solc_shim(brownie_home):
     assert code == 0, out
     assert "Solc version: 0.8.30" in out
     assert "Optimizer: Enabled  Runs: 200" in out
-    assert "EVM Version: Cancun" in out
+    assert f"EVM Version: {EVM_VERSION.capitalize()}" in out
     assert "Project has been compiled" in out
 
     build = ROOT / "build" / "contracts"
