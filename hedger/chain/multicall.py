@@ -11,13 +11,12 @@ block, and hands each reader its own results. The round-trip count is the number
 No size cliff: aggregate3 chunks are planned by gas (each Call carries an estimate; a call whose cost
 grows with the account, such as PerpMarket.accountSummary, says by how much) against the network's
 `eth_call_gas_cap`, and by calldata size against `max_request_bytes`; `Rpc.batch` then splits the round
-into HTTP requests under that limit and sends them concurrently. A chunk the node still refuses (too
-large, or out of gas because an estimate was low) is split in halves and sent again.
+into HTTP requests under that limit and sends them concurrently. A chunk the node still refuses as too
+large is split in halves and sent again.
 """
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -264,8 +263,8 @@ def execute(
     Calls with a `group` go in aggregate3s of their own group: if such an eth_call fails as a whole (a
     HyperEVM precompile given a bad input burns all the gas it is passed, so the calls after it in the
     same aggregate3 starve and some providers fail the whole eth_call), only that group's calls fail.
-    A chunk refused as too large or out of gas is split in halves and sent again (one more round, only
-    then); a failed ungrouped chunk that cannot be split further fails the read."""
+    A chunk the node refuses as too large is split in halves and sent again (one more round, only then);
+    any other failure of an ungrouped chunk fails the read."""
     if not calls:
         return []
     tag = hex(block_number) if isinstance(block_number, int) else block_number
@@ -278,7 +277,7 @@ def execute(
         retry: list[tuple[list[int], bool]] = []
         for (members, isolated), answer in zip(pending, answers, strict=True):
             chunk = [calls[i] for i in members]
-            if isinstance(answer, RpcError) and len(members) > 1 and _worth_splitting(answer):
+            if isinstance(answer, RequestTooLarge) and len(members) > 1:
                 half = len(members) // 2
                 retry += [(members[:half], isolated), (members[half:], isolated)]
                 continue
@@ -311,11 +310,6 @@ def _plan_chunks(calls: Sequence[Call], gas_cap: int, max_bytes: int) -> list[tu
     return chunks
 
 
-def _worth_splitting(error: RpcError) -> bool:
-    """Too large for the node, or out of gas (an estimate was low): halves may pass where the whole did not."""
-    return isinstance(error, RequestTooLarge) or _OUT_OF_GAS.search(str(error)) is not None
-
-
 def _chunk_results(chunk: Sequence[Call], answer: Any, isolated: bool) -> list[CallResult]:
     if not isinstance(answer, RpcError):
         return _decode_chunk(chunk, answer)
@@ -334,7 +328,6 @@ def _eth_call(multicall: str, chunk: Sequence[Call], gas_cap: int) -> dict[str, 
     return request
 
 
-_OUT_OF_GAS = re.compile(r"out ?of ?gas", re.IGNORECASE)
 _CALL3_OVERHEAD = 6 * 32  # offset, target, allowFailure, bytes offset, length, padding: per call in aggregate3
 _calldata_cache: OrderedDict[tuple[tuple[str, bytes], ...], str] = OrderedDict()
 

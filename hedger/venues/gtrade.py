@@ -30,7 +30,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hedger.chain.abi import decode as abi_decode
 from hedger.chain.abi import keccak, to_checksum_address, type_string
@@ -61,6 +61,9 @@ from hedger.venues.base import (
     from_units,
     to_units,
 )
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 PRICE_DECIMALS = 10
 LEVERAGE_DECIMALS = 3
@@ -291,9 +294,9 @@ class GTradeVenue:
 
     kind = "gtrade"
 
-    def __init__(self, chain: Chain, network: NetworkConfig, config: VenueConfig):
+    def __init__(self, chain: Chain | Web3, network: NetworkConfig, config: VenueConfig):
         self.name = config.name
-        self.chain = chain
+        self.chain = Chain.of(chain)  # a Web3 is accepted (tests, scripts): reads still go through chain.rpc
         self.diamond = AbiContract(config.require("diamond"), ABI)
         self.collateral = _token(network, config)
         self.collateral_index = config.require("collateral_index", int)

@@ -61,6 +61,7 @@ from hedger.venues.base import (
 )
 
 if TYPE_CHECKING:
+    from web3 import Web3
     from web3.types import TxReceipt
 
 PERP_PRICE_DECIMALS = 6  # a perp price has 6 − szDecimals decimals on HyperCore
@@ -173,7 +174,11 @@ class HyperliquidVenue:
     kind = "hyperliquid"
 
     def __init__(
-        self, chain: Chain, network: NetworkConfig, config: VenueConfig, funding_source: FundingSource | None = None
+        self,
+        chain: Chain | Web3,
+        network: NetworkConfig,
+        config: VenueConfig,
+        funding_source: FundingSource | None = None,
     ):
         self.name = config.name
         self.config = config
@@ -194,7 +199,7 @@ class HyperliquidVenue:
         self.markets = {symbol: _market(m) for symbol, m in config.markets.items()}
         self.funding_source = funding_source or _configured_funding(config)
         self.settle_window_s = int(config.params.get("settle_window_s", DEFAULT_SETTLE_WINDOW_S))
-        self.chain = chain
+        self.chain = Chain.of(chain)  # a Web3 is accepted (tests, scripts): reads still go through chain.rpc
         self._szi_when_sent: dict[bytes, int] = {}  # keccak(CoreWriter payload) → szi before the order
 
     # ------------------------------------------------------------------ reading

@@ -38,6 +38,7 @@ from hedger.venues.base import (
 )
 
 if TYPE_CHECKING:
+    from web3 import Web3
     from web3.types import TxReceipt
 
 WAD_DECIMALS = 18
@@ -56,10 +57,10 @@ _PER_MARKET_CALLS = (
 class ReferenceVenue:
     kind = "reference"
 
-    def __init__(self, chain: Chain, network: NetworkConfig, config: VenueConfig):
+    def __init__(self, chain: Chain | Web3, network: NetworkConfig, config: VenueConfig):
         self.name = config.name
         self.config = config
-        self.chain = chain
+        self.chain = Chain.of(chain)  # a Web3 is accepted (tests, scripts): reads still go through chain.rpc
         self.contract = AbiContract(config.require("address"), load_abi("reference", "PerpMarket"))
         self.fn = self.contract.fn
         token = network.tokens.get(config.require("margin_token"))

@@ -3,6 +3,8 @@ together with the contracts and markets of the network file. See docs/venues.md.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hedger.chain.connect import Chain
 from hedger.chain.multicall import AbiContract
 from hedger.settings import NetworkConfig, VenueConfig
@@ -11,16 +13,19 @@ from hedger.venues.gmx_v2.config import execution_fee_wei, market_of, token_of
 from hedger.venues.gmx_v2.orders import GmxOrders
 from hedger.venues.gmx_v2.read import GmxReading
 
+if TYPE_CHECKING:
+    from web3 import Web3
+
 
 class GmxV2Venue(GmxReading, GmxOrders):
     """GMX v2 behind the Venue protocol (hedger.venues.base)."""
 
     kind = "gmx_v2"
 
-    def __init__(self, chain: Chain, network: NetworkConfig, config: VenueConfig):
+    def __init__(self, chain: Chain | Web3, network: NetworkConfig, config: VenueConfig):
         self.name = config.name
         self.config = config
-        self.chain = chain
+        self.chain = Chain.of(chain)  # a Web3 is accepted (tests, scripts): reads still go through chain.rpc
         self.reader = AbiContract(config.require("reader"), load_abi("gmx_v2", "Reader"))
         self.data_store = AbiContract(config.require("data_store"), load_abi("gmx_v2", "DataStore"))
         self._get_uint = self.data_store.fn["getUint"]  # built per key and market: the fast path
