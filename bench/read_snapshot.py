@@ -61,6 +61,7 @@ def open_positions(node: Anvil, account: str, universe, count: int) -> None:
     usdc = at(node.w3, "TestToken", universe.tokens["USDC"])
     send = lambda call: node.w3.eth.wait_for_transaction_receipt(call.transact({"from": account}))  # noqa: E731
     amount = to_units(Decimal(1_000_000), 6)
+    node.set_balance(account, 1_000 * 10**18)  # each order's margin check prices every open position: gas grows
     send(usdc.functions.mint(account, amount))
     send(usdc.functions.approve(perp.address, amount))
     send(perp.functions.depositMargin(amount))
