@@ -38,22 +38,23 @@ def timed(command: list[str], env: dict[str, str], cwd: Path, runs: int) -> dict
 
 
 def import_profile(env: dict[str, str], cwd: Path) -> dict:
-    """Cumulative import time (µs → ms) of the heaviest top-level packages of one `hedger status`."""
+    """Import time of one `hedger status` by top-level package (the sum of its modules' own times), heaviest first."""
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", CLI, *STATUS], env=env, cwd=cwd,
                           capture_output=True, text=True, check=True)  # fmt: skip
-    top: dict[str, int] = {}
+    by_package: dict[str, int] = {}
     for line in done.stderr.splitlines():
         if not line.startswith("import time:"):
             continue
-        _, cumulative, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
-        if cumulative.isdigit() and not name.startswith(" ") and "." not in name.strip():
-            top[name.strip()] = max(top.get(name.strip(), 0), int(cumulative))
-    heaviest = sorted(top.items(), key=lambda kv: -kv[1])[:8]
-    names = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in done.stderr.splitlines()}
+        own, _, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+        if own.isdigit():
+            package = name.split(".")[0]
+            by_package[package] = by_package.get(package, 0) + int(own)
+    heaviest = sorted(by_package.items(), key=lambda kv: -kv[1])[:10]
     return {
-        "top_level_cumulative_ms": {name: round(us / 1000, 1) for name, us in heaviest},
-        "imports_web3": "web3" in names,
-        "imports_eth_account": "eth_account" in names,
+        "total_ms": round(sum(by_package.values()) / 1000, 1),
+        "by_package_ms": {name: round(us / 1000, 1) for name, us in heaviest},
+        "imports_web3": "web3" in by_package,
+        "imports_eth_account": "eth_account" in by_package,
     }
 
 
