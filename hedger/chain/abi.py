@@ -87,7 +87,17 @@ class Codec:
         raise NotImplementedError
 
 
-class _Uint(Codec):
+class _Word(Codec):
+    """A type held in one word: decoded from the word alone (`from_word`)."""
+
+    def from_word(self, word: bytes) -> Any:
+        raise NotImplementedError
+
+    def decode(self, data: bytes, at: int) -> Any:
+        return self.from_word(_word(data, at))
+
+
+class _Uint(_Word):
     def __init__(self, bits: int):
         self.limit = 1 << bits
 
@@ -97,14 +107,14 @@ class _Uint(Codec):
             raise ValueError(f"{value} does not fit a uint{self.limit.bit_length() - 1}")
         return number.to_bytes(WORD, "big")
 
-    def decode(self, data: bytes, at: int) -> int:
-        number = int.from_bytes(_word(data, at), "big")
+    def from_word(self, word: bytes) -> int:
+        number = int.from_bytes(word, "big")
         if number >= self.limit:
             raise DecodeError(f"{number} is out of range for uint{self.limit.bit_length() - 1}")
         return number
 
 
-class _Int(Codec):
+class _Int(_Word):
     def __init__(self, bits: int):
         self.bound = 1 << (bits - 1)
 
@@ -114,41 +124,40 @@ class _Int(Codec):
             raise ValueError(f"{value} does not fit an int{self.bound.bit_length()}")
         return number.to_bytes(WORD, "big", signed=True)
 
-    def decode(self, data: bytes, at: int) -> int:
-        number = int.from_bytes(_word(data, at), "big", signed=True)
+    def from_word(self, word: bytes) -> int:
+        number = int.from_bytes(word, "big", signed=True)
         if not -self.bound <= number < self.bound:
             raise DecodeError(f"{number} is out of range for int{self.bound.bit_length()}")
         return number
 
 
-class _Address(Codec):
+class _Address(_Word):
     def encode(self, value: Any) -> bytes:
         raw = value if isinstance(value, bytes) else bytes.fromhex(str(value).removeprefix("0x"))
         if len(raw) != 20:
             raise ValueError(f"{value!r} is not a 20-byte address")
         return bytes(12) + raw
 
-    def decode(self, data: bytes, at: int) -> str:
-        word = _word(data, at)
+    def from_word(self, word: bytes) -> str:
         if any(word[:12]):
             raise DecodeError("address word has non-zero padding")
         return to_checksum_address(word[12:])
 
 
-class _Bool(Codec):
+class _Bool(_Word):
     def encode(self, value: Any) -> bytes:
         if not isinstance(value, bool | int) or value not in (0, 1):
             raise ValueError(f"{value!r} is not a bool")
         return int(value).to_bytes(WORD, "big")
 
-    def decode(self, data: bytes, at: int) -> bool:
-        flag = int.from_bytes(_word(data, at), "big")
+    def from_word(self, word: bytes) -> bool:
+        flag = int.from_bytes(word, "big")
         if flag > 1:
             raise DecodeError(f"{flag} is not a bool")
         return flag == 1
 
 
-class _FixedBytes(Codec):
+class _FixedBytes(_Word):
     def __init__(self, size: int):
         self.size = size
 
@@ -158,8 +167,7 @@ class _FixedBytes(Codec):
             raise ValueError(f"{len(raw)} bytes do not fit a bytes{self.size}")
         return raw.ljust(WORD, b"\0")  # bytesN values are left-aligned
 
-    def decode(self, data: bytes, at: int) -> bytes:
-        word = _word(data, at)
+    def from_word(self, word: bytes) -> bytes:
         if any(word[self.size :]):
             raise DecodeError(f"bytes{self.size} word has non-zero padding")
         return word[: self.size]
@@ -188,6 +196,9 @@ class _Tuple(Codec):
         self.members = tuple(members)
         self.dynamic = any(m.dynamic for m in self.members)
         self.head = WORD if self.dynamic else sum(m.head for m in self.members)
+        self.words = [m for m in self.members if isinstance(m, _Word)]  # all one-word members: sliced in one go
+        if len(self.words) != len(self.members):
+            self.words = []
 
     def encode(self, value: Any) -> bytes:
         values = tuple(value)
@@ -206,6 +217,10 @@ class _Tuple(Codec):
         return b"".join(heads) + b"".join(tails)
 
     def decode(self, data: bytes, at: int) -> tuple[Any, ...]:
+        if self.words:
+            if at + self.head > len(data):
+                raise DecodeError(f"answer too short: needs {at + self.head} bytes, has {len(data)}")
+            return tuple(m.from_word(data[at + i * WORD : at + (i + 1) * WORD]) for i, m in enumerate(self.words))
         out, head = [], at
         for member in self.members:
             if member.dynamic:
