@@ -51,12 +51,6 @@ class Call:
     gas: int = DEFAULT_CALL_GAS
 
     @classmethod
-    def of(cls, function: BoundCall, label: str = "", gas: int = DEFAULT_CALL_GAS) -> Call:
-        """A Call from a bound function (``contract.functions.f(args)`` of an AbiContract)."""
-        outputs = tuple(type_string(o) for o in function.abi["outputs"])
-        return cls(function.address, function.data, outputs, label=label or function.fn_name, gas=gas)
-
-    @classmethod
     def raw(
         cls,
         target: str,

@@ -1,5 +1,5 @@
 """ABI helpers for venue adapters: interface fragments shipped under hedger/venues/abi/, calls whose
-answers decode into structs with the ABI's field names, and raw calldata for selector-less calls."""
+answers decode into structs with the ABI's field names."""
 
 from __future__ import annotations
 
@@ -19,11 +19,6 @@ ABI_DIR = Path(__file__).parent / "abi"
 def load_abi(file: str, contract: str) -> list[dict[str, Any]]:
     """The ABI fragment of `contract` in hedger/venues/abi/<file>.json."""
     return json.loads((ABI_DIR / f"{file}.json").read_text())[contract]
-
-
-def calldata(function: BoundCall) -> bytes:
-    """The calldata of a bound function (``contract.functions.f(args)`` of an AbiContract)."""
-    return function.data
 
 
 def named_call(function: BoundCall, label: str = "", gas: int = DEFAULT_CALL_GAS) -> Call:

@@ -50,7 +50,7 @@ from hedger.model import (
 )
 from hedger.oracles.chainlink import latest_round_call
 from hedger.settings import FeedConfig, MarketConfig, NetworkConfig, TokenConfig, VenueConfig
-from hedger.venues._abi import calldata, load_abi, named_call
+from hedger.venues._abi import load_abi, named_call
 from hedger.venues.base import (
     Approval,
     OrderIntent,
@@ -728,7 +728,7 @@ class GTradeVenue:
         )
 
     def _tx(self, function: BoundCall, description: str) -> TxRequest:
-        return TxRequest(self.diamond.address, calldata(function), f"{self.name}: {description}")
+        return TxRequest(self.diamond.address, function.data, f"{self.name}: {description}")
 
     # ------------------------------------------------------------------ following orders (AsyncVenue)
 

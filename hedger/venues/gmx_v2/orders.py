@@ -14,7 +14,7 @@ from hedger.chain.connect import Chain
 from hedger.chain.multicall import AbiContract
 from hedger.chain.revert import decode_revert
 from hedger.model import PendingOrder, Side
-from hedger.venues._abi import calldata, load_abi, named
+from hedger.venues._abi import load_abi, named
 from hedger.venues.base import (
     Approval,
     OrderIntent,
@@ -59,12 +59,10 @@ class GmxOrders:
             order.collateral_amount if order.increase and order.collateral.address == self.wnt.address else 0
         )
         router = self.exchange_router.functions
-        calls = [calldata(router.sendWnt(self.order_vault, fee + wnt_collateral))]
+        calls = [router.sendWnt(self.order_vault, fee + wnt_collateral).data]
         if order.increase and order.collateral_amount and not wnt_collateral:
-            calls.append(
-                calldata(router.sendTokens(order.collateral.address, self.order_vault, order.collateral_amount))
-            )
-        calls.append(calldata(router.createOrder(self._params(account, market, order, fee))))
+            calls.append(router.sendTokens(order.collateral.address, self.order_vault, order.collateral_amount).data)
+        calls.append(router.createOrder(self._params(account, market, order, fee)).data)
         description = (
             f"{self.name}: {'increase' if order.increase else 'decrease'} {'long' if order.is_long else 'short'} "
             f"{market.symbol} by ${from_units(order.size_delta_usd, FLOAT_DECIMALS)}, collateral "
@@ -72,9 +70,7 @@ class GmxOrders:
             f"{order.collateral.symbol}, execution fee {from_units(fee, NATIVE_DECIMALS)} ETH"
         )
         return [
-            TxRequest(
-                self.exchange_router.address, calldata(router.multicall(calls)), description, fee + wnt_collateral
-            )
+            TxRequest(self.exchange_router.address, router.multicall(calls).data, description, fee + wnt_collateral)
         ]
 
     def _params(self, account: str, market: GmxMarket, order: _Order, fee: int) -> tuple:
@@ -111,7 +107,7 @@ class GmxOrders:
                 "wait for the request to expire, or for the keeper to execute or cancel it",
             )
         key = bytes.fromhex(order.order_id.removeprefix("0x"))
-        data = calldata(self.exchange_router.functions.cancelOrder(key))
+        data = self.exchange_router.functions.cancelOrder(key).data
         return TxRequest(self.exchange_router.address, data, f"{self.name}: cancel order {order.order_id}")
 
     # ------------------------------------------------------------------ following orders (AsyncVenue)
