@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from web3.types import TxReceipt
 
 WAD_DECIMALS = 18
-SUMMARY_BASE_GAS, SUMMARY_GAS_PER_POSITION = 40_000, 45_000  # measured: ~43k per open position (bench/read_snapshot.py)
+# accountSummary prices every open position: eth_estimateGas measured 6k + ~50.5k per position (cold storage)
+SUMMARY_BASE_GAS, SUMMARY_GAS_PER_POSITION = 30_000, 55_000
 _PER_MARKET_CALLS = (
     "marketParams",
     "currentFundingRate",
