@@ -212,9 +212,9 @@ class _Path:
     codes: dict[str, int] = field(default_factory=dict)
 
 
-STEPPED_ROWS = 8
+STEPPED_ROWS = 2
 """After an event, this many rows go one by one (events cluster: a trade is often followed by another soon)."""
-FIRST_JUMP_ROWS = 64
+FIRST_JUMP_ROWS = 256
 """A jump looks this many rows ahead first, and twice as far each time the window holds no event."""
 MAX_JUMP_ROWS = 8192
 
@@ -245,13 +245,12 @@ class _Loop:
         n, row, window = len(self.target), 0, FIRST_JUMP_ROWS
         with np.errstate(divide="ignore", invalid="ignore"):
             while row < n:
-                end = min(n, row + STEPPED_ROWS)
-                while row < end:
+                row, window = self._jump(row, window)
+                stop = row + 1  # the row that is not quiet, then a few more after an event
+                while row < min(n, stop):
                     if self._step(row):
-                        end = min(n, row + 1 + STEPPED_ROWS)
+                        stop = row + 1 + STEPPED_ROWS
                     row += 1
-                if row < n:
-                    row, window = self._jump(row, window)
         return self._finish()
 
     def _step(self, i: int) -> bool:
@@ -292,18 +291,21 @@ class _Loop:
         size = self.size
         gap = self.target[start:end] - size
         quiet = (gap == 0) | (np.abs(gap) / self.target_abs[start:end] < self.rebalance.band_rel)
-        if size:
-            equity = self._equity_path(start, end)
-            notional = abs(size) * self.p.perp_usd[start:end]
-            quiet &= ~(equity < self.maintenance_ratio * notional) & ~(equity < self.top_up_ratio * notional)
         run = len(quiet) if quiet.all() else int(np.argmin(quiet))
+        if size and run:  # margin: the first row whose equity is under either threshold (the larger, ≥ 0 notional)
+            equity = self._equity_path(start, start + run)
+            threshold = max(self.maintenance_ratio, self.top_up_ratio) * (
+                abs(size) * self.p.perp_usd[start : start + run]
+            )
+            breach = equity < threshold
+            run = int(np.argmax(breach)) if breach.any() else run
+            if run:
+                self.equity = float(equity[run - 1])
         if run:
             on_target = int(np.count_nonzero(gap[:run] == 0))
             self.quiet[ON_TARGET] += on_target
             self.quiet[INSIDE_BAND] += run - on_target
-            if size:
-                self.equity = float(equity[run - 1])
-        grown = min(MAX_JUMP_ROWS, 2 * window) if run == len(quiet) else FIRST_JUMP_ROWS
+        grown = min(MAX_JUMP_ROWS, 2 * window) if run == end - start else FIRST_JUMP_ROWS
         return start + run, grown
 
     def _equity_path(self, start: int, end: int) -> np.ndarray:
