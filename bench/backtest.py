@@ -65,7 +65,7 @@ def main() -> None:
                     "valid_rows": int(long.valid.sum()),
                     "years": round(long.years, 2),
                     "built_from": f"shared/data 2019–2023 chained {args.years_copies}×",
-                },  # fmt: skip
+                },
                 "single_run_16y": single,
                 "sweep": {
                     "configurations": len(cases),

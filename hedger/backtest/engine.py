@@ -213,7 +213,9 @@ class _Path:
 
 
 STEPPED_ROWS = 2
-"""After an event, this many rows go one by one (events cluster: a trade is often followed by another soon)."""
+"""After an event, this many rows go one by one (a trade is often followed by another soon)..."""
+DENSE_STEPPED_ROWS = 16
+"""...and this many when it came within as many rows of the previous event (stepping is cheaper than jumping there)."""
 FIRST_JUMP_ROWS = 256
 """A jump looks this many rows ahead first, and twice as far each time the window holds no event."""
 MAX_JUMP_ROWS = 8192
@@ -242,14 +244,17 @@ class _Loop:
         self.quiet = {ON_TARGET: 0, INSIDE_BAND: 0}
 
     def run(self) -> _Path:
-        n, row, window = len(self.target), 0, FIRST_JUMP_ROWS
+        n, row, window, last_event = len(self.target), 0, FIRST_JUMP_ROWS, -MAX_JUMP_ROWS
         with np.errstate(divide="ignore", invalid="ignore"):
             while row < n:
                 row, window = self._jump(row, window)
-                stop = row + 1  # the row that is not quiet, then a few more after an event
+                stop = row + 1  # the row that is not quiet, then more after an event (many when events are dense)
                 while row < min(n, stop):
                     if self._step(row):
-                        stop = row + 1 + STEPPED_ROWS
+                        stop = (
+                            row + 1 + (DENSE_STEPPED_ROWS if row - last_event <= DENSE_STEPPED_ROWS else STEPPED_ROWS)
+                        )
+                        last_event = row
                     row += 1
         return self._finish()
 
