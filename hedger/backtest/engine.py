@@ -13,7 +13,9 @@ The target is sized as `hedger.strategy.sizing` sizes it, vectorised (`target_pe
 units for the same asset, −ratio × spot units × spot price ÷ perp price across assets (the ratio is
 value-for-value). Sizing's caps (maximum notional, leverage) are not applied: the whole book is hedged.
 Everything that is not path-dependent (P&L, funding, costs by step, book value) is computed with numpy
-after the loop; the loop itself works on Python floats only.
+after the loop. The loop goes from event to event (`_Loop`): runs of closes where nothing can happen are found
+and booked with numpy, every other close takes the three steps above on Python floats; the result is the
+row-by-row loop's, bit for bit (tests/unit/backtest/test_event_loop.py).
 """
 
 from __future__ import annotations
@@ -244,16 +246,16 @@ class _Loop:
         self.quiet = {ON_TARGET: 0, INSIDE_BAND: 0}
 
     def run(self) -> _Path:
-        n, row, window, last_event = len(self.target), 0, FIRST_JUMP_ROWS, -MAX_JUMP_ROWS
-        with np.errstate(divide="ignore", invalid="ignore"):
+        n, row, window = len(self.target), 0, FIRST_JUMP_ROWS
+        last_event: float = -math.inf
+        with np.errstate(divide="ignore", invalid="ignore"):  # |gap| / |target| where the target is 0: inf or NaN
             while row < n:
                 row, window = self._jump(row, window)
                 stop = row + 1  # the row that is not quiet, then more after an event (many when events are dense)
                 while row < min(n, stop):
                     if self._step(row):
-                        stop = (
-                            row + 1 + (DENSE_STEPPED_ROWS if row - last_event <= DENSE_STEPPED_ROWS else STEPPED_ROWS)
-                        )
+                        dense = row - last_event <= DENSE_STEPPED_ROWS
+                        stop = row + 1 + (DENSE_STEPPED_ROWS if dense else STEPPED_ROWS)
                         last_event = row
                     row += 1
         return self._finish()
