@@ -103,6 +103,18 @@ def text(value: Any) -> str:
 
 Converter = Callable[[Any], Any]
 
+
+def one_of(*choices: str) -> Converter:
+    def choice(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        return str(value)
+
+    return choice
+
+
+NEW_HEADS_MODES = ("auto", "ws", "poll")  # how the keeper learns of a new block (hedger.chain.heads)
+
 # The [execution] and [keeper] tables: every key, typed. hedger.execution and hedger.app read them.
 EXECUTION_KEYS: dict[str, Converter] = {
     "max_fee_per_gas_gwei": positive_decimal,
@@ -131,6 +143,7 @@ KEEPER_KEYS: dict[str, Converter] = {
     "dry_run": boolean,
     "max_cycles": positive_int,
     "json_logs": boolean,
+    "new_heads": one_of(*NEW_HEADS_MODES),
 }
 TOP_LEVEL_KEYS = ("network", "feeds", "tokens", "venues", "sequencer", "strategy", "execution", "keeper", "accounts")
 NETWORK_KEYS = ("name", "chain_id", "multicall", "native_asset", "native_feed", "rpc_env", "rpc_url", "rpc_timeout_s",

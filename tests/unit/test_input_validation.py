@@ -77,6 +77,7 @@ def test_the_ratio_range_is_configurable_and_never_negative():
         ("keeper", {"gas_budget_per_day": "-1"}, "keeper.gas_budget_per_day", "must not be negative"),
         ("keeper", {"dry_run": 1}, "keeper.dry_run", "true or false"),
         ("keeper", {"poll_interval": 1}, "keeper.poll_interval", "did you mean 'poll_interval_s'"),
+        ("keeper", {"new_heads": "websocket"}, "keeper.new_heads", "must be one of 'auto', 'ws', 'poll'"),
         ("network.rpc_timeout_s", 0, "network.rpc_timeout_s", "must be positive"),
         ("network.confirmations", -1, "network.confirmations", "non-negative integer"),
         ("network.max_request_bytes", "2MB", "network.max_request_bytes", "positive integer"),
