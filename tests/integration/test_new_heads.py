@@ -14,7 +14,7 @@ import pytest
 import hedger.chain.heads as heads
 from hedger.app.keeper import Keeper, KeeperConfig
 from hedger.app.session import Session
-from hedger.chain.connect import Rpc, connect
+from hedger.chain.connect import connect
 from hedger.chain.heads import NewHeads
 from hedger.errors import RpcError
 from hedger.testing import LocalChain
@@ -64,7 +64,7 @@ def test_without_a_websocket_auto_polls_and_ws_is_a_clear_error(chain, keeper_at
             planned_on(keeper, chain.w3.eth.block_number, 30)
             assert keeper.heads is not None and keeper.heads.via == "poll"
             planned_on(keeper, mine(chain), 10)
-        rpc = Rpc(connect(http_only.url, chain.network.chain_id))
+        rpc = connect(http_only.url, chain.network.chain_id).rpc
         with pytest.raises(RpcError, match=r"no newHeads subscription at ws://127\.0\.0\.1:\d+") as refused:
             NewHeads(rpc, http_only.url, "ws", 0.05, keeper.stop_requested)
         assert 'new_heads = "auto"' in str(refused.value)
