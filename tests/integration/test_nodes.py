@@ -184,9 +184,11 @@ def test_with_automine_off_transactions_wait_for_mine(node):
 def test_connections_idle_past_the_servers_keep_alive_still_work(node):
     """Node.js servers (Ganache) drop idle keep-alive connections after ~5 s: the node's own w3 and
     hedger's connections must both carry on."""
-    hedger_w3 = connect(node.url, 31337)
-    for w3 in (node.w3, hedger_w3):
+    hedger_chain = connect(node.url, 31337)
+    for w3 in (node.w3, hedger_chain.w3):
         w3.eth.get_block("latest")
+    hedger_chain.rpc.request("eth_blockNumber", [])
     time.sleep(6.5)
-    for w3 in (node.w3, hedger_w3):
+    for w3 in (node.w3, hedger_chain.w3):
         assert w3.eth.get_block("latest")["number"] >= 0
+    assert int(hedger_chain.rpc.request("eth_blockNumber", []), 16) >= 0
