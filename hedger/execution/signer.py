@@ -13,16 +13,21 @@ from eth_account.signers.local import LocalAccount
 
 from hedger.errors import HedgerError
 
+DEFAULT_KEY_ENV = "HEDGER_PRIVATE_KEY"
+
 
 class SignerError(HedgerError):
     """No usable signing key (never says what the key was)."""
 
 
-def load_signer() -> LocalAccount:
-    """The signing account from HEDGER_PRIVATE_KEY, or from HEDGER_KEYSTORE with its password."""
-    key = os.environ.get("HEDGER_PRIVATE_KEY")
+def load_signer(key_env: str = DEFAULT_KEY_ENV) -> LocalAccount:
+    """The signing account from HEDGER_PRIVATE_KEY (or the variable `key_env` names: one per account
+    of a keeper serving several), or from HEDGER_KEYSTORE with its password."""
+    key = os.environ.get(key_env)
     if key:
-        return _from_key(key)
+        return _from_key(key, key_env)
+    if key_env != DEFAULT_KEY_ENV:
+        raise SignerError(f"{key_env} is not set", f"put this account's key in {key_env} (in .env)")
     keystore = os.environ.get("HEDGER_KEYSTORE")
     if keystore:
         return _from_keystore(Path(keystore), os.environ.get("HEDGER_KEYSTORE_PASSWORD"))
@@ -39,13 +44,13 @@ def signer_address_from_env() -> str | None:
     return load_signer().address
 
 
-def _from_key(key: str) -> LocalAccount:
+def _from_key(key: str, key_env: str) -> LocalAccount:
     try:
         return Account.from_key(key.strip())
     except Exception:
         # the exception text could echo the key: raise a fresh one that does not chain it
         raise SignerError(
-            "HEDGER_PRIVATE_KEY is not a valid private key", "it must be 32 bytes of hex, with or without 0x"
+            f"{key_env} is not a valid private key", "it must be 32 bytes of hex, with or without 0x"
         ) from None
 
 

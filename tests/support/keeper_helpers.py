@@ -173,7 +173,8 @@ def orders_of(chain: LocalChain, account: str = DEMO, from_block: int = 0) -> li
     event = chain.perp.events.PositionModified()
     logs = chain.w3.eth.get_logs({"address": chain.perp.address, "fromBlock": from_block, "topics": [event.topic]})
     parsed = (event.process_log(log) for log in logs)
-    return [{**e["args"], "blockNumber": e["blockNumber"]} for e in parsed if e["args"]["account"] == account]
+    return [{**e["args"], "blockNumber": e["blockNumber"], "transactionHash": "0x" + bytes(e["transactionHash"]).hex()}
+            for e in parsed if e["args"]["account"] == account]  # fmt: skip
 
 
 def transfer(chain: LocalChain, symbol: str, amount: Decimal | int, to: str, sender: str = DEMO) -> None:
