@@ -101,6 +101,7 @@ class Keeper:
         self.rejections = 0  # transactions the node refused (counted apart from RPC failures)
         self.rpc_failures = 0
         self.failures = 0  # consecutive cycles lost to RPC failures (the backoff's exponent)
+        self.reported_token: int | None = 0  # the lease token last logged (0: nothing logged yet)
 
     def _lease(self) -> Lease | None:
         wanted = self.config.lease
@@ -181,7 +182,6 @@ class Keeper:
         """Take or renew the lease at the chain's current block; whether this process holds it."""
         assert self.lease is not None
         block = self.head()
-        previous = self.lease.token
         try:
             token = self.lease.acquire(block)
         except DatabaseError as error:  # nothing may be sent without it; the next tick tries again
@@ -189,8 +189,9 @@ class Keeper:
             log.warning("lease database unavailable", extra={"error": str(error).splitlines()[0]})
         if token is not None:
             self.metrics.lease_renewed_block.set(block)
-        if token != previous:
-            self._lease_changed(token, previous, block)
+        if token != self.reported_token:
+            self._lease_changed(token, self.reported_token, block)
+            self.reported_token = token
         if token is None:
             self.last_block = block  # checked at this block: look again at the next one
         return token is not None
@@ -204,14 +205,14 @@ class Keeper:
             self.state = self.session.state()  # the previous holder's memory, where it stopped
             event, line = "lease_acquired", f"lease for {account} acquired at block {block} (token {token})"
         else:
-            if previous is not None:
+            if previous:
                 self.metrics.lease_lost.inc()
             event, line = "lease_standby", f"standing by for {account}: its lease is held by another keeper"
         log.info(event, extra={"account": account, "holder": holder, "token": token, "block": block})
         self._say({"event": event, "account": account, "holder": holder, "token": token, "block": block}, line)
 
     def _lease_lost(self, error: LeaseLost) -> None:
-        self.metrics.lease_lost.inc()
+        """Fenced off mid-cycle (counted in hedger_lease_lost_total by the next tick, which stands by)."""
         self.metrics.lease_held.set(0)
         self.metrics.lease_token.set(0)
         log.warning("lease lost", extra={"account": error.account, "token": error.token, "reason": error.reason})

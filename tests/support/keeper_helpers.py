@@ -206,7 +206,8 @@ def cli_env(directory: Path, **extra: str) -> dict[str, str]:
     """The environment of a `hedger` process on networks written to `directory`, with the demo key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGER_")}
     env.update(HEDGER_NETWORKS_DIR=str(directory), HEDGER_PRIVATE_KEY=DEMO_KEY, HEDGER_LOG_LEVEL="INFO",
-               HEDGER_JOURNAL=str(directory / "journal.sqlite"), **extra)  # fmt: skip
+               HEDGER_JOURNAL=str(directory / "journal.sqlite"))  # fmt: skip
+    env.update(extra)
     return env
 
 
