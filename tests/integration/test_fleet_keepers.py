@@ -217,6 +217,6 @@ def test_ten_accounts_two_fleet_keepers_with_injected_faults(chain, workdir, pos
     journal.close()
     assert result.problems == []
     assert result.fenced_off_broadcasts == 0
-    assert result.orders == result.intents_with_orders >= 3 * len(accounts)  # every account hedged, once per intent
+    assert result.orders == result.intents_with_orders >= 2 * len(accounts)  # each hedged (ETH, BTC), once per intent
     assert takeovers >= 1  # the faults did move leases between the processes
     assert sum(len(p.logs("lease lost")) for p in fleet.values()) >= 1  # and a woken keeper was fenced off
