@@ -177,6 +177,12 @@ class Keeper:
         except LeaseLost as error:
             self._lease_lost(error)
             return None
+        except DatabaseError as error:  # a write failed, so nothing after it was sent; the next tick retries
+            if self.lease is None:
+                raise  # one keeper on its own journal file: a broken file is not a transient failure
+            log.warning("journal database unavailable", extra={"account": self.session.account,
+                        "error": str(error).splitlines()[0]})  # fmt: skip
+            return None
 
     def _hold(self) -> bool:
         """Take or renew the lease at the chain's current block; whether this process holds it."""

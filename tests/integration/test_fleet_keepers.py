@@ -10,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import signal
+import socket
 import time
+import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +26,7 @@ from eth_account import Account
 from hedger.chain.universe import to_units
 from hedger.execution.journal import Journal
 from tests.support.chain_helpers import fund_margin
-from tests.support.fleet import audit_orders
+from tests.support.fleet import audit_orders, is_stopped
 from tests.support.keeper_helpers import (
     DEMO,
     KeeperProcess,
@@ -55,9 +58,21 @@ def keeper(workdir: Path, journal: str, holder: str, *args: str, **env: str) -> 
 
 
 def stopped(process: KeeperProcess) -> bool:
-    """True once the process is stopped (SIGSTOP, by itself or by us)."""
-    with open(f"/proc/{process.process.pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
+    return is_stopped(process.process.pid)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def lease_metrics(port: int) -> dict[str, float]:
+    """hedger_lease_held and hedger_lease_token of the demo account, as the keeper's endpoint serves them."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    labels = f'account="{DEMO}",network="local"'
+    values = dict(re.findall(rf"^hedger_lease_(held|token){{{labels}}} (\S+)$", text, re.MULTILINE))
+    return {name: float(value) for name, value in values.items()}
 
 
 def logged(process: KeeperProcess, msg: str) -> list[dict]:
@@ -83,8 +98,10 @@ def test_two_keepers_one_account_stop_takeover_fenced_off_kill_takeover(chain, w
     b = None
     try:
         a.wait_for_log(lambda line: line.get("msg") == "lease_acquired", 60, "host-a to take the lease")
-        b = keeper(workdir, postgres_url, "host-b")
+        port = free_port()
+        b = keeper(workdir, postgres_url, "host-b", "--metrics-port", str(port))
         b.wait_for_log(lambda line: line.get("msg") == "lease_standby", 60, "host-b to stand by")
+        assert lease_metrics(port) == {"held": 0.0, "token": 0.0}
         wait_until(lambda: stopped(a), 60, "host-a to stop itself right after signing the BTC order")
         journal = Journal(postgres_url)
         (signed,) = [t for i in journal.intents(DEMO) for t in journal.txs(i.id)]
@@ -101,6 +118,7 @@ def test_two_keepers_one_account_stop_takeover_fenced_off_kill_takeover(chain, w
             90, "host-b to finish the hedge",
         )  # fmt: skip
         assert orders_of(chain)[0]["transactionHash"] == signed.tx_hash
+        assert lease_metrics(port) == {"held": 1.0, "token": 2.0}
 
         # host-a resumes: its broadcast of that order is fenced off, it sends nothing and stands by
         os.kill(a.process.pid, signal.SIGCONT)

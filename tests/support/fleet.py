@@ -172,6 +172,12 @@ def audit(db: Database, network: str = "local") -> FleetAudit:
 # ---------------------------------------------------------------------------------------------- keepers, at order level
 
 
+def is_stopped(pid: int) -> bool:
+    """True while the process is stopped (SIGSTOP, by itself or by someone else)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
 @dataclass
 class OrderAudit:
     """The journal of a fleet of real keepers against the chain, per account."""
