@@ -9,8 +9,9 @@ server (the pgserver wheel) holds the shared journal and the leases. Each trial,
 database and the chain reverted to its start, runs two keepers (`--holder host-a`, `host-b`) for
 the demo account, with its margin deposited, so that host-a's first transaction is the BTC order
 (the kill switch holds host-a back until host-b stands by). host-a stops itself at the worst
-moment, right after journalling that order's signed bytes and before broadcasting them (`HEDGER_FAULT_INJECT`): SIGSTOP on odd trials (it is resumed with
-SIGCONT once host-b has finished the hedge), SIGKILL on even ones. Measured: blocks from host-a's
+moment, right after journalling that order's signed bytes and before broadcasting them
+(`HEDGER_FAULT_INJECT`): SIGSTOP in the 1st, 3rd, … trial (resumed with SIGCONT once host-b has
+finished the hedge), SIGKILL in the others. Measured: blocks from host-a's
 last renewal to host-b's acquisition, seconds from the stop to it, orders on chain against
 journalled intents (the target: one BTC and one ETH order, the BTC one being host-a's very signed
 bytes, rebroadcast by host-b), and broadcasts by a fenced-off keeper (any broadcast row outside its
