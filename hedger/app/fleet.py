@@ -22,7 +22,7 @@ from hedger.app.session import Session
 from hedger.app.telemetry import KeeperMetrics
 from hedger.chain.connect import TRANSIENT_ERRORS
 from hedger.errors import RpcError
-from hedger.settings import FleetConfig, load_network
+from hedger.settings import FleetConfig
 
 log = logging.getLogger("hedger.app.fleet")
 
@@ -36,7 +36,7 @@ def open_keepers(
     for account in fleet.accounts:
         session = Session.open(account.network, account=account.address, journal=journal or fleet.journal,
                                key_env=account.key_env)  # fmt: skip
-        table = {**load_network(account.network).keeper, **fleet.keeper, **account.keeper}
+        table = {**session.network.keeper, **fleet.keeper, **account.keeper}
         config = KeeperConfig.from_mapping(table, holder=name, lease=True, **overrides)
         keepers.append(Keeper(session, config, metrics))
     return keepers

@@ -294,7 +294,8 @@ class Keeper:
             elif outcome.status == "failed":
                 m.tx_failed.inc()
         log.info("cycle", extra={
-            "block": snapshot.block_number, "verdict": plan.verdict.value, "snapshot_s": round(snapshot_s, 4),
+            "network": self.session.network.name, "account": self.session.account, "block": snapshot.block_number,
+            "verdict": plan.verdict.value, "snapshot_s": round(snapshot_s, 4),
             "rpc_round_trips": snapshot.rpc_round_trips, "actions": len(plan.actions),
             "outcomes": [f"{o.status}:{o.action.kind.value}:{o.action.venue}:{o.action.symbol}" for o in outcomes],
             "reasons": [r.code for r in plan.reasons][:20], "dry_run": self.executor is None,
@@ -335,7 +336,8 @@ class Keeper:
                     for a in run.plan.actions]  # fmt: skip
         restricted = [r.code for r in run.plan.reasons if r.code not in ("venue_choice",)][:4]
         why = f" ({', '.join(restricted)})" if run.plan.verdict.value != "allow" and restricted else ""
-        entry = {"event": "cycle", "block": run.snapshot.block_number, "verdict": run.plan.verdict.value,
+        entry = {"event": "cycle", "account": self.session.account, "block": run.snapshot.block_number,
+                 "verdict": run.plan.verdict.value,
                  "actions": len(run.plan.actions), "outcomes": done, "reasons": restricted,
                  "latency_ms": round(latency_s * 1000), "rejections": rejected,
                  "reconciled": list(run.report.reconciled) if run.report else []}  # fmt: skip
