@@ -21,7 +21,10 @@ from tests.unit.test_database import (  # noqa: F401  (collected again here, wit
     test_components_are_versioned_separately_and_gaps_are_rejected,
     test_transactions_commit_or_roll_back_as_a_whole,
 )
-from tests.unit.test_journal_schema import test_values_round_trip_exactly  # noqa: F401
+from tests.unit.test_journal_schema import (  # noqa: F401
+    test_a_fenced_journal_writes_nothing_once_its_lease_is_lost,
+    test_values_round_trip_exactly,
+)
 from tests.unit.test_lease import (  # noqa: F401
     ACCOUNT,
     pair,

@@ -10,7 +10,7 @@ import pytest
 
 from hedger.errors import SchemaTooNew
 from hedger.execution.database import is_postgres
-from hedger.execution.journal import _V2, SCHEMA_V1, SCHEMA_VERSION, Journal, TxStatus
+from hedger.execution.journal import _V2, SCHEMA_V1, SCHEMA_VERSION, IntentStatus, Journal, TxStatus
 from hedger.model import Action, ActionKind, Reason
 
 ACCOUNT = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -91,3 +91,27 @@ def test_values_round_trip_exactly(target):
     assert (row["tx_id"], row["account"], row["holder"], row["token"]) == (record.id, ACCOUNT, None, None)
     assert journal.db.dialect == ("postgresql" if is_postgres(target) else "sqlite")
     journal.close()
+
+
+def test_a_fenced_journal_writes_nothing_once_its_lease_is_lost(target):
+    from hedger.errors import LeaseLost
+    from hedger.execution.lease import Lease
+
+    journal, other = Journal(target), Journal(target)
+    journal.fence = Lease(journal.db, "local", ACCOUNT, "host-a")
+    standby = Lease(other.db, "local", ACCOUNT, "host-b")
+    assert journal.fence.acquire(100) == 1 and standby.acquire(101) is None
+    action = Action(ActionKind.OPEN, "reference", "ETH", Reason("rebalance", "test"))
+    intent = journal.record_intent("local", 31337, ACCOUNT, action, 100)
+    record = journal.record_signed(intent.id, "main", "0xdef", 0, "0xaa", "0x02", 1, 1)
+    journal.record_broadcast(record.id)
+    assert standby.acquire(103) == 2  # host-a stopped renewing: host-b takes over
+    with pytest.raises(LeaseLost, match="held by host-b at token 2"):
+        journal.record_broadcast(record.id)  # host-a wakes up: its next broadcast is refused
+    with pytest.raises(LeaseLost):
+        journal.set_intent_status(intent.id, IntentStatus.FAILED, "a stale keeper's view")
+    ((row),) = other.broadcasts()
+    assert (row["holder"], row["token"]) == ("host-a", 1)  # only the one made under its live token
+    assert other.intent(intent.id).status is IntentStatus.SENDING
+    journal.close()
+    other.close()
