@@ -57,13 +57,16 @@ class Gates:
     def reason(self, journal: Journal, account: str) -> str | None:
         """Why risk-adding actions must not be sent right now, or None."""
         killed = self.kill_switch()
-        if killed:
+        if killed or self.gas_budget_per_day_wei is None:
             return killed
-        if self.gas_budget_per_day_wei is not None:
-            spent = journal.gas_spent_since(account, time.time() - 86_400)
-            if spent >= self.gas_budget_per_day_wei:
-                return f"gas budget spent: {spent} of {self.gas_budget_per_day_wei} wei in the last 24 h"
-        return None
+        return self.gas_reason(journal.gas_spent_since(account, time.time() - 86_400))
+
+    def gas_reason(self, spent_24h_wei: int | None) -> str | None:
+        """Why the daily gas budget gates risk-adding actions after `spent_24h_wei`, or None."""
+        budget = self.gas_budget_per_day_wei
+        if budget is None or spent_24h_wei is None or spent_24h_wei < budget:
+            return None
+        return f"gas budget spent: {spent_24h_wei} of {budget} wei in the last 24 h"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ underlying or several (a basket, comma-separated); funding is modelled (`--fundi
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,6 +103,8 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     from hedger.backtest.report import summary_table, write_report
 
     history = history_from_files(args.data, args.spot, args.hedge_with, args.funding)
+    for warning in history.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     config = BacktestConfig(
         spot_value_usd=args.spot_usd,
         costs=CostModel(args.fee_bps * BASIS_POINT, args.slippage_bps * BASIS_POINT, args.gas_usd),

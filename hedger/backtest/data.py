@@ -57,6 +57,9 @@ class MarketHistory:
     funding: FundingHistory
 
 
+MIN_REPORT_SPAN = pd.Timedelta(days=1)  # shorter histories get a warning in the report
+
+
 @dataclass(frozen=True)
 class GapReport:
     """What the alignment found missing: nothing here was filled."""
@@ -155,6 +158,17 @@ class HedgeHistory:
             gaps=gaps, basis_outlier=outlier,
         )  # fmt: skip
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What makes this history too thin to judge a hedge by (shown in reports and by the CLI)."""
+        span = self.close_time[-1] - self.close_time[0] if len(self) else pd.Timedelta(0)
+        if span >= MIN_REPORT_SPAN:
+            return ()
+        return (
+            f"the history spans {span / pd.Timedelta(hours=1):g} h, less than a day: no daily return, no funding "
+            "pattern and annualised figures from a few hours; give at least a day of closes (weeks to judge a hedge)",
+        )
+
     def describe(self) -> dict[str, object]:
         return {
             "spot_asset": self.spot_asset,
@@ -166,6 +180,7 @@ class HedgeHistory:
             "hours": len(self),
             "valid_hours": int(self.valid.sum()),
             "gaps": self.gaps.to_json(),
+            "warnings": list(self.warnings),
         }
 
 

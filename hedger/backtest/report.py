@@ -113,8 +113,10 @@ def render_html(document: Mapping, charts: Sequence[Path]) -> str:
         f"<figcaption>{html.escape(captions[chart.stem])}</figcaption></figure>"
         for chart in charts
     )
+    warnings = "".join(f"<p class='warning'>Warning: {html.escape(w)}.</p>" for w in data.get("warnings", ()))
     return _HTML.format(
         title=html.escape(title),
+        warnings=warnings,
         data=_definition_list(data | {"gaps": json.dumps(data["gaps"])}),
         summary=_metrics_table({name: entry["metrics"] for name, entry in policies.items()}),
         figures=figures,
@@ -272,8 +274,9 @@ dl {{ display: grid; grid-template-columns: max-content auto; gap: 2px 12px; fon
 dt {{ font-weight: 600; }}
 figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
 pre {{ background: #f7f7f7; padding: 8px; font-size: 12px; overflow-x: auto; }}
+.warning {{ background: #fff3cd; border: 1px solid #e0c060; padding: 6px 10px; }}
 </style></head><body>
-<h1>{title}</h1>
+<h1>{title}</h1>{warnings}
 <h2>Data</h2>{data}
 <h2>Metrics</h2>{summary}
 <p>HE: Ederington hedge effectiveness, 1 − Var(hedged)/Var(unhedged), on returns that never span a data gap.

@@ -104,7 +104,7 @@ def test_nothing_secret_reaches_the_page_and_the_signer_is_never_loaded(served, 
     bodies = [fetch(served.url + path)[2].decode().lower() for path in ("/", "/api/state", "/api/full")]
     bodies.append(json.dumps(sse_events(served.url, 1)).lower())
     assert all(key not in body for body in bodies)
-    assert state["meta"]["rpc"] == chain.anvil.url.rstrip("/") + "/…"
+    assert state["meta"]["rpc"] == chain.anvil.url.rstrip("/")  # no key in it: shown whole (hedger.chain.redact)
     assert state["meta"]["account"] == chain.universe.demo_account  # the network file's, not the key's
     assert not served.dashboard.live.session.journal_path.exists()  # read only: no journal is created
     assert state["panels"]["journal"]["available"] is False

@@ -131,3 +131,24 @@ def test_a_file_source_estimates_from_binance_csvs(seeded, tmp_path, monkeypatch
     assert row["source"].startswith("files: ") and row["fallback"] is None
     assert float(row["ratio"]) == pytest.approx(1.0, abs=0.1)  # ETH moves with BTC one for one, plus noise
     assert 14 * 24 - 2 <= row["observations"] <= 14 * 24 + 1
+
+
+def test_the_dashboard_plans_with_the_estimate_and_shows_its_uncertainty(seeded, tmp_path, monkeypatch, capsys):
+    from hedger.app.dashboard.live import Live, open_session
+    from hedger.app.display import number
+
+    network = _network(seeded, tmp_path, monkeypatch)
+    assert main(["plan", "--network", network, "--json"]) in (EXIT_OK, 3)
+    cli_plan = json.loads(capsys.readouterr().out)
+    live = Live(open_session(network, seeded.anvil.url))
+    try:
+        document = live.refresh()
+    finally:
+        live.session.close()
+    rows = {r["id"]: r["cells"] for r in document["panels"]["exposure"]["table"]["rows"]}
+    (eth,) = cli_plan["ratios"]
+    assert rows["ETH"]["estimate"].startswith(f"{eth['estimated']:.3f} ± {eth['std_error']:.3f} (ewma on BTC")
+    assert document["verdict"] == cli_plan["verdict"]
+    sizes = [r["cells"]["size"] for r in document["panels"]["plan"]["actions"]["rows"]]
+    assert sizes and sizes == [number(Decimal(a["size_delta"]), 6) if a["size_delta"] != "0" else ""
+                               for a in cli_plan["actions"]]  # fmt: skip

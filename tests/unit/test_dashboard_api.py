@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from hedger.app.dashboard import api
-from hedger.app.dashboard.live import redact
 from hedger.app.display import number
 from hedger.model import Balance, Exposure, FundingRate, Market, OracleReading, Side, Snapshot, Source
 from hedger.strategy.parameters import StrategySettings
 from hedger.strategy.plan import build_plan, explain_plan
+from hedger.strategy.ratio.live import LiveRatio
 
 NOW = 1_700_000_000
 SOURCE = Source("0x" + "11" * 20, 100, NOW)
@@ -88,15 +88,30 @@ def test_liquidation_distance_and_explorer_links():
     assert api.tx_link(None, "0xab") is None
 
 
-def test_redaction_keeps_only_scheme_and_host():
-    assert redact("POST https://user:pw@arb.example.com/v2/abc123?key=zzz failed") == (
-        "POST https://arb.example.com/… failed"
-    )
-    assert redact("cannot reach http://127.0.0.1:8545") == "cannot reach http://127.0.0.1:8545/…"
-
-
 def test_a_network_file_may_name_its_explorer():
     from hedger.settings import load_network
 
     assert load_network("arbitrum-one").explorer == "https://arbiscan.io"
     assert load_network("hyperevm").explorer is None
+
+
+def live_ratio(**changes) -> LiveRatio:
+    fields = dict(asset="ETH", hedge_with="BTC", method="ewma", ratio=Decimal("0.84"), estimated=0.8412,
+                  std_error=0.031, r_squared=0.72, observations=720, gaps=0, window_start="2023-11-01T00:00",
+                  window_end="2023-12-01T00:00", interval="1h", source="rounds", estimated_at=NOW)  # fmt: skip
+    return LiveRatio(**{**fields, **changes})
+
+
+def test_an_estimated_ratio_shows_with_its_uncertainty_on_the_exposure_row_and_the_guide():
+    doc = document(snapshot(), estimates={"ETH": live_ratio()})
+    (eth,) = doc["panels"]["exposure"]["table"]["rows"]
+    assert eth["cells"]["estimate"] == "0.841 ± 0.031 (ewma on BTC, R² 0.72, 720 obs)"
+    guide = next(s for s in doc["guide"] if s["title"] == "Hedge ratio")
+    assert any("from 0.780 to 0.902" in line for line in guide["lines"])  # 0.8412 ∓ 1.96 × 0.031
+
+
+def test_a_fallback_or_fixed_ratio_says_so():
+    assert api.estimate_text(None) == "fixed"
+    fallback = live_ratio(fallback="12 observations, 48 needed", ratio=Decimal(1))
+    assert api.estimate_text(fallback) == "fallback 1: 12 observations, 48 needed"
+    assert api.estimate_text(live_ratio(bounded=True)).endswith("720 obs, clamped to bounds)")

@@ -22,6 +22,7 @@ from hedger.strategy.guards import GuardResult, asset_scope, market_scope
 from hedger.strategy.margin import pool_key
 from hedger.strategy.parameters import GuardSettings, StrategySettings
 from hedger.strategy.plan import PlanDetail
+from hedger.strategy.ratio.live import LiveRatio
 from hedger.strategy.sizing import HedgeRatio, hedge_routes
 
 OK, WARN, BAD = "ok", "warn", "bad"
@@ -54,6 +55,7 @@ class Context:
     rpc: str  # redacted
     settings: StrategySettings
     ratios: Mapping[str, HedgeRatio] = field(default_factory=dict)
+    estimates: Mapping[str, LiveRatio] = field(default_factory=dict)  # `[strategy.ratio]` assets' live estimates
     explorer: str | None = None
     journal: JournalView | None = None
     keeper: KeeperView = field(default_factory=KeeperView)
@@ -135,6 +137,19 @@ def target_ratio_text(asset: str, snapshot: Snapshot, context: Context) -> tuple
     return text, None
 
 
+def estimate_text(estimate: LiveRatio | None) -> str:
+    """An estimated ratio with its uncertainty and provenance, or why the fallback is used."""
+    if estimate is None:
+        return "fixed"
+    if estimate.fallback:
+        return f"fallback {estimate.ratio}: {estimate.fallback}"
+    clamped = ", clamped to bounds" if estimate.bounded else ""
+    return (
+        f"{estimate.estimated:.3f} ± {estimate.std_error:.3f} ({estimate.method} on {estimate.hedge_with}, "
+        f"R² {estimate.r_squared:.2f}, {estimate.observations} obs{clamped})"
+    )
+
+
 def exposure_panel(snapshot: Snapshot, detail: PlanDetail, context: Context) -> dict[str, Any]:
     rows = []
     for e in snapshot.exposures:
@@ -154,6 +169,7 @@ def exposure_panel(snapshot: Snapshot, detail: PlanDetail, context: Context) -> 
             "hedged": number(e.hedge_ratio, 1, percent=True),
             "target": target_text,
             "target_perp": number(target_units, 6) if target_units is not None else "—",
+            "estimate": estimate_text(context.estimates.get(e.asset)),
         }
         rows.append(row(e.asset, cells, status, note))
     columns = [
@@ -167,6 +183,7 @@ def exposure_panel(snapshot: Snapshot, detail: PlanDetail, context: Context) -> 
         ("hedged", "hedged (realised)"),
         ("target", "target ratio"),
         ("target_perp", "target perp"),
+        ("estimate", "estimate (± std error)"),
     ]
     return {"table": table(columns, rows), "status": worst(r["status"] for r in rows)}
 
@@ -599,6 +616,15 @@ def guide(snapshot: Snapshot, detail: PlanDetail, context: Context) -> list[dict
             f"by {number(-e.spot * move)} USD; with the perp, the book (net {number(e.net, 6)} {e.asset}) changes by "
             f"{number(-e.net * move)} USD."
         )
+        estimate = context.estimates.get(e.asset)
+        if estimate is not None and not estimate.fallback:
+            low, high = (estimate.estimated + k * 1.96 * estimate.std_error for k in (-1, 1))
+            ratio_lines.append(
+                f"The {e.asset} target is estimated ({estimate.method} of {e.asset} on {estimate.hedge_with} returns, "
+                f"{estimate.observations} observations, R² {estimate.r_squared:.2f}): {estimate.estimated:.3f} with a "
+                f"standard error of {estimate.std_error:.3f}, so ratios from {low:.3f} to {high:.3f} fit the history "
+                f"about as well (95 %); the rebalancing band keeps noise inside that range from trading."
+            )
     funding_lines = []
     horizon = context.settings.sizing.carry_horizon_h
     for f in snapshot.funding:

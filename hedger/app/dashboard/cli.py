@@ -39,8 +39,9 @@ def run_dashboard(args: argparse.Namespace) -> int:
         from hedger.app.dashboard.server import DashboardApp, StoppingServer, is_loopback, server_config
     except ImportError as error:  # starlette and uvicorn are the `dashboard` extra
         raise HedgerError(f"the dashboard needs {error.name}", "pip install 'hedger[dashboard]'") from None
-    from hedger.app.dashboard.live import Live, open_session, redact
+    from hedger.app.dashboard.live import Live, open_session
     from hedger.app.session import parse_ratios
+    from hedger.chain.redact import redact_url
 
     session = open_session(args.network, args.rpc_url, args.account, args.journal, parse_ratios(args.ratio))
     loopback = is_loopback(args.host)
@@ -58,7 +59,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     suffix = f"/?token={token}" if token else "/"
     print(f"hedger dashboard: {session.network.name} (chain {session.network.chain_id}), account {session.account}")
-    print(f"  RPC {redact(session.rpc_url)}; read-only: nothing here can send a transaction")
+    print(f"  RPC {redact_url(session.rpc_url)}; read-only: nothing here can send a transaction")
     print(f"  open http://{shown_host}:{args.port}{suffix}   (Ctrl-C stops it)", flush=True)
     try:
         StoppingServer(server_config(dashboard, args.host, args.port), dashboard).run()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import threading
 import time
 from collections import deque
@@ -23,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from hedger.app.dashboard import api
-from hedger.app.keeper import KILL_SWITCH_ENV, KeeperConfig
 from hedger.app.session import Session, resolve_account
 from hedger.chain.multicall import execute
+from hedger.chain.redact import redact_text, redact_url
 from hedger.errors import ConfigError, HedgerError
 from hedger.execution.database import is_postgres
 from hedger.execution.database import redact as redact_target
@@ -37,13 +36,6 @@ from hedger.settings import NetworkConfig, load_env, load_network
 from hedger.strategy.guards import GuardResult
 from hedger.strategy.plan import explain_plan
 from hedger.strategy.state import PlannerState
-
-_URL = re.compile(r"\b([a-z][a-z0-9+.-]*)://([^\s/?#'\"]+)[^\s'\"]*", re.IGNORECASE)
-
-
-def redact(text: str) -> str:
-    """Every URL in `text` cut to scheme and host (no user info, path or query: they can carry keys)."""
-    return _URL.sub(lambda m: f"{m.group(1)}://{m.group(2).rsplit('@', 1)[-1]}/…", text)
 
 
 def dashboard_account(network: NetworkConfig, explicit: str | None) -> str:
@@ -70,13 +62,6 @@ def open_session(
     return Session.open(network, rpc_url, resolved, journal, ratios)
 
 
-def kill_switch_reason(config: KeeperConfig) -> str | None:
-    """The keeper's kill switch as the keeper reads it (the file, or the environment variable)."""
-    if config.kill_switch_file.exists() or os.environ.get(KILL_SWITCH_ENV, "").lower() in ("1", "true"):
-        return f"kill switch engaged ({config.kill_switch_file} or {KILL_SWITCH_ENV})"
-    return None
-
-
 @dataclass
 class Live:
     """The latest document, the chart history since start, and the pages listening for updates."""
@@ -92,7 +77,8 @@ class Live:
     prices: dict[str, list[list[float]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.keeper_config = KeeperConfig.from_mapping(dict(self.session.network.keeper))
+        assert self.session.gates is not None
+        self.gates = self.session.gates  # the same kill switch and gas budget the run cycle applies
         self.history = deque(maxlen=self.history_size)
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hedger-dashboard")
         self.lock = threading.Lock()
@@ -121,18 +107,20 @@ class Live:
         network, account = self.session.network.name, self.session.account
         state = load_state(journal, network, account) if journal else PlannerState()
         keeper = self._keeper_view(journal)
-        gate = keeper.kill_switch or self._gas_gate(keeper)
-        restrictions = (GuardResult(Verdict.REDUCE_ONLY, "keeper_gate", gate),) if gate else ()
-        detail = explain_plan(snapshot, self.session.settings, self.session.ratios, state, restrictions)
+        gate = keeper.kill_switch or self.gates.gas_reason(keeper.gas_spent_24h_wei)
+        restrictions = (GuardResult(Verdict.REDUCE_ONLY, "operator_gate", gate),) if gate else ()
+        ratios = self.session.hedge_ratios(snapshot)
+        detail = explain_plan(snapshot, self.session.settings, ratios, state, restrictions)
         journal_view = api.JournalView(
             redact_target(self.session.journal_path),
             journal is not None,
             api.intents_for_view(journal, account) if journal else (),
         )
         context = api.Context(
-            rpc=redact(self.session.rpc_url),
+            rpc=redact_url(self.session.rpc_url),
             settings=self.session.settings,
-            ratios=self.session.ratios,
+            ratios=ratios,
+            estimates=dict(self.session.ratio_book.live),
             explorer=self.session.network.explorer,
             journal=journal_view,
             keeper=keeper,
@@ -150,33 +138,25 @@ class Live:
     def poll(self) -> dict[str, Any] | None:
         """A new document when the block or the kill switch changed, or every `resnapshot_s`; else None."""
         block = int(self.session.reader.rpc.request("eth_blockNumber", []), 16)
-        kill = kill_switch_reason(self.keeper_config)
+        kill = self.gates.kill_switch()
         stale = time.monotonic() - self._last_refresh >= self.resnapshot_s
         if block != self._last_block or kill != self._last_kill or stale:
             return self.refresh()
         return None
 
     def _keeper_view(self, journal: Journal | None) -> api.KeeperView:
-        config = self.keeper_config
         spent = None
         last = None
         if journal is not None:
             spent = journal.gas_spent_since(self.session.account, time.time() - 86_400)
             last = load_keeper_status(journal, self.session.network.name, self.session.account)
         return api.KeeperView(
-            kill_switch=kill_switch_reason(config),
-            kill_switch_file=str(config.kill_switch_file),
+            kill_switch=self.gates.kill_switch(),
+            kill_switch_file=str(self.gates.kill_switch_file),
             gas_spent_24h_wei=spent,
-            gas_budget_per_day_wei=config.gas_budget_per_day_wei,
+            gas_budget_per_day_wei=self.gates.gas_budget_per_day_wei,
             last_cycle=last,
         )
-
-    @staticmethod
-    def _gas_gate(keeper: api.KeeperView) -> str | None:
-        spent, budget = keeper.gas_spent_24h_wei, keeper.gas_budget_per_day_wei
-        if budget is not None and spent is not None and spent >= budget:
-            return f"gas budget spent: {spent} of {budget} wei in the last 24 h"
-        return None
 
     def _remember(self, snapshot: Snapshot, document: dict[str, Any]) -> None:
         if not self._prices_seeded:
@@ -245,7 +225,7 @@ class Live:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # an RPC outage must not stop the page: say so and keep polling
-                message = redact(str(error))[:300]
+                message = redact_text(str(error))[:300]
                 if message != self.error:
                     self.error = message
                     self.publish("status", {"error": message})

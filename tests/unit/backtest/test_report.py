@@ -79,3 +79,21 @@ def test_backtest_command_with_the_plan_engine_reports_what_the_planner_said(tmp
     assert verdicts["allow"] > 200 and verdicts.get("reduce_only") == 7 and guards.get("funding_unknown") == 7
     assert "fills rejected" in printed and (out / "report.html").exists()
     assert {"one_to_one", "ewma"} <= set(json.loads((out / "metrics.json").read_text())["policies"])
+
+
+@pytest.mark.slow  # writes the report's charts
+def test_a_history_shorter_than_a_day_warns_on_stderr_in_the_json_and_on_the_page(tmp_path, capsys):
+    eth = random_walk(12, seed=7)
+    eth_file = write_binance_csv(tmp_path / "binance_ethusdt_1h.csv", eth, eth)
+    out = tmp_path / "out"
+    assert main(["backtest", "--data", str(eth_file), "--policy", "one_to_one", "--out", str(out)]) == 0
+    assert "warning: the history spans 11 h, less than a day" in capsys.readouterr().err
+    (warning,) = json.loads((out / "metrics.json").read_text())["data"]["warnings"]
+    assert warning.startswith("the history spans 11 h")
+    assert "<p class='warning'>Warning: the history spans 11 h" in (out / "report.html").read_text()
+
+
+def test_a_day_or_more_of_history_has_no_warning():
+    spot = random_walk(25, seed=8)
+    assert synthetic_history(spot, spot).warnings == ()
+    assert synthetic_history(spot[:24], spot[:24]).warnings != ()  # 23 h between the first and last close

@@ -1,0 +1,17 @@
+"""URL redaction (hedger.chain.redact): keys in userinfo, query or path never reach a screen or a log."""
+
+from __future__ import annotations
+
+from hedger.chain.redact import redact_text, redact_url
+
+
+def test_userinfo_query_and_keylike_path_segments_are_hidden():
+    assert (
+        redact_url("https://user:pw@arb.example.com/v2/abc123def456ghi789?key=zzz") == "https://arb.example.com/v2/…?…"
+    )
+    assert redact_url("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
+
+
+def test_every_url_inside_a_message_is_redacted():
+    message = "POST https://user:pw@arb.example.com/v3/0123456789abcdef0123 failed"
+    assert redact_text(message) == "POST https://arb.example.com/v3/… failed"
