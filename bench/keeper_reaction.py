@@ -1,6 +1,6 @@
 """Benchmark: how fast the keeper reacts to an oracle update that breaches its band.
 
-    .venv/bin/python bench/keeper_reaction.py [--trials 200] [--interval 0.1] [--seed 1]
+    .venv/bin/python bench/keeper_reaction.py [--trials 200] [--interval 0.1] [--seed 1] [--new-heads ws,poll]
 
 A `hedger keeper run` process (default settings, but for the two below) watches a local Anvil with the
 reference universe; Anvil automines, so each transaction gets a block of its own. The ETH hedge is capped at
@@ -9,8 +9,10 @@ is 0, so the 5% band alone decides. Each trial waits until the keeper has planne
 then a random fraction of its poll interval (breaches arrive at any moment); it publishes a new ETH price on
 both sources in one block (alternately low, $2,100-2,500, and high, $2,900-3,300: every move breaches the
 band) and times the keeper's order: in blocks after the breach block, and in ms from the moment the breach
-block was mined to the moment the keeper's transaction is seen mined. `--interval` is the keeper's poll for
-new blocks: the milliseconds are mostly that. Prints JSON.
+block was mined to the moment the keeper's transaction is seen mined. Each `--new-heads` mode runs the same
+trials on a fresh chain: `ws`, the keeper follows Anvil's newHeads subscription (`[keeper] new_heads = "ws"`);
+`poll`, it polls for new blocks every `--interval` seconds (the milliseconds are then mostly that poll).
+Prints JSON, one summary per mode.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def trial(chain: LocalChain, price: Decimal) -> dict:
     return {"blocks": orders[0]["blockNumber"] - breach, "ms": (seen_at - mined_at) * 1000}
 
 
-def run(trials: int, interval: float, seed: int) -> dict:
+def run(trials: int, interval: float, seed: int, new_heads: str) -> dict:
     rng = random.Random(seed)
     with Anvil.launch() as node, tempfile.TemporaryDirectory() as tmp:
         chain = LocalChain(node, deploy_universe(node))
@@ -74,7 +76,8 @@ def run(trials: int, interval: float, seed: int) -> dict:
         # capped hedge sells the lows and buys back the highs, ~$1,000 a trial here.
         fund_margin(chain, DEMO, 1_000_000)
         workdir = Path(tmp)
-        write_network(network_document_with(chain, strategy=STRATEGY), workdir)
+        doc = network_document_with(chain, strategy=STRATEGY, keeper={"new_heads": new_heads})
+        write_network(doc, workdir)
         with keeper_process(["--interval", str(interval)], cli_env(workdir), workdir) as k:
             results = []
             for index in range(trials):
@@ -84,16 +87,16 @@ def run(trials: int, interval: float, seed: int) -> dict:
                 results.append(trial(chain, Decimal(rng.randrange(low * 100, high * 100)) / 100))
             wait_idle(chain, k)
             exit_code = k.stop()
-    return summary(results, interval, exit_code)
+    return summary(results, interval, new_heads, exit_code)
 
 
-def summary(results: list[dict], interval: float, exit_code: int) -> dict:
+def summary(results: list[dict], interval: float, new_heads: str, exit_code: int) -> dict:
     blocks = Counter(r["blocks"] for r in results)
     ms = sorted(r["ms"] for r in results)
     return {
         "benchmark": "keeper_reaction",
         "node": "anvil (local, automine)",
-        "keeper": f"hedger keeper run --interval {interval} (a separate process)",
+        "keeper": f"hedger keeper run --interval {interval} (a separate process), new_heads = {new_heads!r}",
         "trials": len(results),
         "next_block_share": round(blocks[1] / len(results), 4),
         "blocks_after_breach": {str(k): blocks[k] for k in sorted(blocks)},
@@ -112,8 +115,10 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--interval", type=float, default=0.1, help="the keeper's poll for new blocks, seconds")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--new-heads", default="ws,poll", help="modes to run, comma-separated: ws, poll")
     args = parser.parse_args()
-    print(json.dumps(run(args.trials, args.interval, args.seed), indent=2))
+    modes = args.new_heads.split(",")
+    print(json.dumps({mode: run(args.trials, args.interval, args.seed, mode) for mode in modes}, indent=2))
 
 
 if __name__ == "__main__":

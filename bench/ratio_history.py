@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from hedger.chain.anvil import Anvil
-from hedger.chain.connect import Rpc, connect
+from hedger.chain.connect import connect
 from hedger.chain.contracts import at
 from hedger.chain.history_seed import HOUR_S, load_seed
 from hedger.chain.multicall import latest_block
@@ -34,7 +34,7 @@ def main() -> None:
         deploy_s = time.perf_counter() - started
         network = parse_network(network_document(universe), "<bench>")
         feeds = [f for f in network.feeds.values() if f.asset in ("ETH", "BTC")]
-        rpc = Rpc(connect(node.url, network.chain_id))
+        rpc = connect(node.url, network.chain_id).rpc
         cache = RoundCache(Path(scratch) / "bench-history.sqlite")
         history = ChainHistory(rpc, network.chain_id, cache)
 

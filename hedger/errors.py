@@ -66,6 +66,16 @@ class RpcTimeout(RpcError):
     hint = "check the node (it accepts connections but does not answer); [network] rpc_timeout_s sets the budget"
 
 
+class RequestTooLarge(RpcError):
+    """The node refused a request as too large (HTTP 413, or -32600 "Invalid request" to an oversize body),
+    even after splitting it as far as it goes. The node is up: it answered."""
+
+    hint = (
+        "lower [network] max_request_bytes (the size of one HTTP request) or eth_call_gas_cap (the work of one "
+        "batched eth_call) in the network file, or raise the node's payload limit"
+    )
+
+
 class RpcGarbage(RpcError):
     """The RPC answered something that is not a valid JSON-RPC reply (or not the value asked for)."""
 

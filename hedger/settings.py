@@ -20,14 +20,15 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from eth_utils import to_checksum_address
-
+from hedger.chain.abi import to_checksum_address
 from hedger.chain.toolchain import checkout_root
 from hedger.errors import ConfigError
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _URL_WITH_SECRET = re.compile(r"://[^/]*:[^/]*@|[?&](api[-_]?key|key|token)=|/v[23]/[0-9a-zA-Z]{16,}", re.IGNORECASE)
 DEFAULT_RPC_TIMEOUT_S = 30.0
+DEFAULT_MAX_REQUEST_BYTES = 1_000_000  # one HTTP request's body: well under the 2 MiB many nodes (Anvil) accept
+DEFAULT_ETH_CALL_GAS_CAP = 25_000_000  # gas one aggregate3 eth_call is planned to use: 30M node caps, with headroom
 DEFAULT_CONFIRMATIONS = 3
 
 
@@ -102,6 +103,18 @@ def text(value: Any) -> str:
 
 Converter = Callable[[Any], Any]
 
+
+def one_of(*choices: str) -> Converter:
+    def choice(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        return str(value)
+
+    return choice
+
+
+NEW_HEADS_MODES = ("auto", "ws", "poll")  # how the keeper learns of a new block (hedger.chain.heads)
+
 # The [execution] and [keeper] tables: every key, typed. hedger.execution and hedger.app read them.
 EXECUTION_KEYS: dict[str, Converter] = {
     "max_fee_per_gas_gwei": positive_decimal,
@@ -133,10 +146,11 @@ KEEPER_KEYS: dict[str, Converter] = {
     "lease": boolean,
     "lease_ttl_blocks": positive_int,
     "lease_ttl_s": positive_seconds,
+    "new_heads": one_of(*NEW_HEADS_MODES),
 }
 TOP_LEVEL_KEYS = ("network", "feeds", "tokens", "venues", "sequencer", "strategy", "execution", "keeper", "accounts")
 NETWORK_KEYS = ("name", "chain_id", "multicall", "native_asset", "native_feed", "rpc_env", "rpc_url", "rpc_timeout_s",
-                "confirmations", "read_at", "explorer")  # fmt: skip
+                "confirmations", "read_at", "explorer", "max_request_bytes", "eth_call_gas_cap")  # fmt: skip
 FEED_KEYS = ("address", "asset", "decimals", "heartbeat_s", "min_price", "max_price", "role")
 TOKEN_KEYS = ("address", "decimals", "asset", "feed", "stablecoin", "peg")
 SEQUENCER_KEYS = ("feed", "grace_period_s")
@@ -248,6 +262,8 @@ class NetworkConfig:
     read_at: str = "block"  # "latest" where the node answers eth_call only at the head (HyperEVM)
     explorer: str | None = None  # block explorer base URL (links only: hedger never requests it)
     rpc_timeout_s: float = DEFAULT_RPC_TIMEOUT_S  # total budget of one RPC call, retries included
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # a round's batch is split into HTTP requests below this
+    eth_call_gas_cap: int = DEFAULT_ETH_CALL_GAS_CAP  # aggregate3 chunks are planned to use at most this much gas
     confirmations: int = DEFAULT_CONFIRMATIONS  # blocks on top of a transaction's before it counts as final
 
     def rpc_url(self, override: str | None = None) -> str:
@@ -359,6 +375,8 @@ def parse_network(doc: Mapping[str, Any], file: str) -> NetworkConfig:
         read_at=net.optional("read_at", str) or "block",
         explorer=(net.optional("explorer", str) or "").rstrip("/") or None,
         rpc_timeout_s=_converted(net, "rpc_timeout_s", positive_seconds, DEFAULT_RPC_TIMEOUT_S),
+        max_request_bytes=_converted(net, "max_request_bytes", positive_int, DEFAULT_MAX_REQUEST_BYTES),
+        eth_call_gas_cap=_converted(net, "eth_call_gas_cap", positive_int, DEFAULT_ETH_CALL_GAS_CAP),
         confirmations=_converted(net, "confirmations", non_negative_int, DEFAULT_CONFIRMATIONS),
     )
     if network.read_at not in ("block", "latest"):

@@ -11,12 +11,10 @@ A network whose node answers eth_call only at its head (`read_at = "latest"`, Hy
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_utils import to_checksum_address
-from web3 import Web3
-
-from hedger.chain.connect import Rpc
+from hedger.chain.abi import to_checksum_address
+from hedger.chain.connect import Chain
 from hedger.chain.multicall import latest_block, read_block, run_steps
 from hedger.model import Snapshot
 from hedger.oracles.chainlink import read_feed, read_sequencer
@@ -24,15 +22,18 @@ from hedger.settings import NetworkConfig
 from hedger.venues.base import Venue, VenueState, venue_for
 from hedger.wallet import exposures, read_balances
 
+if TYPE_CHECKING:
+    from web3 import Web3
+
 
 class SnapshotReader:
     """Reads snapshots of accounts on one network (venue adapters are built once)."""
 
-    def __init__(self, w3: Web3, network: NetworkConfig, venues: Sequence[Venue] | None = None):
-        self.w3, self.network = w3, network
-        self.rpc = Rpc(w3)
+    def __init__(self, chain: Chain | Web3, network: NetworkConfig, venues: Sequence[Venue] | None = None):
+        self.chain, self.network = Chain.of(chain), network
+        self.rpc = self.chain.rpc
         self.venues = (
-            list(venues) if venues is not None else [venue_for(w3, network, v) for v in network.venues.values()]
+            list(venues) if venues is not None else [venue_for(self.chain, network, v) for v in network.venues.values()]
         )
 
     def take(self, account: str) -> Snapshot:
@@ -48,7 +49,8 @@ class SnapshotReader:
         latest = self.network.read_at == "latest"
         if latest:  # the node serves only its head: label the snapshot with the block the batch really read
             steps.append(read_block(self.network.multicall))
-        outputs = run_steps(self.rpc, steps, "latest" if latest else block.number, self.network.multicall)
+        at = "latest" if latest else block.number
+        outputs = run_steps(self.rpc, steps, at, self.network.multicall, self.network.eth_call_gas_cap)
         if latest:
             block = outputs.pop()
         balances = outputs[0]

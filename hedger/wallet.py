@@ -7,17 +7,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 
-from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector
-
+from hedger.chain.abi import encode as abi_encode
+from hedger.chain.abi import selector
 from hedger.chain.multicall import Block, Call, CallResult, ReadStep
 from hedger.model import Balance, Exposure, OracleReading, Position, Source
 from hedger.settings import NetworkConfig
 
-_BALANCE_OF = function_signature_to_4byte_selector("balanceOf(address)")
-_GET_ETH_BALANCE = function_signature_to_4byte_selector("getEthBalance(address)")
-_DECIMALS = function_signature_to_4byte_selector("decimals()")
-_SYMBOL = function_signature_to_4byte_selector("symbol()")
+_BALANCE_OF = selector("balanceOf(address)")
+_GET_ETH_BALANCE = selector("getEthBalance(address)")
+_DECIMALS = selector("decimals()")
+_SYMBOL = selector("symbol()")
 NATIVE_DECIMALS = 18
 
 

@@ -1,5 +1,9 @@
 """The keeper: on every new block, snapshot → plan → execute → journal, for as long as it runs.
 
+- New blocks: a `newHeads` websocket subscription when the RPC serves one, else a poll every
+  `poll_interval_s` (`new_heads` = "auto" | "ws" | "poll"; `hedger.chain.heads`); a dropped socket falls back
+  to polling and is resubscribed.
+
 - RPC failures: the cycle is skipped and retried with exponential backoff (capped), never a crash.
 - Each cycle is `Session.run_once`, the run cycle every path shares; its gates apply here as everywhere:
   kill switch (a file, or HEDGER_KILL_SWITCH=1): risk-adding actions stop at once (checked every
@@ -33,6 +37,7 @@ from typing import Any
 from hedger.app.session import DEFAULT_KILL_SWITCH_FILE, KILL_SWITCH_ENV, Cycle, Gates, Session
 from hedger.app.telemetry import KeeperMetrics
 from hedger.chain.connect import TRANSIENT_ERRORS
+from hedger.chain.heads import NewHeads
 from hedger.errors import DatabaseError, LeaseLost, RpcError
 from hedger.execution.database import is_postgres
 from hedger.execution.executor import ExecutionReport
@@ -47,6 +52,7 @@ __all__ = ["KILL_SWITCH_ENV", "CycleResult", "Keeper", "KeeperConfig"]
 @dataclass(frozen=True)
 class KeeperConfig:
     poll_interval_s: float = 1.0
+    new_heads: str = "auto"  # hedger.settings.NEW_HEADS_MODES
     dry_run: bool = False
     gas_budget_per_day_wei: int | None = None
     kill_switch_file: Path = DEFAULT_KILL_SWITCH_FILE
@@ -96,6 +102,7 @@ class Keeper:
         if self.executor is not None:
             self.executor.sender.stop = self.stop_requested  # SIGTERM ends a receipt wait within a poll
         self.last_block: int | None = None
+        self.heads: NewHeads | None = None  # opened by the first wait (an RPC failure there is backed off)
         self.cycles = 0
         self.last_run: Cycle | None = None  # the last cycle's snapshot, plan and report
         self.rejections = 0  # transactions the node refused (counted apart from RPC failures)
@@ -146,6 +153,8 @@ class Keeper:
             {"event": "stopped", "cycles": self.cycles, "last_block": self.last_block},
             f"keeper stopped after {self.cycles} cycles (last block {self.last_block})",
         )
+        if self.heads is not None:
+            self.heads.close()
         if self.lease is not None:
             try:
                 self.lease.release()
@@ -260,11 +269,11 @@ class Keeper:
     # ------------------------------------------------------------------ helpers
 
     def _wait_for_new_block(self) -> bool:
-        while not self.stop_requested.is_set():
-            if self.has_new_block():
-                return True
-            self.stop_requested.wait(self.config.poll_interval_s)
-        return False
+        if self.heads is None:
+            c = self.config
+            self.heads = NewHeads(self.session.reader.rpc, self.session.rpc_url, c.new_heads, c.poll_interval_s,
+                                  self.stop_requested)  # fmt: skip
+        return self.heads.wait(self.last_block) is not None
 
     def bounded_out(self) -> bool:
         return self.config.max_cycles is not None and self.cycles >= self.config.max_cycles
@@ -315,6 +324,7 @@ class Keeper:
             "gate": gate,
             "gas_budget_per_day_wei": self.config.gas_budget_per_day_wei,
             "poll_interval_s": self.config.poll_interval_s,
+            "new_heads": self.heads.via if self.heads else None,
         }
         save_keeper_status(self.session.journal, self.session.network.name, self.session.account, status)
 

@@ -13,18 +13,20 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from hedger.chain.connect import Rpc
 from hedger.chain.multicall import Block
 from hedger.errors import ConfigError, HedgerError
 from hedger.model import Snapshot
-from hedger.oracles.history import ChainHistory, RoundCache, read_price_file
 from hedger.settings import FeedConfig, NetworkConfig
 from hedger.strategy.parameters import RatioSpec, StrategySettings
-from hedger.strategy.ratio.live import LiveRatio, WalkForward, estimate_live, estimator_for, walk_forward
-from hedger.strategy.ratio.returns import paired_returns
+
+if TYPE_CHECKING:  # pandas, numpy and the estimators load when a ratio is first estimated, not per command
+    import pandas as pd
+
+    from hedger.oracles.history import RoundCache
+    from hedger.strategy.ratio.live import LiveRatio, WalkForward
 
 log = logging.getLogger("hedger.ratios")
 
@@ -86,6 +88,10 @@ class RatioBook:
         self, assets: list[str], block: Block, hedge_with: str | None = None, spec: RatioSpec | None = None
     ) -> dict[str, LiveRatio]:
         """Estimate `assets` now (all from one history read); `hedge_with` / `spec` override the configured ones."""
+        import pandas as pd
+
+        from hedger.strategy.ratio.live import estimate_live
+
         pairs = {a: self.hedge_with(a, hedge_with) for a in assets}
         try:
             prices = self._read(pairs, block)
@@ -111,6 +117,9 @@ class RatioBook:
 
     def walk_forward(self, asset: str, spec: RatioSpec | None = None) -> tuple[WalkForward, WalkForward]:
         """The estimator's out-of-sample walk over the history of its last estimate, and 1:1's on the same rows."""
+        from hedger.strategy.ratio.live import WalkForward, estimator_for, walk_forward
+        from hedger.strategy.ratio.returns import paired_returns
+
         pair = self.prices[asset]
         spot, perp = paired_returns(pair.spot, pair.perp, self.settings.ratio.interval)
         estimator = estimator_for(spec or self.specs.get(asset) or RatioSpec(), self.settings.sizing.default_ratio)
@@ -118,6 +127,8 @@ class RatioBook:
         return result, WalkForward("one_to_one", result.observations, result.he_one_to_one, result.he_one_to_one, 1.0)
 
     def _read(self, pairs: dict[str, str], block: Block) -> dict[str, PricePair]:
+        from hedger.oracles.history import ChainHistory
+
         ratio = self.settings.ratio
         assets = sorted(set(pairs) | set(pairs.values()))
         if ratio.source == "file":
@@ -133,6 +144,10 @@ class RatioBook:
         }  # fmt: skip
 
     def _read_files(self, pairs: dict[str, str]) -> dict[str, PricePair]:
+        import pandas as pd
+
+        from hedger.oracles.history import read_price_file
+
         ratio, out = self.settings.ratio, {}
         for asset, perp_asset in pairs.items():
             for needed in (asset, perp_asset):
@@ -159,6 +174,8 @@ class RatioBook:
 
     @property
     def cache(self) -> RoundCache:
+        from hedger.oracles.history import RoundCache
+
         if self._cache is None:
             self._cache = RoundCache.beside(self.journal_path)
         return self._cache

@@ -75,6 +75,6 @@ def script_session(node: LocalNode, journal: Path | None = None) -> Session:
     load_env()
     if network.chain_id == DEFAULT_CHAIN_ID and not os.environ.get("HEDGER_PRIVATE_KEY"):
         os.environ["HEDGER_PRIVATE_KEY"] = dict(DEV_ACCOUNTS)[network.accounts["demo"]]
-    w3 = connect(node.url, network.chain_id, source=network.file, timeout_s=network.rpc_timeout_s)
+    chain = connect(node.url, network.chain_id, source=network.file, timeout_s=network.rpc_timeout_s)
     journal_path = journal or Path(tempfile.mkdtemp(prefix="hedger-script-")) / "journal.sqlite"
-    return Session(network, w3, resolve_account(network), node.url, journal_path)
+    return Session(network, chain, resolve_account(network), node.url, journal_path)

@@ -12,18 +12,16 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-
-from eth_utils import to_checksum_address
-from web3 import Web3
+from typing import TYPE_CHECKING
 
 from hedger.app.ratios import RatioBook
-from hedger.chain.connect import connect
+from hedger.chain.abi import to_checksum_address
+from hedger.chain.connect import Chain, connect
 from hedger.errors import ConfigError, HedgerError
 from hedger.execution.database import is_postgres, resolve_target
-from hedger.execution.executor import ExecutionReport, Executor, RetryPolicy
 from hedger.execution.journal import Journal
-from hedger.execution.sender import KeyAccount, SendPolicy
-from hedger.execution.signer import DEFAULT_KEY_ENV, load_signer, signer_address_from_env
+from hedger.execution.policy import RetryPolicy, SendPolicy
+from hedger.execution.signer import DEFAULT_KEY_ENV, signer_address_from_env
 from hedger.execution.state_store import load_state, save_state
 from hedger.model import Plan, Snapshot, Verdict
 from hedger.settings import NetworkConfig, load_env, load_network
@@ -32,6 +30,11 @@ from hedger.strategy.guards import GuardResult, asset_scope
 from hedger.strategy.parameters import StrategySettings
 from hedger.strategy.plan import advance_state, build_plan, check_cancel_delay
 from hedger.strategy.state import PlannerState
+
+if TYPE_CHECKING:
+    from web3 import Web3
+
+    from hedger.execution.executor import ExecutionReport, Executor
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 KILL_SWITCH_ENV = "HEDGER_KILL_SWITCH"
@@ -103,7 +106,7 @@ def local_files_beside(journal: str | Path, network: str) -> Path:
 @dataclass
 class Session:
     network: NetworkConfig
-    w3: Web3
+    chain: Chain
     account: str
     rpc_url: str
     journal_path: str | Path  # a file path (SQLite) or a postgresql:// URL
@@ -124,12 +127,14 @@ class Session:
         load_env()
         config = load_network(network)
         url = config.rpc_url(rpc_url)
-        w3 = connect(url, config.chain_id, source=config.file, timeout_s=config.rpc_timeout_s)
-        return cls(config, w3, resolve_account(config, account), url, journal_target(journal, config.name),
+        chain = connect(url, config.chain_id, source=config.file, timeout_s=config.rpc_timeout_s,
+                        max_request_bytes=config.max_request_bytes)  # fmt: skip
+        return cls(config, chain, resolve_account(config, account), url, journal_target(journal, config.name),
                    ratios or {}, key_env=key_env)  # fmt: skip
 
     def __post_init__(self) -> None:
-        self.reader = SnapshotReader(self.w3, self.network)
+        self.chain = Chain.of(self.chain)
+        self.reader = SnapshotReader(self.chain, self.network)
         self.settings = StrategySettings.from_mapping(self.network.strategy, self.network.file)
         self.limits = InputLimits.of(self.network)
         self.ratios = validate_ratios(self.ratios, known_assets(self.network), self.limits)
@@ -141,6 +146,11 @@ class Session:
         self.ratio_book = RatioBook(
             self.network, self.settings, self.reader.rpc, local_files_beside(self.journal_path, self.network.name)
         )
+
+    @property
+    def w3(self) -> Web3:
+        """The Web3 of the signing and sending paths (imports web3 on first use; reads never need it)."""
+        return self.chain.w3
 
     @property
     def journal(self) -> Journal:
@@ -229,6 +239,10 @@ class Session:
         return self._executor
 
     def _new_executor(self) -> Executor:
+        from hedger.execution.executor import Executor
+        from hedger.execution.sender import KeyAccount
+        from hedger.execution.signer import load_signer
+
         signer = load_signer(self.key_env)
         if signer.address != self.account:
             raise HedgerError(

@@ -33,17 +33,12 @@ def ederington(hedged: np.ndarray, unhedged: np.ndarray) -> float:
 
 def hourly_steps(result: BacktestResult) -> np.ndarray:
     """Rows i whose step from i−1 spans exactly one hour with both ends valid."""
-    valid = result.history.valid
-    return np.flatnonzero(valid[1:] & valid[:-1]) + 1
+    return result.prepared.hourly_steps
 
 
 def daily_ends(result: BacktestResult) -> tuple[np.ndarray, np.ndarray]:
     """(start, end) rows of the UTC days whose midnights are both valid and 24 h apart."""
-    h = result.history
-    midnights = np.flatnonzero(h.valid & (h.close_time.hour == 0))
-    hours_apart = np.diff(h.close_time[midnights].as_unit("s").asi8) // 3600
-    complete = hours_apart == 24
-    return midnights[:-1][complete], midnights[1:][complete]
+    return result.prepared.daily_ends
 
 
 def period_returns(

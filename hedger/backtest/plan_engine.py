@@ -32,7 +32,7 @@ from decimal import Decimal
 import numpy as np
 
 from hedger.backtest.data import HedgeHistory
-from hedger.backtest.engine import BacktestConfig, BacktestResult, _account, _Path, planner_policy
+from hedger.backtest.engine import BacktestConfig, BacktestResult, PreparedHistory, _account, _Path, planner_policy
 from hedger.backtest.policies import HedgePolicy, target_ratio
 from hedger.model import (
     ActionKind,
@@ -169,7 +169,7 @@ def run_plan_backtest(
     rates = history.funding_rate.tolist()
     settles = (history.close_time.hour % history.funding_interval_h == 0).tolist()
     funding_prices = history.funding_price_usd.tolist()
-    path = _Path(perp_size=[0.0] * n)
+    path = _Path(perp_size=np.zeros(n))
     state = PlannerState()
     verdicts: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
@@ -233,7 +233,7 @@ def run_plan_backtest(
             guards[code] += 1
 
     path.codes.update(reasons)
-    result = _account(history, policy, rebalance, config, ratio, spot_units, path)
+    result = _account(PreparedHistory.of(history), policy, rebalance, config, ratio, spot_units, path)
     elapsed = time.perf_counter() - started
     return PlanReplay(
         result, dict(verdicts), dict(reasons), dict(guards), tuple(halted), rejected, float(added), elapsed / n,

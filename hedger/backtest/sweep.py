@@ -1,10 +1,11 @@
 """Many policy configurations over one history, in parallel: local processes, or an existing Dask cluster.
 
-Ratio series are estimated once per estimator in the parent process (vectorised); the worker processes
-inherit them with the history (fork) and run only the accounting loop and the metrics. With `scheduler`
-(a dask.distributed address such as tcp://10.0.0.5:8786), the history and the ratio series are scattered
-to every worker once and the cases run there; the workers need hedger installed (same version). Results
-come back in case order and are the same numbers as a local run.
+Everything the configurations share is prepared once in the parent process: the history's loop arrays and
+metric row sets (`PreparedHistory`) and one ratio series per estimator (vectorised). The worker processes
+inherit them (fork) and run only the accounting loop and the metrics. With `scheduler` (a dask.distributed
+address such as tcp://10.0.0.5:8786), the prepared history and the ratio series are scattered to every worker
+once and the cases run there; the workers need hedger installed (same version). Results come back in case
+order and are the same numbers as a local run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hedger.backtest.data import HedgeHistory
-from hedger.backtest.engine import BacktestConfig, run_backtest
+from hedger.backtest.engine import BacktestConfig, PreparedHistory, run_backtest
 from hedger.backtest.metrics import compute_metrics
 from hedger.backtest.policies import HedgePolicy, policy_from_name, target_ratio
 from hedger.errors import HedgerError
@@ -67,9 +68,10 @@ def run_sweep(
         key = _ratio_key(case.policy, history)
         if key not in ratios:
             ratios[key] = target_ratio(history, case.policy)
+    prepared = PreparedHistory.of(history)
     if scheduler is not None:
-        return _run_on_dask(scheduler, history, ratios, cases)
-    _SHARED[:] = [(history, ratios)]
+        return _run_on_dask(scheduler, prepared, ratios, cases)
+    _SHARED[:] = [(prepared, ratios)]
     try:
         if workers <= 1:
             return [_run_case(case) for case in cases]
@@ -80,7 +82,7 @@ def run_sweep(
 
 
 _RatioKey = tuple[RatioEstimator, float]
-_SHARED: list[tuple[HedgeHistory, dict[_RatioKey, np.ndarray]]] = []  # what forked workers inherit: one entry
+_SHARED: list[tuple[PreparedHistory, dict[_RatioKey, np.ndarray]]] = []  # what forked workers inherit: one entry
 
 
 def _ratio_key(policy: HedgePolicy, history: HedgeHistory) -> _RatioKey:
@@ -88,9 +90,9 @@ def _ratio_key(policy: HedgePolicy, history: HedgeHistory) -> _RatioKey:
 
 
 def _run_case(case: SweepCase) -> dict[str, object]:
-    ((history, ratios),) = _SHARED
-    ratio = ratios[_ratio_key(case.policy, history)]
-    result = run_backtest(history, case.policy, case.config, ratio)
+    ((prepared, ratios),) = _SHARED
+    ratio = ratios[_ratio_key(case.policy, prepared.history)]
+    result = run_backtest(prepared, case.policy, case.config, ratio)
     return {
         "label": case.label,
         "policy": case.policy.name,
@@ -100,7 +102,7 @@ def _run_case(case: SweepCase) -> dict[str, object]:
 
 
 def _run_on_dask(
-    scheduler: str, history: HedgeHistory, ratios: dict[_RatioKey, np.ndarray], cases: Sequence[SweepCase]
+    scheduler: str, prepared: PreparedHistory, ratios: dict[_RatioKey, np.ndarray], cases: Sequence[SweepCase]
 ) -> list[dict[str, object]]:
     from dask.distributed import Client
 
@@ -111,13 +113,13 @@ def _run_on_dask(
             f"no Dask scheduler at {scheduler} ({error})", "start one (dask scheduler) or drop --scheduler"
         ) from None
     with client:
-        shared = client.scatter({"history": history, "ratios": ratios}, broadcast=True)
-        futures = client.map(_run_remote, list(cases), history=shared["history"], ratios=shared["ratios"], pure=False)
+        shared = client.scatter({"prepared": prepared, "ratios": ratios}, broadcast=True)
+        futures = client.map(_run_remote, list(cases), prepared=shared["prepared"], ratios=shared["ratios"], pure=False)
         return client.gather(futures)
 
 
-def _run_remote(case: SweepCase, history: HedgeHistory, ratios: dict[_RatioKey, np.ndarray]) -> dict[str, object]:
-    _SHARED[:] = [(history, ratios)]
+def _run_remote(case: SweepCase, prepared: PreparedHistory, ratios: dict[_RatioKey, np.ndarray]) -> dict[str, object]:
+    _SHARED[:] = [(prepared, ratios)]
     try:
         return _run_case(case)
     finally:

@@ -7,32 +7,40 @@ of all readers into Multicall3 `aggregate3` calls (failures allowed, so one brok
 one failed result instead of hiding the rest), sends them as one JSON-RPC batch pinned to one
 block, and hands each reader its own results. The round-trip count is the number of rounds
 (readers' depth), whatever the number of markets, feeds or tokens.
+
+No size cliff: aggregate3 chunks are planned by gas (each Call carries an estimate; a call whose cost
+grows with the account, such as PerpMarket.accountSummary, says by how much) against the network's
+`eth_call_gas_cap`, and by calldata size against `max_request_bytes`; `Rpc.batch` then splits the round
+into HTTP requests under that limit and sends them concurrently. A chunk the node still refuses as too
+large is split in halves and sent again.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache, partial
 from typing import Any, TypeVar
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
-
+from hedger.chain.abi import Codec, codec, encode, positional, selector, to_checksum_address, type_string
 from hedger.chain.connect import Rpc
-from hedger.errors import DecodeError, RpcError
+from hedger.errors import DecodeError, RequestTooLarge, RpcError
+from hedger.settings import DEFAULT_ETH_CALL_GAS_CAP
 
 MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11"
-_AGGREGATE3 = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
-CHUNK_SIZE = 400  # calls per aggregate3: keeps each eth_call well under node gas caps
+_AGGREGATE3 = selector("aggregate3((address,bool,bytes)[])")
+DEFAULT_CALL_GAS = 60_000  # planned gas of a call that carries no estimate: a few cold storage reads and a feed
+DEFAULT_MAX_CALLDATA_BYTES = 400_000  # one aggregate3's calldata (hex doubles it in the JSON body)
+_CALLDATA_CACHE_SIZE = 256  # aggregate3 calldata kept per chunk of calls (repeat snapshots re-use it)
+_CALLS_KEPT = 65_536  # Calls kept per AbiFunction for re-use
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Call:
-    """One read: a target, its calldata and how to decode the answer."""
+    """One read: a target, its calldata, how to decode the answer, and the gas it is planned to use."""
 
     target: str
     data: bytes
@@ -40,59 +48,116 @@ class Call:
     label: str = ""
     decoder: Callable[[bytes], Any] | None = None
     group: str | None = None  # calls of one group travel in their own aggregate3, failing alone (see execute)
-
-    @classmethod
-    def of(cls, function: Any, label: str = "") -> Call:
-        """A Call from a bound web3 ContractFunction (``contract.functions.f(args)``); convenient but
-        slow to build (~1 ms): hot paths use `AbiFunction.call`."""
-        return cls(
-            target=function.address,
-            data=bytes.fromhex(function._encode_transaction_data().removeprefix("0x")),
-            output_types=tuple(_abi_type(o) for o in function.abi["outputs"]),
-            label=label or function.fn_name,
-        )
+    gas: int = DEFAULT_CALL_GAS
 
     @classmethod
     def raw(
-        cls, target: str, data: bytes, decoder: Callable[[bytes], Any], label: str = "", group: str | None = None
+        cls,
+        target: str,
+        data: bytes,
+        decoder: Callable[[bytes], Any],
+        label: str = "",
+        group: str | None = None,
+        gas: int = DEFAULT_CALL_GAS,
     ) -> Call:
         """A Call with a custom decoder (precompiles and other non-ABI answers)."""
-        return cls(target=target, data=data, output_types=(), label=label, decoder=decoder, group=group)
+        return cls(target=target, data=data, output_types=(), label=label, decoder=decoder, group=group, gas=gas)
 
     def decode(self, raw: bytes) -> Any:
         if self.decoder is not None:
             return self.decoder(raw)
-        values = _decode_static(self.output_types, raw)
-        if values is None:
-            values = _normalise(abi_decode(list(self.output_types), raw), self.output_types)
+        values = _outputs(self.output_types).decode(raw, 0)
         return values[0] if len(values) == 1 else values
+
+
+@cache
+def _outputs(types: tuple[str, ...]) -> Codec:
+    return codec("(" + ",".join(types) + ")")
+
+
+@dataclass(frozen=True)
+class BoundCall:
+    """A function with its arguments encoded, at an address: calldata for a Call or a transaction."""
+
+    address: str
+    fn_name: str
+    abi: Mapping[str, Any]
+    data: bytes
 
 
 @dataclass(frozen=True)
 class AbiFunction:
-    """A contract function's selector and types, to build Calls fast (no web3 objects per call)."""
+    """A contract function's selector and types, to build Calls fast (no web3 objects per call). Calls
+    with hashable arguments are built once per target and arguments, then re-used (same calldata)."""
 
     name: str
     selector: bytes
     input_types: tuple[str, ...]
     output_types: tuple[str, ...]
+    abi: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    _calls: dict = field(default_factory=dict, compare=False, repr=False)
 
-    def call(self, target: str, *args: Any) -> Call:
-        return Call(target, self.selector + _encode_args(self.input_types, args), self.output_types, label=self.name)
+    def call(self, target: str, *args: Any, gas: int = DEFAULT_CALL_GAS) -> Call:
+        key = (target, args, gas)
+        try:
+            return self._calls[key]
+        except TypeError:  # unhashable arguments (lists, mappings): encoded every time
+            return Call(target, self.encode(args), self.output_types, label=self.name, gas=gas)
+        except KeyError:
+            if len(self._calls) >= _CALLS_KEPT:
+                self._calls.clear()
+            built = self._calls[key] = Call(target, self.encode(args), self.output_types, label=self.name, gas=gas)
+            return built
+
+    def bind(self, target: str, *args: Any) -> BoundCall:
+        return BoundCall(target, self.name, self.abi, self.encode(args))
+
+    def encode(self, args: Sequence[Any]) -> bytes:
+        """Selector and arguments; structs may be given as mappings by field name."""
+        if len(args) != len(self.input_types):
+            raise TypeError(f"{self.name} takes {len(self.input_types)} arguments, got {len(args)}")
+        if any(t.startswith("(") for t in self.input_types):
+            args = [positional(p, a) for p, a in zip(self.abi["inputs"], args, strict=True)]
+        return self.selector + encode(self.input_types, args)
 
 
-def abi_functions(abi: Sequence[dict[str, Any]]) -> dict[str, AbiFunction]:
+def abi_functions(abi: Sequence[Mapping[str, Any]]) -> dict[str, AbiFunction]:
     """Name → AbiFunction for every (non-overloaded) function of an ABI."""
     functions = {}
     for entry in abi:
         if entry.get("type") != "function":
             continue
-        inputs = tuple(_abi_type(i) for i in entry["inputs"])
-        selector = function_signature_to_4byte_selector(f"{entry['name']}({','.join(inputs)})")
+        inputs = tuple(type_string(i) for i in entry["inputs"])
         functions[entry["name"]] = AbiFunction(
-            entry["name"], selector, inputs, tuple(_abi_type(o) for o in entry["outputs"])
+            entry["name"],
+            selector(f"{entry['name']}({','.join(inputs)})"),
+            inputs,
+            tuple(type_string(o) for o in entry["outputs"]),
+            entry,
         )
     return functions
+
+
+class AbiContract:
+    """A contract's address and ABI without web3: ``contract.functions.f(args)`` is a BoundCall (calldata),
+    ``contract.fn["f"]`` its AbiFunction (to build Calls)."""
+
+    def __init__(self, address: str, abi: Sequence[Mapping[str, Any]]):
+        self.address = to_checksum_address(address)
+        self.abi = abi
+        self.fn = abi_functions(abi)
+        self.functions = _Functions(self)
+
+
+class _Functions:
+    def __init__(self, contract: AbiContract):
+        self._contract = contract
+
+    def __getattr__(self, name: str) -> Callable[..., BoundCall]:
+        function = self._contract.fn.get(name)
+        if function is None:
+            raise AttributeError(f"the ABI of {self._contract.address} has no function {name!r}")
+        return partial(function.bind, self._contract.address)
 
 
 @dataclass(frozen=True)
@@ -115,8 +180,8 @@ class Block:
     hash: str
 
 
-_GET_BLOCK_NUMBER = function_signature_to_4byte_selector("getBlockNumber()")
-_GET_BLOCK_TIMESTAMP = function_signature_to_4byte_selector("getCurrentBlockTimestamp()")
+_GET_BLOCK_NUMBER = selector("getBlockNumber()")
+_GET_BLOCK_TIMESTAMP = selector("getCurrentBlockTimestamp()")
 
 
 def block_calls(multicall: str, label: str = "multicall", group: str | None = None) -> list[Call]:
@@ -141,10 +206,14 @@ def latest_block(rpc: Rpc) -> Block:
 
 
 def run_steps(
-    rpc: Rpc, steps: Sequence[ReadStep[Any]], block_number: int | str, multicall: str = MULTICALL3_ADDRESS
+    rpc: Rpc,
+    steps: Sequence[ReadStep[Any]],
+    block_number: int | str,
+    multicall: str = MULTICALL3_ADDRESS,
+    gas_cap: int = DEFAULT_ETH_CALL_GAS_CAP,
 ) -> list[Any]:
     """Run read steps together against one block (a number, or a tag such as "latest" where the node
-    serves no other); returns each step's result, in order."""
+    serves no other); returns each step's result, in order. `gas_cap`: see `execute`."""
     outputs: list[Any] = [None] * len(steps)
     waiting: dict[int, list[Call]] = {}
     for index, step in enumerate(steps):
@@ -152,7 +221,7 @@ def run_steps(
     while waiting:
         order = list(waiting)
         flat = [call for index in order for call in waiting[index]]
-        results = execute(rpc, flat, block_number, multicall)
+        results = execute(rpc, flat, block_number, multicall, gas_cap)
         current, waiting = waiting, {}
         offset = 0
         for index in order:
@@ -175,51 +244,106 @@ def _advance(index: int, step: ReadStep[Any], sent: list[CallResult] | None, wai
 
 
 def execute(
-    rpc: Rpc, calls: Sequence[Call], block_number: int | str, multicall: str = MULTICALL3_ADDRESS
+    rpc: Rpc,
+    calls: Sequence[Call],
+    block_number: int | str,
+    multicall: str = MULTICALL3_ADDRESS,
+    gas_cap: int = DEFAULT_ETH_CALL_GAS_CAP,
 ) -> list[CallResult]:
-    """All `calls` at `block_number` (or a block tag), in aggregate3 chunks sent as one JSON-RPC batch.
+    """All `calls` at `block_number` (or a block tag), in aggregate3 chunks planned by gas (at most
+    `gas_cap` each, by the calls' estimates) and calldata size, sent as one round (`Rpc.batch` splits
+    it into concurrent HTTP requests under the payload limit).
 
     Calls with a `group` go in aggregate3s of their own group: if such an eth_call fails as a whole (a
     HyperEVM precompile given a bad input burns all the gas it is passed, so the calls after it in the
     same aggregate3 starve and some providers fail the whole eth_call), only that group's calls fail.
-    A failed ungrouped chunk still fails the read."""
+    A chunk the node refuses as too large is split in halves and sent again (one more round, only then);
+    any other failure of an ungrouped chunk fails the read."""
     if not calls:
         return []
     tag = hex(block_number) if isinstance(block_number, int) else block_number
-    ungrouped = [i for i, c in enumerate(calls) if c.group is None]
-    groups: dict[str, list[int]] = {}
-    for i, call in enumerate(calls):
-        if call.group is not None:
-            groups.setdefault(call.group, []).append(i)
-    chunks = [(ungrouped[i : i + CHUNK_SIZE], False) for i in range(0, len(ungrouped), CHUNK_SIZE)]
-    for members in groups.values():
-        chunks += [(members[i : i + CHUNK_SIZE], True) for i in range(0, len(members), CHUNK_SIZE)]
-    requests_ = [("eth_call", [{"to": multicall, "data": _encode([calls[i] for i in c])}, tag]) for c, _ in chunks]
-    answers = rpc.batch(requests_, errors_as_values=True)
+    max_bytes = min(DEFAULT_MAX_CALLDATA_BYTES, rpc.max_request_bytes // 3)
     results: list[CallResult | None] = [None] * len(calls)
-    for (members, isolated), answer in zip(chunks, answers, strict=True):
-        chunk = [calls[i] for i in members]
-        if isinstance(answer, RpcError):
-            if not isolated:
-                raise answer
-            why = str(answer).splitlines()[0]
-            decoded = [
-                CallResult(False, error=f"{c.label or 'call'}: its group's eth_call failed ({why})") for c in chunk
-            ]
-        else:
-            decoded = _decode_chunk(chunk, answer)
-        for i, result in zip(members, decoded, strict=True):
-            results[i] = result
+    pending = _plan_chunks(calls, gas_cap, max_bytes)
+    while pending:
+        requests_ = [("eth_call", [_eth_call(multicall, [calls[i] for i in c], gas_cap), tag]) for c, _ in pending]
+        answers = rpc.batch(requests_, errors_as_values=True)
+        retry: list[tuple[list[int], bool]] = []
+        for (members, isolated), answer in zip(pending, answers, strict=True):
+            chunk = [calls[i] for i in members]
+            if isinstance(answer, RequestTooLarge) and len(members) > 1:
+                half = len(members) // 2
+                retry += [(members[:half], isolated), (members[half:], isolated)]
+                continue
+            for i, result in zip(members, _chunk_results(chunk, answer, isolated), strict=True):
+                results[i] = result
+        pending = retry
     return [r for r in results if r is not None]
 
 
+def _plan_chunks(calls: Sequence[Call], gas_cap: int, max_bytes: int) -> list[tuple[list[int], bool]]:
+    """Indices of `calls` in aggregate3 chunks (and whether the chunk is a group's): consecutive calls while
+    their planned gas stays within `gas_cap` and their calldata within `max_bytes`; a call planned above
+    the cap travels alone."""
+    partitions: dict[str | None, list[int]] = {None: []}
+    for i, call in enumerate(calls):
+        partitions.setdefault(call.group, []).append(i)
+    chunks: list[tuple[list[int], bool]] = []
+    for group, members in partitions.items():
+        current: list[int] = []
+        gas = size = 0
+        for i in members:
+            call_gas, call_size = calls[i].gas, len(calls[i].data) + _CALL3_OVERHEAD
+            if current and (gas + call_gas > gas_cap or size + call_size > max_bytes):
+                chunks.append((current, group is not None))
+                current, gas, size = [], 0, 0
+            current.append(i)
+            gas, size = gas + call_gas, size + call_size
+        if current:
+            chunks.append((current, group is not None))
+    return chunks
+
+
+def _chunk_results(chunk: Sequence[Call], answer: Any, isolated: bool) -> list[CallResult]:
+    if not isinstance(answer, RpcError):
+        return _decode_chunk(chunk, answer)
+    if not isolated:
+        raise answer
+    why = str(answer).splitlines()[0]
+    return [CallResult(False, error=f"{c.label or 'call'}: its group's eth_call failed ({why})") for c in chunk]
+
+
+def _eth_call(multicall: str, chunk: Sequence[Call], gas_cap: int) -> dict[str, str]:
+    """The eth_call of one chunk; a lone call planned above the cap asks for the gas it needs."""
+    request = {"to": multicall, "data": _encode(chunk)}
+    planned = sum(c.gas for c in chunk)
+    if planned > gas_cap:
+        request["gas"] = hex(planned + planned // 4)
+    return request
+
+
+_CALL3_OVERHEAD = 6 * 32  # offset, target, allowFailure, bytes offset, length, padding: per call in aggregate3
+_calldata_cache: OrderedDict[tuple[tuple[str, bytes], ...], str] = OrderedDict()
+
+
 def _encode(chunk: Sequence[Call]) -> str:
-    return "0x" + (_AGGREGATE3 + encode_call3s([(c.target, c.data) for c in chunk])).hex()
+    """aggregate3 calldata (hex) of a chunk, re-used while the same calls are read again (the same account's
+    next snapshot sends the same chunks)."""
+    key = tuple((c.target, c.data) for c in chunk)
+    encoded = _calldata_cache.get(key)
+    if encoded is None:
+        encoded = "0x" + (_AGGREGATE3 + encode_call3s(key)).hex()
+        _calldata_cache[key] = encoded
+        if len(_calldata_cache) > _CALLDATA_CACHE_SIZE:
+            _calldata_cache.popitem(last=False)
+    else:
+        _calldata_cache.move_to_end(key)
+    return encoded
 
 
 def encode_call3s(calls: Sequence[tuple[str, bytes]]) -> bytes:
     """ABI encoding of `(address target, bool allowFailure=true, bytes callData)[]`, written out by hand:
-    the same bytes as eth_abi (a test checks), several times faster for hundreds of calls."""
+    the same bytes as the generic codec (a test checks), several times faster for hundreds of calls."""
     elements = []
     for target, data in calls:
         padded = data + bytes(-len(data) % _WORD)
@@ -278,108 +402,4 @@ def _result(call: Call, ok: bool, raw: bytes) -> CallResult:
         return CallResult(False, error=f"{call.label or 'call'} returned undecodable data: {error}", raw=raw)
 
 
-def _abi_type(output: dict[str, Any]) -> str:
-    if output["type"].startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in output["components"]) + ")" + output["type"][5:]
-    return output["type"]
-
-
-def _normalise(values: Sequence[Any], types: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(_normalise_one(v, t) for v, t in zip(values, types, strict=True))
-
-
-def _normalise_one(value: Any, abi_type: str) -> Any:
-    if abi_type == "address":
-        return to_checksum_address(value)
-    if abi_type.endswith("[]"):
-        return [_normalise_one(v, abi_type[:-2]) for v in value]
-    if abi_type.startswith("("):
-        return _normalise(value, _split_tuple(abi_type[1:-1]))
-    return value
-
-
-def _split_tuple(inner: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(inner):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            parts.append(inner[start:i])
-            start = i + 1
-    parts.append(inner[start:])
-    return [p for p in parts if p]
-
-
 _WORD = 32
-_STATIC_LEAVES = re.compile(r"^(u?int\d*|address|bool|bytes32)$")
-
-
-def _encode_args(types: tuple[str, ...], args: tuple[Any, ...]) -> bytes:
-    """ABI-encode arguments: a fast path for all-static 32-byte words, eth_abi for anything else."""
-    if all(_STATIC_LEAVES.match(t) for t in types):
-        return b"".join(_word(t, a) for t, a in zip(types, args, strict=True))
-    return abi_encode(list(types), list(args))
-
-
-def _word(abi_type: str, value: Any) -> bytes:
-    if abi_type == "address":
-        return bytes(12) + bytes.fromhex(value.removeprefix("0x"))
-    if abi_type == "bytes32":
-        return bytes(value).ljust(_WORD, b"\0")  # bytesN values are left-aligned
-    if abi_type.startswith("int"):
-        return int(value).to_bytes(_WORD, "big", signed=True)
-    return int(value).to_bytes(_WORD, "big")
-
-
-def _decode_static(types: tuple[str, ...], raw: bytes) -> tuple[Any, ...] | None:
-    """Decode outputs made only of static words (incl. static tuples) by slicing; None otherwise."""
-    leaves = _static_leaves(types)
-    if leaves is None or len(raw) != _WORD * len(leaves):
-        return None
-    words = iter(_leaf(t, raw[i * _WORD : (i + 1) * _WORD]) for i, t in enumerate(leaves))
-    return _rebuild(types, words)
-
-
-def _static_leaves(types: Sequence[str]) -> list[str] | None:
-    leaves: list[str] = []
-    for abi_type in types:
-        if abi_type.startswith("(") and abi_type.endswith(")"):
-            inner = _static_leaves(_split_tuple(abi_type[1:-1]))
-            if inner is None:
-                return None
-            leaves += inner
-        elif _STATIC_LEAVES.match(abi_type):
-            leaves.append(abi_type)
-        else:
-            return None
-    return leaves
-
-
-def _leaf(abi_type: str, word: bytes) -> Any:
-    if abi_type == "address":
-        if any(word[:12]):
-            raise DecodeError("address word has non-zero padding")
-        return to_checksum_address(word[12:])
-    if abi_type == "bool":
-        flag = int.from_bytes(word, "big")
-        if flag > 1:
-            raise DecodeError(f"{flag} is not a bool")
-        return flag == 1
-    if abi_type == "bytes32":
-        return word
-    signed = abi_type.startswith("int")
-    value = int.from_bytes(word, "big", signed=signed)
-    bits = int(abi_type[3 + (not signed) :] or 256) if abi_type not in ("int", "uint") else 256
-    limit = 1 << (bits - 1) if signed else 1 << bits
-    if (signed and not -limit <= value < limit) or (not signed and value >= limit):
-        raise DecodeError(f"{value} does not fit {abi_type}")
-    return value
-
-
-def _rebuild(types: Sequence[str], words: Any) -> tuple[Any, ...]:
-    out = []
-    for abi_type in types:
-        if abi_type.startswith("("):
-            out.append(_rebuild(_split_tuple(abi_type[1:-1]), words))
-        else:
-            out.append(next(words))
-    return tuple(out)

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak, to_checksum_address
+from hedger.chain.abi import decode as abi_decode
+from hedger.chain.abi import selector as selector_of
+from hedger.chain.abi import type_string
 
 PANIC_CODES = {
     0x01: "assertion failed",
@@ -22,8 +23,8 @@ PANIC_CODES = {
     0x41: "out of memory",
     0x51: "call to an invalid internal function",
 }
-_ERROR_STRING = keccak(text="Error(string)")[:4]
-_PANIC = keccak(text="Panic(uint256)")[:4]
+_ERROR_STRING = selector_of("Error(string)")
+_PANIC = selector_of("Panic(uint256)")
 
 
 @dataclass(frozen=True)
@@ -39,21 +40,14 @@ class RevertReason:
         return f"{self.name}({inner})"
 
 
-def _type_string(param: dict[str, Any]) -> str:
-    if param["type"].startswith("tuple"):
-        inner = ",".join(_type_string(c) for c in param["components"])
-        return f"({inner}){param['type'][5:]}"
-    return param["type"]
-
-
 def error_selectors(abis: Iterable[list[dict[str, Any]]]) -> dict[bytes, dict[str, Any]]:
     """Selector → ABI entry for every custom error in the given ABIs."""
     selectors = {}
     for abi in abis:
         for entry in abi:
             if entry.get("type") == "error":
-                signature = f"{entry['name']}({','.join(_type_string(i) for i in entry['inputs'])})"
-                selectors[keccak(text=signature)[:4]] = entry
+                signature = f"{entry['name']}({','.join(type_string(i) for i in entry['inputs'])})"
+                selectors[selector_of(signature)] = entry
     return selectors
 
 
@@ -71,11 +65,8 @@ def decode_revert(data: bytes | str | None, abis: Iterable[list[dict[str, Any]]]
             return RevertReason("Panic", {"code": code, "meaning": PANIC_CODES.get(code, "unknown")}, raw)
         entry = error_selectors(abis).get(selector)
         if entry is not None:
-            types = [_type_string(i) for i in entry["inputs"]]
-            values = [
-                to_checksum_address(v) if t == "address" else v
-                for t, v in zip(types, abi_decode(types, body), strict=True)
-            ]
+            types = [type_string(i) for i in entry["inputs"]]
+            values = abi_decode(types, body)  # addresses come checksummed
             names = [i["name"] or f"arg{n}" for n, i in enumerate(entry["inputs"])]
             return RevertReason(entry["name"], dict(zip(names, values, strict=True)), raw)
     except Exception:  # malformed body: report what we can rather than fail while reporting a failure

@@ -48,13 +48,13 @@ def dry_run(
         return _simulate_only(network, snapshot, plan, rpc_url, policy)
     with fork:
         fork.impersonate(snapshot.account)
-        w3 = connect(fork.url, network.chain_id)
-        reader = SnapshotReader(w3, network)
+        chain = connect(fork.url, network.chain_id)
+        reader = SnapshotReader(chain, network)
         venues = {venue.name: venue for venue in reader.venues}
         account = ImpersonatedAccount(snapshot.account)
         quick = replace(policy, receipt_timeout_s=30.0, poll_interval_s=0.05)
         executor = Executor(
-            w3,
+            chain.w3,
             network,
             account,
             Journal(":memory:"),
@@ -69,9 +69,9 @@ def dry_run(
 
 
 def _simulate_only(network: NetworkConfig, snapshot: Snapshot, plan: Plan, rpc_url: str, policy: SendPolicy) -> DryRun:
-    w3 = connect(rpc_url, network.chain_id, timeout_s=network.rpc_timeout_s)
-    reader = SnapshotReader(w3, network)
-    executor = Executor(w3, network, ImpersonatedAccount(snapshot.account), Journal(":memory:"),
+    chain = connect(rpc_url, network.chain_id, timeout_s=network.rpc_timeout_s)
+    reader = SnapshotReader(chain, network)
+    executor = Executor(chain.w3, network, ImpersonatedAccount(snapshot.account), Journal(":memory:"),
                         {v.name: v for v in reader.venues}, policy)  # fmt: skip
     sender: Sender = executor.sender
     outcomes = []

@@ -31,7 +31,8 @@ from hedger.errors import (
     TxRejected,
 )
 from hedger.execution.journal import Intent, IntentStatus, Journal, TxRecord, TxStatus
-from hedger.execution.sender import Sender, SendPolicy, TxAccount
+from hedger.execution.policy import RetryPolicy, SendPolicy
+from hedger.execution.sender import Sender, TxAccount
 from hedger.model import Action, ActionKind, MarginMode, Market, Plan, Snapshot, Verdict
 from hedger.settings import NetworkConfig
 from hedger.venues.base import Approval, AsyncVenue, OrderIntent, TxRequest, UnsupportedOrder, Venue
@@ -41,18 +42,6 @@ ORDER_KINDS = (ActionKind.OPEN, ActionKind.INCREASE, ActionKind.DECREASE, Action
 COLLATERAL_KINDS = (ActionKind.ADD_COLLATERAL, ActionKind.WITHDRAW_COLLATERAL)
 _ALLOWANCE = function_signature_to_4byte_selector("allowance(address,address)")
 _APPROVE = function_signature_to_4byte_selector("approve(address,uint256)")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often a market's orders may fail (cancelled, reverted) before hedger stops retrying."""
-
-    max_failures: int = 3
-    window_s: int = 86_400
-    backoff_base_s: int = 60
-
-    def wait_s(self, failures: int) -> int:
-        return 0 if failures == 0 else self.backoff_base_s * 2 ** (failures - 1)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from hedger.chain.connect import Rpc
+from hedger.chain.connect import Chain
 from hedger.chain.revert import RevertReason, decode_revert, known_abis
 from hedger.errors import (
     ChainIdMismatch,
@@ -41,12 +41,12 @@ from hedger.errors import (
 )
 from hedger.execution.journal import Journal, TxRecord, TxStatus, checkpoint
 from hedger.execution.nonces import NonceManager
+from hedger.execution.policy import SendPolicy
 from hedger.settings import NetworkConfig
 from hedger.venues.base import TxRequest
 
 log = logging.getLogger(__name__)
 GWEI = 10**9
-MIN_REPLACEMENT_BUMP = Decimal("0.125")  # what nodes require to replace a pending transaction
 RECEIPT_LAG_S = 5.0  # how long a receipt may trail its nonce on the node before the nonce counts as taken
 
 
@@ -79,38 +79,6 @@ def classify_rejection(error: RpcError) -> TxRejected | None:
         if needle in lowered:
             return kind(message)
     return None
-
-
-@dataclass(frozen=True)
-class SendPolicy:
-    """Fees and patience. Every field has a default; a network file's [execution] table overrides."""
-
-    max_fee_per_gas_gwei: Decimal = Decimal(200)
-    max_priority_fee_gwei: Decimal = Decimal(3)
-    base_fee_multiplier: Decimal = Decimal(2)
-    replacement_bump: Decimal = Decimal("0.15")
-    # over eth_estimateGas, which runs in the latest block's second: a transaction mined in a later second
-    # can take costlier paths (PerpMarket's per-second funding accrual writes storage: +28% measured)
-    gas_limit_multiplier: Decimal = Decimal("1.5")
-    receipt_timeout_s: float = 180.0
-    stuck_after_s: float = 45.0
-    max_replacements: int = 3
-    poll_interval_s: float = 0.1
-    max_rejections: int = 3  # node rejections (fee below base fee, …) re-signed with fresh fees before giving up
-
-    def __post_init__(self) -> None:
-        if self.replacement_bump < MIN_REPLACEMENT_BUMP:
-            raise ValueError(f"replacement_bump must be ≥ {MIN_REPLACEMENT_BUMP} (nodes refuse smaller bumps)")
-
-    @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> SendPolicy:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown execution settings: {sorted(unknown)}")
-        converted = {k: type(getattr(cls(), k))(str(v)) if isinstance(getattr(cls(), k), Decimal) else v
-                     for k, v in values.items()}  # fmt: skip
-        return cls(**converted)
 
 
 class TxAccount(Protocol):
@@ -162,7 +130,7 @@ class Fees:
 
 class Sender:
     def __init__(self, w3: Web3, network: NetworkConfig, account: TxAccount, journal: Journal, policy: SendPolicy):
-        self.rpc = Rpc(w3)
+        self.rpc = Chain.of(w3).rpc
         self.network, self.account, self.journal, self.policy = network, account, journal, policy
         chain_id = int(self.rpc.request("eth_chainId", []), 16)
         if chain_id != network.chain_id:

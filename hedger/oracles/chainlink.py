@@ -15,17 +15,16 @@ from __future__ import annotations
 
 from functools import partial
 
-from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector
-
+from hedger.chain.abi import encode as abi_encode
+from hedger.chain.abi import selector
 from hedger.chain.multicall import Block, Call, CallResult, ReadStep
 from hedger.model import OracleReading, SequencerStatus, Source
 from hedger.settings import FeedConfig, SequencerConfig
 
 _ROUND = ("uint80", "int256", "uint256", "uint256", "uint80")
-_LATEST_ROUND_DATA = function_signature_to_4byte_selector("latestRoundData()")
-_GET_ROUND_DATA = function_signature_to_4byte_selector("getRoundData(uint80)")
-_DECIMALS = function_signature_to_4byte_selector("decimals()")
+_LATEST_ROUND_DATA = selector("latestRoundData()")
+_GET_ROUND_DATA = selector("getRoundData(uint80)")
+_DECIMALS = selector("decimals()")
 PHASE_OFFSET = 64  # AggregatorProxy: roundId = phaseId << 64 | aggregatorRoundId
 
 

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector
 
+from hedger.chain.abi import encode as abi_encode
+from hedger.chain.abi import selector
 from hedger.chain.connect import Rpc
 from hedger.chain.multicall import MULTICALL3_ADDRESS, Block, Call, CallResult, ReadStep, run_steps
 from hedger.errors import DataError
@@ -49,7 +49,7 @@ MIN_BATCH = 32
 """Smallest backward batch: a walk never asks for fewer rounds than this at once (one multicall holds 400)."""
 MAX_BATCH = 20_000
 """Largest backward batch per feed per round trip (50 aggregate3 calls in one JSON-RPC batch)."""
-_PHASE_AGGREGATORS = function_signature_to_4byte_selector("phaseAggregators(uint16)")
+_PHASE_AGGREGATORS = selector("phaseAggregators(uint16)")
 FORWARD_MARGIN = 1.5
 """A warm read asks for this many times the rounds expected since the cache's newest, plus 4."""
 

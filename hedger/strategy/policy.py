@@ -34,6 +34,10 @@ COOLDOWN = "cooldown"
 BREACH_OVERRIDE = "breach_override"
 NOT_WORTH_IT = "not_worth_it"
 REBALANCE = "rebalance"
+DECISION_CODES = (
+    ON_TARGET, UNWIND, INSIDE_BAND, BELOW_MIN_NOTIONAL, COOLDOWN, BREACH_OVERRIDE, NOT_WORTH_IT, REBALANCE,
+)  # fmt: skip
+"""Every `RebalanceDecision.code`, in the order of the tests that give them."""
 
 Num = TypeVar("Num", float, Decimal)  # one numeric type throughout a call: float (backtest) or Decimal (live)
 

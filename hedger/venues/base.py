@@ -11,15 +11,17 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from web3 import Web3
-from web3.types import TxReceipt
-
+from hedger.chain.connect import Chain
 from hedger.chain.multicall import Block, ReadStep
 from hedger.errors import ConfigError, HedgerError
 from hedger.model import FundingRate, MarginAccount, Market, PendingOrder, Position
 from hedger.settings import NetworkConfig, VenueConfig
+
+if TYPE_CHECKING:
+    from web3 import Web3
+    from web3.types import TxReceipt
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,9 @@ ADAPTERS = {
 }
 
 
-def venue_for(w3: Web3, network: NetworkConfig, config: VenueConfig) -> Venue:
-    """Instantiate the adapter a venue's `kind` names."""
+def venue_for(chain: Chain | Web3, network: NetworkConfig, config: VenueConfig) -> Venue:
+    """Instantiate the adapter a venue's `kind` names (adapters read through `chain.rpc`; only their
+    execution-side methods touch `chain.w3`, which imports web3)."""
     target = ADAPTERS.get(config.kind)
     if target is None:
         raise ConfigError(
@@ -178,4 +181,4 @@ def venue_for(w3: Web3, network: NetworkConfig, config: VenueConfig) -> Venue:
         )
     module_name, class_name = target.split(":")
     module = importlib.import_module(module_name)
-    return getattr(module, class_name)(w3, network, config)
+    return getattr(module, class_name)(Chain.of(chain), network, config)

@@ -30,14 +30,12 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak, to_checksum_address
-from eth_utils.abi import collapse_if_tuple
-from web3 import Web3
-
-from hedger.chain.multicall import Block, Call, CallResult, ReadStep
+from hedger.chain.abi import decode as abi_decode
+from hedger.chain.abi import keccak, to_checksum_address, type_string
+from hedger.chain.connect import Chain
+from hedger.chain.multicall import AbiContract, Block, BoundCall, Call, CallResult, ReadStep
 from hedger.errors import ConfigError
 from hedger.model import (
     SECONDS_PER_HOUR,
@@ -52,7 +50,7 @@ from hedger.model import (
 )
 from hedger.oracles.chainlink import latest_round_call
 from hedger.settings import FeedConfig, MarketConfig, NetworkConfig, TokenConfig, VenueConfig
-from hedger.venues._abi import calldata, load_abi, named_call
+from hedger.venues._abi import load_abi, named_call
 from hedger.venues.base import (
     Approval,
     OrderIntent,
@@ -63,6 +61,9 @@ from hedger.venues.base import (
     from_units,
     to_units,
 )
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 PRICE_DECIMALS = 10
 LEVERAGE_DECIMALS = 3
@@ -107,7 +108,7 @@ ABI = load_abi("gtrade", "GNSMultiCollatDiamond")
 
 def _event_topic(name: str) -> bytes:
     (event,) = (e for e in ABI if e["type"] == "event" and e["name"] == name)
-    return keccak(text=f"{name}({','.join(collapse_if_tuple(i) for i in event['inputs'])})")
+    return keccak(f"{name}({','.join(type_string(i) for i in event['inputs'])})".encode())
 
 
 INITIATED_EVENTS = {
@@ -293,10 +294,10 @@ class GTradeVenue:
 
     kind = "gtrade"
 
-    def __init__(self, w3: Web3, network: NetworkConfig, config: VenueConfig):
+    def __init__(self, chain: Chain | Web3, network: NetworkConfig, config: VenueConfig):
         self.name = config.name
-        self.w3 = w3
-        self.diamond = w3.eth.contract(address=config.require("diamond"), abi=ABI)
+        self.chain = Chain.of(chain)  # a Web3 is accepted (tests, scripts): reads still go through chain.rpc
+        self.diamond = AbiContract(config.require("diamond"), ABI)
         self.collateral = _token(network, config)
         self.collateral_index = config.require("collateral_index", int)
         self.pairs = {s: _pair(network, m) for s, m in config.markets.items()}
@@ -726,8 +727,8 @@ class GTradeVenue:
             "wait for the oracle's callback",
         )
 
-    def _tx(self, function: Any, description: str) -> TxRequest:
-        return TxRequest(self.diamond.address, calldata(function), f"{self.name}: {description}")
+    def _tx(self, function: BoundCall, description: str) -> TxRequest:
+        return TxRequest(self.diamond.address, function.data, f"{self.name}: {description}")
 
     # ------------------------------------------------------------------ following orders (AsyncVenue)
 
@@ -741,7 +742,8 @@ class GTradeVenue:
 
     def order_outcome(self, order_id: str, from_block: int) -> OrderOutcome:
         """Executed or cancelled (with gTrade's cancel reason), from the diamond's logs since `from_block`."""
-        logs = self.w3.eth.get_logs(
+        eth: Any = self.chain.w3.eth  # web3's TypedDicts want its own address types
+        logs = eth.get_logs(
             {
                 "address": self.diamond.address,
                 "fromBlock": from_block,

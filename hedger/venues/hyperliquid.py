@@ -28,15 +28,12 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
-from eth_typing import HexStr
-from eth_utils import function_signature_to_4byte_selector, keccak
-from web3 import Web3
-from web3.types import TxReceipt
-
+from hedger.chain.abi import decode as abi_decode
+from hedger.chain.abi import encode as abi_encode
+from hedger.chain.abi import keccak, selector
+from hedger.chain.connect import Chain
 from hedger.chain.multicall import Block, Call, CallResult, ReadStep, block_calls
 from hedger.model import (
     SECONDS_PER_HOUR,
@@ -63,6 +60,10 @@ from hedger.venues.base import (
     to_units,
 )
 
+if TYPE_CHECKING:
+    from web3 import Web3
+    from web3.types import TxReceipt
+
 PERP_PRICE_DECIMALS = 6  # a perp price has 6 − szDecimals decimals on HyperCore
 USD_DECIMALS = 6  # entryNtl, account value, margins, usdClassTransfer amounts
 ORDER_DECIMALS = 8  # CoreWriter limitPx and sz
@@ -76,7 +77,7 @@ L1_BLOCK_NUMBER_PRECOMPILE = "0x0000000000000000000000000000000000000809"
 CORE_USER_EXISTS_PRECOMPILE = "0x0000000000000000000000000000000000000810"
 LIMIT_ORDER, USD_CLASS_TRANSFER, CANCEL_BY_CLOID = 1, 7, 11
 TIF_IOC = 3
-_SEND_RAW_ACTION = function_signature_to_4byte_selector("sendRawAction(bytes)")
+_SEND_RAW_ACTION = selector("sendRawAction(bytes)")
 
 
 class CorePosition(NamedTuple):
@@ -173,7 +174,11 @@ class HyperliquidVenue:
     kind = "hyperliquid"
 
     def __init__(
-        self, w3: Web3, network: NetworkConfig, config: VenueConfig, funding_source: FundingSource | None = None
+        self,
+        chain: Chain | Web3,
+        network: NetworkConfig,
+        config: VenueConfig,
+        funding_source: FundingSource | None = None,
     ):
         self.name = config.name
         self.config = config
@@ -194,7 +199,7 @@ class HyperliquidVenue:
         self.markets = {symbol: _market(m) for symbol, m in config.markets.items()}
         self.funding_source = funding_source or _configured_funding(config)
         self.settle_window_s = int(config.params.get("settle_window_s", DEFAULT_SETTLE_WINDOW_S))
-        self.w3 = w3
+        self.chain = Chain.of(chain)  # a Web3 is accepted (tests, scripts): reads still go through chain.rpc
         self._szi_when_sent: dict[bytes, int] = {}  # keccak(CoreWriter payload) → szi before the order
 
     # ------------------------------------------------------------------ reading
@@ -452,9 +457,10 @@ class HyperliquidVenue:
         """Pending within the settle window; then, for an order, executed if the position moved and
         cancelled (with the reasons HyperCore drops an action for) if it did not."""
         tx_hash, _, rest = order_id.partition("/")
-        sent = self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
-        sent_at = self.w3.eth.get_block(sent["blockNumber"])["timestamp"]
-        latest = self.w3.eth.get_block("latest")
+        eth: Any = self.chain.w3.eth  # web3 wants its HexStr type for hashes
+        sent = eth.get_transaction_receipt(tx_hash)
+        sent_at = eth.get_block(sent["blockNumber"])["timestamp"]
+        latest = eth.get_block("latest")
         if latest["timestamp"] - sent_at < self.settle_window_s:
             return OrderOutcome("pending")
         if not rest:
@@ -474,7 +480,8 @@ class HyperliquidVenue:
         return OrderOutcome("executed", latest["number"], f"szi {before} → {now}")
 
     def _payload_of(self, tx_hash: str) -> bytes | None:
-        data = bytes(self.w3.eth.get_transaction(HexStr(tx_hash))["input"])
+        eth: Any = self.chain.w3.eth
+        data = bytes(eth.get_transaction(tx_hash)["input"])
         if data[:4] != _SEND_RAW_ACTION:
             return None
         (payload,) = abi_decode(["bytes"], data[4:])
@@ -482,7 +489,7 @@ class HyperliquidVenue:
 
     def _szi(self, account: str, perp_index: int) -> int:
         """The account's szi on a perp now (HyperEVM serves eth_call at the head only)."""
-        raw = self.w3.eth.call(
+        raw = self.chain.w3.eth.call(
             {"to": self.precompiles.position, "data": abi_encode(["address", "uint16"], [account, perp_index])}
         )
         return _decode_position(bytes(raw)).szi
@@ -491,7 +498,7 @@ class HyperliquidVenue:
         """coreUserExists (0x…810): HyperCore drops every CoreWriter action of an address it has no account
         for (docs, "Interaction timings"), with no revert: refuse before anything is sent."""
         try:
-            raw = self.w3.eth.call(
+            raw = self.chain.w3.eth.call(
                 {"to": self.precompiles.core_user_exists, "data": abi_encode(["address"], [account])}
             )
             (exists,) = abi_decode(["bool"], bytes(raw))

@@ -8,13 +8,11 @@ Cross margin in one stablecoin; funding quoted per hour (positive: longs pay); i
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from web3 import Web3
-from web3.contract.contract import ContractFunction
-from web3.logs import DISCARD
-from web3.types import TxReceipt
-
-from hedger.chain.multicall import Block, CallResult, ReadStep, abi_functions
+from hedger.chain.connect import Chain
+from hedger.chain.multicall import AbiContract, Block, BoundCall, CallResult, ReadStep
 from hedger.chain.revert import decode_revert, known_abis
 from hedger.errors import ConfigError
 from hedger.model import (
@@ -39,7 +37,13 @@ from hedger.venues.base import (
     to_units,
 )
 
+if TYPE_CHECKING:
+    from web3 import Web3
+    from web3.types import TxReceipt
+
 WAD_DECIMALS = 18
+# accountSummary prices every open position: eth_estimateGas measured 6k + ~50.5k per position (cold storage)
+SUMMARY_BASE_GAS, SUMMARY_GAS_PER_POSITION = 30_000, 55_000
 _PER_MARKET_CALLS = (
     "marketParams",
     "currentFundingRate",
@@ -54,12 +58,12 @@ _PER_MARKET_CALLS = (
 class ReferenceVenue:
     kind = "reference"
 
-    def __init__(self, w3: Web3, network: NetworkConfig, config: VenueConfig):
+    def __init__(self, chain: Chain | Web3, network: NetworkConfig, config: VenueConfig):
         self.name = config.name
         self.config = config
-        abi = load_abi("reference", "PerpMarket")
-        self.contract = w3.eth.contract(address=config.require("address"), abi=abi)
-        self.fn = abi_functions(abi)
+        self.chain = Chain.of(chain)  # a Web3 is accepted (tests, scripts): reads still go through chain.rpc
+        self.contract = AbiContract(config.require("address"), load_abi("reference", "PerpMarket"))
+        self.fn = self.contract.fn
         token = network.tokens.get(config.require("margin_token"))
         if token is None:
             raise ConfigError(config.file, f"venues.{self.name}.margin_token", "names a token not in [tokens]")
@@ -72,7 +76,7 @@ class ReferenceVenue:
     def read(self, account: str, block: Block) -> ReadStep[VenueState]:
         fn, at = self.fn, self.contract.address
         calls = [
-            fn["accountSummary"].call(at, account),
+            fn["accountSummary"].call(at, account, gas=_summary_gas(len(self.markets))),
             fn["minOrderDelay"].call(at),
             fn["orderExpiry"].call(at),
         ]
@@ -238,16 +242,25 @@ class ReferenceVenue:
         _, market_id = self.markets[order.symbol]
         return self._tx(self.contract.functions.cancelOrder(account, market_id), f"cancel order {order.order_id}")
 
+    @cached_property
+    def _web3_contract(self) -> Any:
+        """The web3 contract, for events (execution paths only)."""
+        eth: Any = self.chain.w3.eth  # web3's TypedDicts want its own address types
+        return eth.contract(address=self.contract.address, abi=self.contract.abi)
+
     def order_id_from_receipt(self, receipt: TxReceipt) -> str | None:
-        committed = self.contract.events.OrderCommitted().process_receipt(receipt, errors=DISCARD)
+        from web3.logs import DISCARD
+
+        committed = self._web3_contract.events.OrderCommitted().process_receipt(receipt, errors=DISCARD)
         return str(committed[0]["args"]["orderId"]) if committed else None
 
     def order_outcome(self, order_id: str, from_block: int) -> OrderOutcome:
         """Settled or cancelled, from the venue's events (orderId is their first indexed topic)."""
         topic = "0x" + int(order_id).to_bytes(32, "big").hex()
         for name in ("OrderSettled", "OrderCancelled"):
-            event = getattr(self.contract.events, name)()
-            logs = self.contract.w3.eth.get_logs(
+            event = getattr(self._web3_contract.events, name)()
+            eth: Any = self.chain.w3.eth
+            logs = eth.get_logs(
                 {"address": self.contract.address, "fromBlock": from_block, "topics": [event.topic, topic]}
             )
             if logs:
@@ -265,12 +278,13 @@ class ReferenceVenue:
         units = to_units(collateral, self.margin_token.decimals)
         return [Approval(self.margin_token.address, self.contract.address, units)]
 
-    def _tx(self, call: ContractFunction, description: str) -> TxRequest:
-        return TxRequest(
-            to=self.contract.address,
-            data=bytes.fromhex(call._encode_transaction_data().removeprefix("0x")),
-            description=f"{self.name}: {description}",
-        )
+    def _tx(self, call: BoundCall, description: str) -> TxRequest:
+        return TxRequest(to=self.contract.address, data=call.data, description=f"{self.name}: {description}")
+
+
+def _summary_gas(markets: int) -> int:
+    """accountSummary's planned gas: it prices every open position (at most one per configured market)."""
+    return SUMMARY_BASE_GAS + SUMMARY_GAS_PER_POSITION * markets
 
 
 def _liquidation_price(

@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 
 from hedger.chain.anvil import DEV_ACCOUNTS, Anvil, AnvilConfig
-from hedger.chain.connect import Rpc, connect
+from hedger.chain.connect import Chain, connect
 from hedger.chain.multicall import latest_block, run_steps
 from hedger.chain.toolchain import project_root
 from hedger.settings import load_network, parse_network
@@ -51,7 +51,7 @@ def network_with_weth_collateral():
 
 
 def read(w3, venue, account):
-    rpc = Rpc(w3)
+    rpc = Chain.of(w3).rpc
     block = latest_block(rpc)
     (state,) = run_steps(rpc, [venue.read(account, block)], block.number)
     return state

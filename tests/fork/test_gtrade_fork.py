@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from hedger.chain.anvil import DEV_ACCOUNTS, Anvil, AnvilConfig
-from hedger.chain.connect import Rpc, connect
+from hedger.chain.connect import Chain, connect
 from hedger.chain.multicall import latest_block, run_steps
 from hedger.settings import load_network
 from hedger.venues.gtrade import GTradeVenue
@@ -40,7 +40,7 @@ def test_gold_and_euro_pairs_read_from_the_real_diamond_are_sane(fork):
     network = load_network("arbitrum-one")
     w3 = connect(fork.url, ARBITRUM)
     venue = GTradeVenue(w3, network, network.venues["gtrade"])
-    rpc = Rpc(w3)
+    rpc = Chain.of(w3).rpc
     block = latest_block(rpc)
     (state,) = run_steps(rpc, [venue.read(TRADER, block)], block.number)
     assert state.errors == () and state.positions == () and state.pending_orders == ()

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from hedger.chain.connect import Rpc, connect
+from hedger.chain.connect import Chain, connect
 from hedger.chain.multicall import latest_block, run_steps
 from hedger.settings import load_network
 from hedger.venues.hyperliquid import HyperliquidVenue
@@ -33,7 +33,7 @@ def test_live_precompiles_read_through_the_adapter_are_sane():
     network = load_network("hyperevm")
     w3 = connect(RPC_URL, HYPEREVM)
     venue = HyperliquidVenue(w3, network, network.venues["hyperliquid"])
-    rpc = Rpc(w3)
+    rpc = Chain.of(w3).rpc
     block = latest_block(rpc)
     (state,) = run_steps(rpc, [venue.read(ACCOUNT, block)], "latest", network.multicall)  # HyperEVM: head only
     assert state.markets[0].extra["l1_block"] > 0 and state.markets[0].extra["evm_block"] >= block.number

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from hedger.chain.connect import Rpc, connect
+from hedger.chain.connect import connect
 from hedger.chain.contracts import at, deploy, load_artifact
 from hedger.chain.multicall import latest_block, run_steps
 from hedger.model import OracleReading
@@ -33,7 +33,7 @@ def feed_config(address: str) -> FeedConfig:
 
 
 def read(chain, address: str) -> OracleReading:
-    rpc = Rpc(connect(chain.anvil.url, chain.w3.eth.chain_id))
+    rpc = connect(chain.anvil.url, chain.w3.eth.chain_id).rpc
     block = latest_block(rpc)
     (reading,) = run_steps(rpc, [read_feed(feed_config(address), block)], block.number)
     return reading

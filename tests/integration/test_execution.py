@@ -30,7 +30,7 @@ REASON = Reason("test", "a test action")
 
 def executor(chain, tmp_path, network=None, **policy) -> Executor:
     network = network or chain.network
-    w3 = connect(chain.anvil.url, network.chain_id)
+    w3 = connect(chain.anvil.url, network.chain_id).w3
     venues = {name: venue_for(w3, network, config) for name, config in network.venues.items()}
     send_policy = SendPolicy(**{"receipt_timeout_s": 20.0, **policy})
     return Executor(w3, network, KeyAccount(Account.from_key(DEMO_KEY)), Journal(tmp_path / "journal.sqlite"), venues,

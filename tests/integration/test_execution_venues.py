@@ -43,7 +43,7 @@ def standins(anvil, universe):
 
 
 def executor(chain, network, tmp_path) -> tuple[Executor, SnapshotReader]:
-    w3 = connect(chain.anvil.url, network.chain_id)
+    w3 = connect(chain.anvil.url, network.chain_id).w3
     venues = {name: venue_for(w3, network, config) for name, config in network.venues.items()}
     policy = SendPolicy(receipt_timeout_s=20.0)
     ex = Executor(w3, network, KeyAccount(Account.from_key(DEMO_KEY)), Journal(tmp_path / "j.sqlite"), venues, policy)

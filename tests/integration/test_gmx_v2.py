@@ -16,7 +16,7 @@ from eth_utils.abi import collapse_if_tuple
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from hedger.chain.anvil import DEV_ACCOUNTS
-from hedger.chain.connect import Rpc, connect
+from hedger.chain.connect import connect
 from hedger.chain.contracts import load_artifact
 from hedger.chain.multicall import execute, latest_block, run_steps
 from hedger.chain.revert import decode_revert
@@ -151,7 +151,7 @@ def seed_rates(chain, gmx, symbol, longs_pay_shorts, factor, borrowing_long=0, b
 
 def read(chain, venue, account=ALICE) -> tuple[VenueState, int]:
     """The venue's state at the latest block, and the RPC round trips it took."""
-    rpc = Rpc(connect(chain.anvil.url, chain.w3.eth.chain_id))
+    rpc = connect(chain.anvil.url, chain.w3.eth.chain_id).rpc
     block = latest_block(rpc)
     before = rpc.round_trips
     (state,) = run_steps(rpc, [venue.read(account, block)], block.number)
@@ -206,7 +206,7 @@ def test_feed_prices_reach_the_reader_in_gmx_per_unit_format(chain, seeded):
     assert price_per_unit(5000 * 10**8, 8, 18) == 5000 * 10**12  # an 8-decimal feed
     assert price_per_unit(5000 * 10**18, 18, 18) == 5000 * 10**12  # an 18-decimal feed
     venue = seeded.venue(chain)
-    rpc = Rpc(connect(chain.anvil.url, chain.w3.eth.chain_id))
+    rpc = connect(chain.anvil.url, chain.w3.eth.chain_id).rpc
     block = latest_block(rpc)
     step = venue.read(ALICE, block)
     second = step.send(execute(rpc, next(step), block.number))

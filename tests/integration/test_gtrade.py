@@ -16,7 +16,7 @@ from eth_utils import function_signature_to_4byte_selector
 from eth_utils.abi import collapse_if_tuple
 
 from hedger.chain.anvil import DEV_ACCOUNTS
-from hedger.chain.connect import Rpc, connect
+from hedger.chain.connect import connect
 from hedger.chain.multicall import latest_block, run_steps
 from hedger.chain.toolchain import find_node, project_root
 from hedger.model import MarginMode, Side, Verdict
@@ -71,7 +71,7 @@ def venue(chain, gtrade):
 
 
 def read(chain, venue, account=ALICE) -> VenueState:
-    rpc = Rpc(connect(chain.anvil.url, chain.w3.eth.chain_id))
+    rpc = connect(chain.anvil.url, chain.w3.eth.chain_id).rpc
     block = latest_block(rpc)
     (state,) = run_steps(rpc, [venue.read(account, block)], block.number)
     return state

@@ -35,7 +35,7 @@ def seeded(anvil: Anvil, universe) -> Iterator[LocalChain]:
 
 def _rpc(chain: LocalChain) -> Rpc:
     """An Rpc over a connection that counts HTTP round trips."""
-    return Rpc(connect(chain.anvil.url, chain.network.chain_id))
+    return connect(chain.anvil.url, chain.network.chain_id).rpc
 
 
 def _feeds(chain: LocalChain) -> list[FeedConfig]:

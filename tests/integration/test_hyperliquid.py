@@ -13,7 +13,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak
 
 from hedger.chain.anvil import DEV_ACCOUNTS
-from hedger.chain.connect import Rpc, connect
+from hedger.chain.connect import connect
 from hedger.chain.multicall import execute, latest_block, run_steps
 from hedger.errors import RpcError
 from hedger.model import PendingOrder, Side, Source
@@ -60,7 +60,7 @@ def seeded(chain, hl):
 
 
 def read(chain, venue: HyperliquidVenue, account: str = ALICE) -> tuple[VenueState, int]:
-    rpc = Rpc(connect(chain.anvil.url, chain.w3.eth.chain_id))
+    rpc = connect(chain.anvil.url, chain.w3.eth.chain_id).rpc
     block = latest_block(rpc)
     before = rpc.round_trips
     (state,) = run_steps(rpc, [venue.read(account, block)], block.number)
@@ -298,7 +298,7 @@ def test_a_precompile_burns_all_gas_on_bad_input_and_only_its_market_fails(chain
     doc = copy.deepcopy(seeded.document)
     doc["venues"][HL_VENUE]["markets"]["DOGE"] = {"asset": "DOGE", "perp_index": 173, "coin": "DOGE", "sz_decimals": 0}
     venue = seeded.venue(chain, document=doc)
-    rpc = Rpc(connect(chain.anvil.url, chain.w3.eth.chain_id))
+    rpc = connect(chain.anvil.url, chain.w3.eth.chain_id).rpc
     calls = list(venue._calls(ALICE).values())
     with pytest.raises(RpcError, match="OutOfGas"):  # in one aggregate3, the burnt gas sinks every call
         execute(rpc, [dataclasses.replace(c, group=None) for c in calls], "latest")

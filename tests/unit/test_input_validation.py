@@ -77,8 +77,11 @@ def test_the_ratio_range_is_configurable_and_never_negative():
         ("keeper", {"gas_budget_per_day": "-1"}, "keeper.gas_budget_per_day", "must not be negative"),
         ("keeper", {"dry_run": 1}, "keeper.dry_run", "true or false"),
         ("keeper", {"poll_interval": 1}, "keeper.poll_interval", "did you mean 'poll_interval_s'"),
+        ("keeper", {"new_heads": "websocket"}, "keeper.new_heads", "must be one of 'auto', 'ws', 'poll'"),
         ("network.rpc_timeout_s", 0, "network.rpc_timeout_s", "must be positive"),
         ("network.confirmations", -1, "network.confirmations", "non-negative integer"),
+        ("network.max_request_bytes", "2MB", "network.max_request_bytes", "positive integer"),
+        ("network.eth_call_gas_cap", 0, "network.eth_call_gas_cap", "positive integer"),
         ("network.chain_id", 0, "network.chain_id", "positive integer"),
         ("network.chainid", 1, "network.chainid", "did you mean 'chain_id'"),
         ("exectuion", {}, "exectuion", "did you mean 'execution'"),
@@ -102,6 +105,7 @@ def test_typed_values_are_converted():
     assert network.execution["reduce_when_halted"] is True
     assert network.execution["receipt_timeout_s"] == pytest.approx(12.5, abs=1e-12)  # a float, from "12.5"
     assert network.rpc_timeout_s == pytest.approx(30.0, abs=1e-12) and network.confirmations == 3
+    assert (network.max_request_bytes, network.eth_call_gas_cap) == (1_000_000, 25_000_000)
 
 
 @pytest.mark.parametrize(

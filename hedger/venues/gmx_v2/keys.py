@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_abi import encode as abi_encode
-from eth_utils import keccak
-from eth_utils.abi import collapse_if_tuple
-
+from hedger.chain.abi import encode as abi_encode
+from hedger.chain.abi import keccak, type_string
 from hedger.venues._abi import load_abi
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -25,9 +23,11 @@ def datastore_key(types: list[str], values: list[Any]) -> bytes:
 
 
 _EVENT_LOG2 = load_abi("gmx_v2", "EventEmitter")[0]
-EVENT_LOG2_TOPIC = keccak(text=f"EventLog2({','.join(collapse_if_tuple(i) for i in _EVENT_LOG2['inputs'])})")
+EVENT_LOG2_TOPIC = keccak(f"EventLog2({','.join(type_string(i) for i in _EVENT_LOG2['inputs'])})".encode())
 EVENT_LOG2_DATA = [i for i in _EVENT_LOG2["inputs"] if not i["indexed"]]  # msgSender, eventName, eventData
-ORDER_EVENTS = {name: keccak(text=name) for name in ("OrderCreated", "OrderExecuted", "OrderCancelled", "OrderFrozen")}
+ORDER_EVENTS = {
+    name: keccak(name.encode()) for name in ("OrderCreated", "OrderExecuted", "OrderCancelled", "OrderFrozen")
+}
 
 OPEN_INTEREST = _hashed_name("OPEN_INTEREST")
 MIN_COLLATERAL_FACTOR = _hashed_name("MIN_COLLATERAL_FACTOR")

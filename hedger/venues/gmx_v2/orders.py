@@ -6,18 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_abi import decode as abi_decode
-from eth_typing import ChecksumAddress
-from eth_utils.abi import collapse_if_tuple
-from web3 import Web3
-from web3.contract import Contract
-from web3.types import TxReceipt
-
+from hedger.chain.abi import decode as abi_decode
+from hedger.chain.abi import type_string
+from hedger.chain.connect import Chain
+from hedger.chain.multicall import AbiContract
 from hedger.chain.revert import decode_revert
 from hedger.model import PendingOrder, Side
-from hedger.venues._abi import calldata, load_abi, named
+from hedger.venues._abi import load_abi, named
 from hedger.venues.base import (
     Approval,
     OrderIntent,
@@ -32,6 +29,9 @@ from hedger.venues.gmx_v2.config import GmxMarket, GmxToken
 from hedger.venues.gmx_v2.keys import EVENT_LOG2_DATA, EVENT_LOG2_TOPIC, ORDER_EVENTS, ZERO_ADDRESS
 from hedger.venues.gmx_v2.units import FLOAT_DECIMALS, NATIVE_DECIMALS
 
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
+
 MARKET_INCREASE, MARKET_DECREASE = 2, 4  # Order.OrderType
 NO_SWAP = 0  # Order.DecreasePositionSwapType.NoSwap
 ZERO_BYTES32 = bytes(32)
@@ -41,11 +41,11 @@ class GmxOrders:
     """The order half of GmxV2Venue (hedger.venues.gmx_v2.venue)."""
 
     name: str
-    w3: Web3
-    exchange_router: Contract
+    chain: Chain
+    exchange_router: AbiContract
     router: str
     order_vault: str
-    event_emitter: ChecksumAddress
+    event_emitter: str
     wnt: GmxToken
     execution_fee_wei: int
     markets: dict[str, GmxMarket]
@@ -59,12 +59,10 @@ class GmxOrders:
             order.collateral_amount if order.increase and order.collateral.address == self.wnt.address else 0
         )
         router = self.exchange_router.functions
-        calls = [calldata(router.sendWnt(self.order_vault, fee + wnt_collateral))]
+        calls = [router.sendWnt(self.order_vault, fee + wnt_collateral).data]
         if order.increase and order.collateral_amount and not wnt_collateral:
-            calls.append(
-                calldata(router.sendTokens(order.collateral.address, self.order_vault, order.collateral_amount))
-            )
-        calls.append(calldata(router.createOrder(self._params(account, market, order, fee))))
+            calls.append(router.sendTokens(order.collateral.address, self.order_vault, order.collateral_amount).data)
+        calls.append(router.createOrder(self._params(account, market, order, fee)).data)
         description = (
             f"{self.name}: {'increase' if order.increase else 'decrease'} {'long' if order.is_long else 'short'} "
             f"{market.symbol} by ${from_units(order.size_delta_usd, FLOAT_DECIMALS)}, collateral "
@@ -72,9 +70,7 @@ class GmxOrders:
             f"{order.collateral.symbol}, execution fee {from_units(fee, NATIVE_DECIMALS)} ETH"
         )
         return [
-            TxRequest(
-                self.exchange_router.address, calldata(router.multicall(calls)), description, fee + wnt_collateral
-            )
+            TxRequest(self.exchange_router.address, router.multicall(calls).data, description, fee + wnt_collateral)
         ]
 
     def _params(self, account: str, market: GmxMarket, order: _Order, fee: int) -> tuple:
@@ -111,7 +107,7 @@ class GmxOrders:
                 "wait for the request to expire, or for the keeper to execute or cancel it",
             )
         key = bytes.fromhex(order.order_id.removeprefix("0x"))
-        data = calldata(self.exchange_router.functions.cancelOrder(key))
+        data = self.exchange_router.functions.cancelOrder(key).data
         return TxRequest(self.exchange_router.address, data, f"{self.name}: cancel order {order.order_id}")
 
     # ------------------------------------------------------------------ following orders (AsyncVenue)
@@ -126,7 +122,8 @@ class GmxOrders:
     def order_outcome(self, order_id: str, from_block: int) -> OrderOutcome:
         """Executed or cancelled (with GMX's reason), from the EventEmitter's logs since `from_block`."""
         outcomes = [ORDER_EVENTS[name] for name in ("OrderExecuted", "OrderCancelled", "OrderFrozen")]
-        logs = self.w3.eth.get_logs(
+        eth: Any = self.chain.w3.eth  # web3's TypedDicts want its own address types
+        logs = eth.get_logs(
             {
                 "address": self.event_emitter,
                 "fromBlock": from_block,
@@ -256,7 +253,7 @@ def _cancel_reason(data: bytes) -> str:
     and leaves it empty for a custom error; "reasonBytes" holds the raw revert, decoded here with GMX's
     error ABI (contracts/error/Errors.sol, shipped as hedger/venues/abi/gmx_v2.json "Errors") into its
     name and arguments, e.g. MaxCollateralSumExceeded(collateralSum=…, maxCollateralSum=…)."""
-    _, _, event_data = abi_decode([collapse_if_tuple(p) for p in EVENT_LOG2_DATA], bytes(data))
+    _, _, event_data = abi_decode([type_string(p) for p in EVENT_LOG2_DATA], bytes(data))
     items = named(EVENT_LOG2_DATA[2], event_data)
     reason = next((i.value for i in items.stringItems.items if i.key == "reason"), "")
     raw = next((i.value for i in items.bytesItems.items if i.key == "reasonBytes"), b"")

@@ -14,9 +14,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from web3.contract import Contract
-
-from hedger.chain.multicall import AbiFunction, Block, Call, CallResult, ReadStep
+from hedger.chain.multicall import AbiContract, AbiFunction, Block, Call, CallResult, ReadStep
 from hedger.model import (
     SECONDS_PER_HOUR,
     ZERO,
@@ -63,8 +61,8 @@ class GmxReading:
     """The reading half of GmxV2Venue (hedger.venues.gmx_v2.venue)."""
 
     name: str
-    reader: Contract
-    data_store: Contract
+    reader: AbiContract
+    data_store: AbiContract
     referral_storage: str
     markets: dict[str, GmxMarket]
     tokens: list[GmxToken]

@@ -3,14 +3,18 @@ together with the contracts and markets of the network file. See docs/venues.md.
 
 from __future__ import annotations
 
-from web3 import Web3
+from typing import TYPE_CHECKING
 
-from hedger.chain.multicall import abi_functions
+from hedger.chain.connect import Chain
+from hedger.chain.multicall import AbiContract
 from hedger.settings import NetworkConfig, VenueConfig
 from hedger.venues._abi import load_abi
 from hedger.venues.gmx_v2.config import execution_fee_wei, market_of, token_of
 from hedger.venues.gmx_v2.orders import GmxOrders
 from hedger.venues.gmx_v2.read import GmxReading
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 
 class GmxV2Venue(GmxReading, GmxOrders):
@@ -18,17 +22,14 @@ class GmxV2Venue(GmxReading, GmxOrders):
 
     kind = "gmx_v2"
 
-    def __init__(self, w3: Web3, network: NetworkConfig, config: VenueConfig):
+    def __init__(self, chain: Chain | Web3, network: NetworkConfig, config: VenueConfig):
         self.name = config.name
         self.config = config
-        self.w3 = w3
-        self.reader = w3.eth.contract(address=config.require("reader"), abi=load_abi("gmx_v2", "Reader"))
-        self.data_store = w3.eth.contract(address=config.require("data_store"), abi=load_abi("gmx_v2", "DataStore"))
-        # getUint built per key and market: the fast path
-        self._get_uint = abi_functions(load_abi("gmx_v2", "DataStore"))["getUint"]
-        self.exchange_router = w3.eth.contract(
-            address=config.require("exchange_router"), abi=load_abi("gmx_v2", "ExchangeRouter")
-        )
+        self.chain = Chain.of(chain)  # a Web3 is accepted (tests, scripts): reads still go through chain.rpc
+        self.reader = AbiContract(config.require("reader"), load_abi("gmx_v2", "Reader"))
+        self.data_store = AbiContract(config.require("data_store"), load_abi("gmx_v2", "DataStore"))
+        self._get_uint = self.data_store.fn["getUint"]  # built per key and market: the fast path
+        self.exchange_router = AbiContract(config.require("exchange_router"), load_abi("gmx_v2", "ExchangeRouter"))
         self.router = config.require("router")
         self.order_vault = config.require("order_vault")
         self.referral_storage = config.require("referral_storage")
