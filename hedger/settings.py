@@ -143,6 +143,9 @@ KEEPER_KEYS: dict[str, Converter] = {
     "dry_run": boolean,
     "max_cycles": positive_int,
     "json_logs": boolean,
+    "lease": boolean,
+    "lease_ttl_blocks": positive_int,
+    "lease_ttl_s": positive_seconds,
     "new_heads": one_of(*NEW_HEADS_MODES),
 }
 TOP_LEVEL_KEYS = ("network", "feeds", "tokens", "venues", "sequencer", "strategy", "execution", "keeper", "accounts")
@@ -176,7 +179,7 @@ def typed_table(table: Any, schema: Mapping[str, Converter], file: str, prefix: 
         try:
             out[key] = schema[key](value)
         except ValueError as error:
-            raise ConfigError(file, f"{prefix}.{key}", str(error)) from None
+            raise ConfigError(file, f"{prefix}.{key}" if prefix else key, str(error)) from None
     return out
 
 
@@ -539,6 +542,83 @@ def _check_addresses(doc: Any, file: str, path: str = "") -> frozenset[str]:
             raise ConfigError(file, path, f"address {doc} is not checksummed", f"write it as {checksummed}")
         found.add(checksummed)
     return frozenset(found)
+
+
+# ---------------------------------------------------------------------------------------------- a fleet file
+
+# What `hedger keeper run --fleet FILE` reads: the accounts one keeper process serves, and the lease.
+FLEET_KEYS: dict[str, Converter] = {
+    "holder": text,
+    "journal": text,
+    **{k: KEEPER_KEYS[k] for k in ("poll_interval_s", "max_backoff_s", "json_logs", "lease_ttl_blocks", "lease_ttl_s")},
+}
+FLEET_ACCOUNT_KEYS: dict[str, Converter] = {
+    "network": text,
+    "address": text,
+    "key_env": text,
+    **{k: KEEPER_KEYS[k] for k in ("gas_budget_per_day", "kill_switch_file", "dry_run")},
+}
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class FleetAccount:
+    """One account a fleet keeper serves: its network, address, the variable holding its key, and its
+    own [keeper] settings (over the network file's)."""
+
+    network: str
+    address: str
+    key_env: str
+    keeper: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    file: str
+    accounts: tuple[FleetAccount, ...]
+    holder: str | None  # this process's name in the leases (HEDGER_HOLDER / --holder win)
+    journal: str | None  # the shared journal (--journal / HEDGER_JOURNAL win)
+    keeper: Mapping[str, Any]  # [keeper] settings for every account (poll interval, lease ttl, …)
+
+
+def load_fleet(path: str | Path) -> FleetConfig:
+    """A fleet file: top-level keeper settings and an `[[accounts]]` array (network, address, key_env,
+    gas_budget_per_day, …). Every problem is a ConfigError naming the file and the key."""
+    file = str(path)
+    try:
+        doc = tomllib.loads(Path(path).read_text())
+    except OSError as error:
+        raise ConfigError(file, "-", f"cannot read the fleet file: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(file, "-", f"not valid TOML: {error}") from None
+    entries = doc.pop("accounts", None)
+    top = typed_table(doc, FLEET_KEYS, file, "")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(file, "accounts", "needs at least one [[accounts]] entry (network and address)")
+    accounts = tuple(_fleet_account(entry, file, f"accounts[{index}]") for index, entry in enumerate(entries))
+    seen: set[tuple[str, str]] = set()
+    for index, account in enumerate(accounts):
+        key = (account.network, account.address)
+        if key in seen:
+            raise ConfigError(file, f"accounts[{index}]", f"{account.address} on {account.network} is listed twice")
+        seen.add(key)
+    settings = {k: v for k, v in top.items() if k not in ("holder", "journal")}
+    return FleetConfig(file, accounts, top.get("holder"), top.get("journal"), settings)
+
+
+def _fleet_account(entry: Any, file: str, where: str) -> FleetAccount:
+    table = typed_table(entry, FLEET_ACCOUNT_KEYS, file, where)
+    for required in ("network", "address"):
+        if required not in table:
+            raise ConfigError(file, f"{where}.{required}", "missing")
+    if not _ADDRESS.match(table["address"]):
+        raise ConfigError(file, f"{where}.address", f"{table['address']!r} is not an address")
+    key_env = table.get("key_env", "HEDGER_PRIVATE_KEY")
+    if not _ENV_NAME.match(key_env):
+        raise ConfigError(file, f"{where}.key_env", f"{key_env!r} is not an environment variable name",
+                          "name the variable that holds the key (e.g. HEDGER_KEY_TREASURY), never the key")  # fmt: skip
+    keeper = {k: v for k, v in table.items() if k not in ("network", "address", "key_env")}
+    return FleetAccount(table["network"], to_checksum_address(table["address"]), key_env, keeper)
 
 
 def load_env(path: str | Path | None = None) -> None:

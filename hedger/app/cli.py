@@ -24,6 +24,7 @@ from hedger.errors import HedgerError
 
 if TYPE_CHECKING:
     from hedger.app.session import Session
+    from hedger.app.telemetry import KeeperMetrics
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_HALTED, EXIT_ACTION_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -187,21 +188,40 @@ def _keeper_run(args: argparse.Namespace) -> int:
     from hedger.app.keeper import Keeper, KeeperConfig
     from hedger.app.telemetry import KeeperMetrics
 
-    session = _session(args)
-    config = KeeperConfig.from_mapping(
-        dict(session.network.keeper), dry_run=args.dry_run or None, poll_interval_s=args.interval,
-        max_cycles=args.max_cycles, kill_switch_file=Path(args.kill_switch) if args.kill_switch else None,
-        print_cycles=True, json_logs=args.json or None,
-    )  # fmt: skip
     metrics = KeeperMetrics()
+    overrides = dict(dry_run=args.dry_run or None, poll_interval_s=args.interval, max_cycles=args.max_cycles,
+                     kill_switch_file=Path(args.kill_switch) if args.kill_switch else None, print_cycles=True,
+                     json_logs=args.json or None)  # fmt: skip
+    if args.fleet:
+        return _fleet_run(args, metrics, overrides)
+    session = _session(args)
+    config = KeeperConfig.from_mapping(dict(session.network.keeper), holder=args.holder, **overrides)
+    keeper = Keeper(session, config, metrics)
     if args.metrics_port:
         metrics.serve(args.metrics_port)
-    return Keeper(session, config, metrics).run()
+    return keeper.run()
+
+
+def _fleet_run(args: argparse.Namespace, metrics: KeeperMetrics, overrides: dict) -> int:
+    """Every account of a fleet file in this process, each under its own lease."""
+    from hedger.app.fleet import Fleet, open_keepers
+    from hedger.settings import load_env, load_fleet
+
+    load_env()
+    fleet = load_fleet(args.fleet)
+    keepers = open_keepers(fleet, args.journal, args.holder, metrics, **overrides)
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
+    return Fleet(keepers, keepers[0].config.poll_interval_s).run()
 
 
 def _add_plan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ratio", action="append", metavar="ASSET=R", help="hedge ratio for an asset (repeatable)")
-    parser.add_argument("--journal", help="journal file (default: .hedger/<network>-journal.sqlite)")
+    parser.add_argument(
+        "--journal",
+        help="journal: a file path (SQLite) or a postgresql:// URL (default: HEDGER_JOURNAL, else"
+        " .hedger/<network>-journal.sqlite)",
+    )
 
 
 def _compile(args: argparse.Namespace) -> int:
@@ -266,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
     run.add_argument("--kill-switch", help="file whose existence stops risk-adding actions (default .hedger/STOP)")
     run.add_argument("--max-cycles", type=int, help="stop after N cycles (default: run until stopped)")
+    run.add_argument("--fleet", help="a fleet file: serve every account it lists, each under its own lease")
+    run.add_argument(
+        "--holder",
+        help="this process's name in the sender leases (default: HEDGER_HOLDER, else host:pid); giving one"
+        " takes a lease on a SQLite journal too (a PostgreSQL journal always does)",
+    )
     run.set_defaults(handler=_keeper_run)
 
     compile_cmd = commands.add_parser("compile", help="compile contracts/ with solc-js (only what changed)")

@@ -9,9 +9,13 @@
   kill switch (a file, or HEDGER_KILL_SWITCH=1): risk-adding actions stop at once (checked every
   cycle and again right before each action is sent); risk-reducing ones continue. Gas budget per day:
   once the journal shows the last 24 h spent it, only risk-reducing actions.
-- SIGTERM / SIGINT: the current cycle finishes, then the keeper exits 0.
+- SIGTERM / SIGINT: the current cycle finishes, then the keeper exits 0 (and gives its lease up).
 - A restart is safe: the executor reconciles the journal before sending anything.
-- Logs are JSON lines; metrics are optional (Prometheus).
+- A sender lease (`hedger.execution.lease`) when the journal is PostgreSQL or a holder name is given:
+  each tick renews it by the chain's block number before a cycle, a keeper that does not hold it
+  stands by, and every journal write (so every broadcast) is fenced by its token: a keeper that lost
+  the lease while paused gets `LeaseLost` and sends nothing.
+- Logs are JSON lines; metrics are optional (Prometheus), labelled by network and account.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -33,8 +38,10 @@ from hedger.app.session import DEFAULT_KILL_SWITCH_FILE, KILL_SWITCH_ENV, Cycle,
 from hedger.app.telemetry import KeeperMetrics
 from hedger.chain.connect import TRANSIENT_ERRORS
 from hedger.chain.heads import NewHeads
-from hedger.errors import RpcError
+from hedger.errors import DatabaseError, LeaseLost, RpcError
+from hedger.execution.database import is_postgres
 from hedger.execution.executor import ExecutionReport
+from hedger.execution.lease import Lease
 from hedger.execution.state_store import save_keeper_status
 from hedger.model import Plan, Snapshot, Verdict
 
@@ -53,6 +60,10 @@ class KeeperConfig:
     max_cycles: int | None = None  # bounded runs (scripts, tests); None runs until stopped
     json_logs: bool = False  # one JSON line per cycle instead of one human line
     print_cycles: bool = False  # a line per cycle on stdout (`hedger keeper run` sets it)
+    holder: str | None = None  # this process's name in the sender lease (a lease is taken when set)
+    lease: bool | None = None  # take a sender lease (None: when the journal is PostgreSQL or `holder` is set)
+    lease_ttl_blocks: int = 3  # blocks without renewal after which a standby takes the lease over
+    lease_ttl_s: float = 60.0  # the same in seconds of the database's clock, for when blocks stop
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], **overrides: Any) -> KeeperConfig:
@@ -74,11 +85,17 @@ class CycleResult:
     snapshot_s: float
 
 
+def default_holder() -> str:
+    """This process's name in a sender lease: HEDGER_HOLDER, else host:pid."""
+    return os.environ.get("HEDGER_HOLDER") or f"{socket.gethostname()}:{os.getpid()}"
+
+
 class Keeper:
     def __init__(self, session: Session, config: KeeperConfig, metrics: KeeperMetrics | None = None):
         self.session, self.config = session, config
         session.gates = Gates(config.kill_switch_file, config.gas_budget_per_day_wei)
-        self.metrics = metrics or KeeperMetrics()
+        self.metrics = (metrics or KeeperMetrics()).of(session.network.name, session.account)
+        self.lease = self._lease()
         self.state = session.state()
         self.executor = None if config.dry_run else session.executor()  # fails early on a wrong key
         self.stop_requested = threading.Event()
@@ -90,33 +107,47 @@ class Keeper:
         self.last_run: Cycle | None = None  # the last cycle's snapshot, plan and report
         self.rejections = 0  # transactions the node refused (counted apart from RPC failures)
         self.rpc_failures = 0
+        self.failures = 0  # consecutive cycles lost to RPC failures (the backoff's exponent)
+        self.reported_token: int | None = 0  # the lease token last logged (0: nothing logged yet)
+
+    def _lease(self) -> Lease | None:
+        wanted = self.config.lease
+        if wanted is None:
+            wanted = self.config.holder is not None or is_postgres(self.session.journal_path)
+        if not wanted:
+            return None
+        journal = self.session.journal
+        holder = self.config.holder or default_holder()
+        lease = Lease(journal.db, self.session.network.name, self.session.account, holder,
+                      ttl_blocks=self.config.lease_ttl_blocks, ttl_s=self.config.lease_ttl_s)  # fmt: skip
+        journal.fence = lease
+        return lease
 
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> int:
         self._install_signal_handlers()
-        failures = 0
+        self.started()
+        while not self.stop_requested.is_set() and not self.bounded_out():
+            try:
+                if self._wait_for_new_block():
+                    self.tick()
+                self.failures = 0
+            except (RpcError, *TRANSIENT_ERRORS) as error:
+                self.stop_requested.wait(self.backoff(error))
+        self.close()
+        return 0
+
+    def started(self) -> None:
         log.info("keeper started", extra={"account": self.session.account, "network": self.session.network.name,
                                            "dry_run": self.config.dry_run})  # fmt: skip
         dry = " (dry run: nothing is sent)" if self.config.dry_run else ""
         where = f"{self.session.account} on {self.session.network.name}"
         self._say({"event": "started", "account": self.session.account, "network": self.session.network.name,
                    "dry_run": self.config.dry_run}, f"keeper started: {where}{dry}; SIGTERM stops it")  # fmt: skip
-        while not self.stop_requested.is_set() and not self._bounded_out():
-            try:
-                if self._wait_for_new_block():
-                    self.cycle()
-                failures = 0
-            except (RpcError, *TRANSIENT_ERRORS) as error:
-                failures += 1
-                self.rpc_failures += 1
-                delay = min(self.config.max_backoff_s, 0.5 * 2**failures)
-                self.metrics.rpc_errors.inc()
-                log.warning("rpc unavailable, backing off", extra={"error": str(error)[:300], "retry_in_s": delay})
-                first_line = str(error).splitlines()[0][:200]
-                self._say({"event": "rpc_unavailable", "error": first_line, "retry_in_s": delay},
-                          f"rpc unavailable ({first_line}); retrying in {delay:g} s")  # fmt: skip
-                self.stop_requested.wait(delay)
+
+    def close(self) -> None:
+        """Give the lease up (a standby may take it at once) and close the session."""
         log.info("keeper stopped", extra={"cycles": self.cycles, "last_block": self.last_block})
         self._say(
             {"event": "stopped", "cycles": self.cycles, "last_block": self.last_block},
@@ -124,8 +155,90 @@ class Keeper:
         )
         if self.heads is not None:
             self.heads.close()
+        if self.lease is not None:
+            try:
+                self.lease.release()
+            except DatabaseError as error:  # it lapses by itself after ttl_blocks
+                log.warning("could not release the lease", extra={"error": str(error).splitlines()[0]})
         self.session.close()
-        return 0
+
+    def backoff(self, error: Exception) -> float:
+        """An RPC failure: counted and logged; the delay before the next try (0.5 s × 2ⁿ, capped)."""
+        self.failures += 1
+        self.rpc_failures += 1
+        delay = min(self.config.max_backoff_s, 0.5 * 2**self.failures)
+        self.metrics.rpc_errors.inc()
+        log.warning("rpc unavailable, backing off", extra={"error": str(error)[:300], "retry_in_s": delay,
+                    "account": self.session.account})  # fmt: skip
+        first_line = str(error).splitlines()[0][:200]
+        self._say({"event": "rpc_unavailable", "error": first_line, "retry_in_s": delay,
+                   "account": self.session.account},
+                  f"rpc unavailable ({first_line}); retrying in {delay:g} s")  # fmt: skip
+        return delay
+
+    def tick(self) -> CycleResult | None:
+        """Renew the lease (if there is one), then one cycle if this process holds it; None when standing
+        by or when the lease was found lost during the cycle (nothing more was written or sent)."""
+        if self.lease is not None and not self._hold():
+            return None
+        try:
+            return self.cycle()
+        except LeaseLost as error:
+            self._lease_lost(error)
+            return None
+        except DatabaseError as error:  # a write failed, so nothing after it was sent; the next tick retries
+            if self.lease is None:
+                raise  # one keeper on its own journal file: a broken file is not a transient failure
+            log.warning("journal database unavailable", extra={"account": self.session.account,
+                        "error": str(error).splitlines()[0]})  # fmt: skip
+            return None
+
+    def _hold(self) -> bool:
+        """Take or renew the lease at the chain's current block; whether this process holds it."""
+        assert self.lease is not None
+        block = self.head()
+        try:
+            token = self.lease.acquire(block)
+        except DatabaseError as error:  # nothing may be sent without it; the next tick tries again
+            self.lease.token, token = None, None
+            log.warning("lease database unavailable", extra={"error": str(error).splitlines()[0]})
+        if token is not None:
+            self.metrics.lease_renewed_block.set(block)
+        if token != self.reported_token:
+            self._lease_changed(token, self.reported_token, block)
+            self.reported_token = token
+        if token is None:
+            self.last_block = block  # checked at this block: look again at the next one
+        return token is not None
+
+    def _lease_changed(self, token: int | None, previous: int | None, block: int) -> None:
+        account, holder = self.session.account, self.lease.holder if self.lease else None
+        self.metrics.lease_held.set(1 if token else 0)
+        self.metrics.lease_token.set(token or 0)
+        if token is not None:
+            self.metrics.lease_acquired.inc()
+            self.state = self.session.state()  # the previous holder's memory, where it stopped
+            event, line = "lease_acquired", f"lease for {account} acquired at block {block} (token {token})"
+        else:
+            if previous:
+                self.metrics.lease_lost.inc()
+            event, line = "lease_standby", f"standing by for {account}: its lease is held by another keeper"
+        log.info(event, extra={"account": account, "holder": holder, "token": token, "block": block})
+        self._say({"event": event, "account": account, "holder": holder, "token": token, "block": block}, line)
+
+    def _lease_lost(self, error: LeaseLost) -> None:
+        """Fenced off mid-cycle (counted in hedger_lease_lost_total by the next tick, which stands by)."""
+        self.metrics.lease_held.set(0)
+        self.metrics.lease_token.set(0)
+        log.warning("lease lost", extra={"account": error.account, "token": error.token, "reason": error.reason})
+        self._say({"event": "lease_lost", "account": error.account, "token": error.token, "reason": error.reason},
+                  f"lease for {error.account} lost (token {error.token}): {error.reason}; nothing sent")  # fmt: skip
+
+    def head(self) -> int:
+        return int(self.session.reader.rpc.request("eth_blockNumber", []), 16)
+
+    def has_new_block(self) -> bool:
+        return self.last_block is None or self.head() > self.last_block
 
     def cycle(self) -> CycleResult:
         started = time.monotonic()
@@ -162,7 +275,7 @@ class Keeper:
                                   self.stop_requested)  # fmt: skip
         return self.heads.wait(self.last_block) is not None
 
-    def _bounded_out(self) -> bool:
+    def bounded_out(self) -> bool:
         return self.config.max_cycles is not None and self.cycles >= self.config.max_cycles
 
     def _install_signal_handlers(self) -> None:
@@ -190,7 +303,8 @@ class Keeper:
             elif outcome.status == "failed":
                 m.tx_failed.inc()
         log.info("cycle", extra={
-            "block": snapshot.block_number, "verdict": plan.verdict.value, "snapshot_s": round(snapshot_s, 4),
+            "network": self.session.network.name, "account": self.session.account, "block": snapshot.block_number,
+            "verdict": plan.verdict.value, "snapshot_s": round(snapshot_s, 4),
             "rpc_round_trips": snapshot.rpc_round_trips, "actions": len(plan.actions),
             "outcomes": [f"{o.status}:{o.action.kind.value}:{o.action.venue}:{o.action.symbol}" for o in outcomes],
             "reasons": [r.code for r in plan.reasons][:20], "dry_run": self.executor is None,
@@ -232,7 +346,8 @@ class Keeper:
                     for a in run.plan.actions]  # fmt: skip
         restricted = [r.code for r in run.plan.reasons if r.code not in ("venue_choice",)][:4]
         why = f" ({', '.join(restricted)})" if run.plan.verdict.value != "allow" and restricted else ""
-        entry = {"event": "cycle", "block": run.snapshot.block_number, "verdict": run.plan.verdict.value,
+        entry = {"event": "cycle", "account": self.session.account, "block": run.snapshot.block_number,
+                 "verdict": run.plan.verdict.value,
                  "actions": len(run.plan.actions), "outcomes": done, "reasons": restricted,
                  "latency_ms": round(latency_s * 1000), "rejections": rejected,
                  "reconciled": list(run.report.reconciled) if run.report else []}  # fmt: skip

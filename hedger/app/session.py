@@ -18,9 +18,10 @@ from hedger.app.ratios import RatioBook
 from hedger.chain.abi import to_checksum_address
 from hedger.chain.connect import Chain, connect
 from hedger.errors import ConfigError, HedgerError
+from hedger.execution.database import is_postgres, resolve_target
 from hedger.execution.journal import Journal
 from hedger.execution.policy import RetryPolicy, SendPolicy
-from hedger.execution.signer import signer_address_from_env
+from hedger.execution.signer import DEFAULT_KEY_ENV, signer_address_from_env
 from hedger.execution.state_store import load_state, save_state
 from hedger.model import Plan, Snapshot, Verdict
 from hedger.settings import NetworkConfig, load_env, load_network
@@ -86,7 +87,20 @@ class Cycle:
 
 
 def default_journal_path(network: str) -> Path:
-    return Path(os.environ.get("HEDGER_JOURNAL", Path(".hedger") / f"{network}-journal.sqlite"))
+    return Path(".hedger") / f"{network}-journal.sqlite"
+
+
+def journal_target(option: str | Path | None, network: str) -> str | Path:
+    """The journal: --journal, else HEDGER_JOURNAL, else .hedger/<network>-journal.sqlite; a
+    postgresql:// URL stays a string (a database server), anything else is a file path."""
+    target = resolve_target(str(option) if option else None, default_journal_path(network))
+    return target if is_postgres(target) else Path(target)
+
+
+def local_files_beside(journal: str | Path, network: str) -> Path:
+    """The journal file local caches sit beside: the journal itself, or the default file's place when
+    the journal is a database server."""
+    return default_journal_path(network) if is_postgres(journal) else Path(journal)
 
 
 @dataclass
@@ -95,9 +109,10 @@ class Session:
     chain: Chain
     account: str
     rpc_url: str
-    journal_path: Path
+    journal_path: str | Path  # a file path (SQLite) or a postgresql:// URL
     ratios: dict[str, Decimal] = field(default_factory=dict)
     gates: Gates | None = None  # None: from the network file's [keeper] table
+    key_env: str = DEFAULT_KEY_ENV  # the environment variable holding this account's key
 
     @classmethod
     def open(
@@ -107,14 +122,15 @@ class Session:
         account: str | None = None,
         journal: str | Path | None = None,
         ratios: dict[str, Decimal] | None = None,
+        key_env: str = DEFAULT_KEY_ENV,
     ) -> Session:
         load_env()
         config = load_network(network)
         url = config.rpc_url(rpc_url)
         chain = connect(url, config.chain_id, source=config.file, timeout_s=config.rpc_timeout_s,
                         max_request_bytes=config.max_request_bytes)  # fmt: skip
-        return cls(config, chain, resolve_account(config, account), url,
-                   Path(journal) if journal else default_journal_path(config.name), ratios or {})  # fmt: skip
+        return cls(config, chain, resolve_account(config, account), url, journal_target(journal, config.name),
+                   ratios or {}, key_env=key_env)  # fmt: skip
 
     def __post_init__(self) -> None:
         self.chain = Chain.of(self.chain)
@@ -127,7 +143,9 @@ class Session:
         self._executor: Executor | None = None
         if self.gates is None:
             self.gates = gates_from_table(self.network)
-        self.ratio_book = RatioBook(self.network, self.settings, self.reader.rpc, self.journal_path)
+        self.ratio_book = RatioBook(
+            self.network, self.settings, self.reader.rpc, local_files_beside(self.journal_path, self.network.name)
+        )
 
     @property
     def w3(self) -> Web3:
@@ -225,10 +243,10 @@ class Session:
         from hedger.execution.sender import KeyAccount
         from hedger.execution.signer import load_signer
 
-        signer = load_signer()
+        signer = load_signer(self.key_env)
         if signer.address != self.account:
             raise HedgerError(
-                f"the signing key belongs to {signer.address}, not to {self.account}",
+                f"the signing key in {self.key_env} belongs to {signer.address}, not to {self.account}",
                 "act for the key's own account (drop --account), or configure that account's key",
             )
         return Executor(self.w3, self.network, KeyAccount(signer), self.journal, self.venues, self.send_policy,

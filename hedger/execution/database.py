@@ -10,20 +10,21 @@ SQL is written once, in SQLite's style, with `?` placeholders; for PostgreSQL th
 statement can branch on `db.dialect`; `tx.for_update` is `" FOR UPDATE"` on PostgreSQL and empty
 on SQLite, whose `BEGIN IMMEDIATE` already serialises every writer.
 
-Schema migrations: a `schema_version` table holds one row per component (the journal, the leases,
-…), with the version that component's schema is at. A component's migrations are numbered 1, 2, …
+Schema migrations: a `schema_components` table holds one row per component (the journal, the
+leases, …), with the version that component's schema is at. (It is not called `schema_version`:
+that name is the journal's own version marker from before this module, which an older hedger
+still reads; see `hedger.execution.journal`.) A component's migrations are numbered 1, 2, …
 and applied in order at open, each in its own transaction, under a lock (SQLite's write lock,
 PostgreSQL's transaction-scoped advisory lock), so two processes opening the same database at once
 apply each migration exactly once. A database written by an older hedger is upgraded; one written
 by a newer hedger (a version above the newest this code knows) is refused with `SchemaTooNew`,
 never misread.
 
-How a component adopts it (the journal, next): give its schema as `Migration`s, the first one being
-today's tables written with `CREATE TABLE IF NOT EXISTS`, so that a file made before versioning
-(tables present, no `schema_version` row) is taken as version 1 and upgraded from there; open with
-`open_database(target, {"journal": JOURNAL_MIGRATIONS, "lease": lease.MIGRATIONS})`, and make the
-write that precedes a broadcast inside `lease.fenced(token)`, whose transaction is a `Transaction`
-of this module.
+A component gives its schema as `Migration`s, the first one written with `CREATE TABLE IF NOT
+EXISTS`, so that a file made before versioning (tables present, no row) is taken as version 1;
+or as a `Schema` whose `adopt` reads the version such a database was at by its own older marker
+(the journal's). The journal opens with `{"journal": …, "lease": lease.MIGRATIONS}`, and its
+writes for an account under a lease are made inside `lease.fenced(token)`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +46,7 @@ from hedger.errors import DatabaseError, SchemaTooNew
 Dialect = Literal["sqlite", "postgresql"]
 JOURNAL_ENV = "HEDGER_JOURNAL"
 _PG_PREFIXES = ("postgresql://", "postgres://")
+VERSIONS_TABLE = "schema_components"  # one row per component: its version
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,15 @@ class Migration:
 
     def for_dialect(self, dialect: Dialect) -> str:
         return self.postgresql if dialect == "postgresql" and self.postgresql is not None else self.sql
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A component's migrations, and how to tell the version of a database it wrote before it was
+    versioned in `schema_components` (`adopt`: the version found, 0 for none)."""
+
+    migrations: Sequence[Migration]
+    adopt: Callable[[Transaction], int] | None = None
 
 
 def is_postgres(target: str | Path) -> bool:
@@ -167,6 +178,18 @@ class Transaction:
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self._cursor.fetchall()]
 
+    def mappings(self) -> list[dict[str, Any]]:
+        """The rows of the last statement as column → value."""
+        names = [column[0] for column in self._cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in self._cursor.fetchall()]
+
+    def table_exists(self, name: str) -> bool:
+        if self.db.dialect == "postgresql":
+            row = self.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()
+            return bool(row and row[0])
+        found = self.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        return found is not None
+
     @property
     def rowcount(self) -> int:
         return int(self._cursor.rowcount)
@@ -260,11 +283,12 @@ class Database:
 
     # -- transactions ------------------------------------------------------------------------
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def transaction(self, write: bool = True) -> Iterator[Transaction]:
         """One transaction: committed when the block ends, rolled back if it raises.
 
-        SQLite: BEGIN IMMEDIATE (the write lock from the first statement). PostgreSQL: READ
-        COMMITTED; serialise read-modify-write with `SELECT …{tx.for_update}`."""
+        SQLite: BEGIN IMMEDIATE (the write lock from the first statement), or a deferred BEGIN for a
+        read (`write=False`: readers do not wait for each other). PostgreSQL: READ COMMITTED;
+        serialise read-modify-write with `SELECT …{tx.for_update}`."""
         with self._lock:
             if not self._healthy():
                 self.close()
@@ -275,7 +299,7 @@ class Database:
                         yield Transaction(self, cursor)
                 else:
                     cursor = self._conn.cursor()
-                    cursor.execute("BEGIN IMMEDIATE")
+                    cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                     try:
                         yield Transaction(self, cursor)
                     except BaseException:
@@ -294,41 +318,58 @@ class Database:
             tx.execute(sql, params)
             return tx.fetchall() if tx._cursor.description else []
 
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """One read, its rows as column → value."""
+        with self.transaction(write=False) as tx:
+            return tx.execute(sql, params).mappings()
+
     # -- schema ------------------------------------------------------------------------------
-    def migrate(self, component: str, migrations: Sequence[Migration]) -> int:
+    def migrate(self, component: str, schema: Sequence[Migration] | Schema) -> int:
         """Bring `component` up to its newest migration; returns the version it is at."""
-        ordered = sorted(migrations, key=lambda m: m.version)
+        schema = schema if isinstance(schema, Schema) else Schema(schema)
+        ordered = sorted(schema.migrations, key=lambda m: m.version)
         if [m.version for m in ordered] != list(range(1, len(ordered) + 1)):
             raise ValueError(f"{component}: migrations must be numbered 1..n without gaps")
         newest = len(ordered)
         with self.transaction() as tx:
             self._lock_schema(tx)
             tx.script(
-                "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+                f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (component TEXT PRIMARY KEY, version INTEGER NOT NULL,"
                 " description TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL);"
             )
+            if schema.adopt is not None and self._version(tx, component) == 0:
+                found = schema.adopt(tx)
+                if found:
+                    self._set_version(tx, component, found, "adopted from the component's own older marker")
         current = self.schema_version(component)
         if current > newest:
             raise SchemaTooNew(component, current, newest, redact(self.target))
         for migration in ordered[current:]:
             with self.transaction() as tx:
                 self._lock_schema(tx)
-                row = tx.execute("SELECT version FROM schema_version WHERE component = ?", (component,)).fetchone()
-                if (row[0] if row else 0) >= migration.version:
+                if self._version(tx, component) >= migration.version:
                     continue  # another process applied it while we waited for the lock
                 tx.script(migration.for_dialect(self.dialect))
-                tx.execute(
-                    "INSERT INTO schema_version (component, version, description, applied_at) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (component) DO UPDATE SET version = excluded.version,"
-                    " description = excluded.description, applied_at = excluded.applied_at",
-                    (component, migration.version, migration.description, time.time()),
-                )
+                self._set_version(tx, component, migration.version, migration.description)
         return self.schema_version(component)
 
     def schema_version(self, component: str) -> int:
-        with self.transaction() as tx:
-            row = tx.execute("SELECT version FROM schema_version WHERE component = ?", (component,)).fetchone()
+        with self.transaction(write=False) as tx:
+            return self._version(tx, component)
+
+    @staticmethod
+    def _version(tx: Transaction, component: str) -> int:
+        row = tx.execute(f"SELECT version FROM {VERSIONS_TABLE} WHERE component = ?", (component,)).fetchone()
         return int(row[0]) if row else 0
+
+    @staticmethod
+    def _set_version(tx: Transaction, component: str, version: int, description: str) -> None:
+        tx.execute(
+            f"INSERT INTO {VERSIONS_TABLE} (component, version, description, applied_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (component) DO UPDATE SET version = excluded.version,"
+            " description = excluded.description, applied_at = excluded.applied_at",
+            (component, version, description, time.time()),
+        )
 
     def _lock_schema(self, tx: Transaction) -> None:
         if self.dialect == "postgresql":
@@ -348,7 +389,7 @@ def _pg_errors() -> type[Exception]:
 
 def open_database(
     target: str | Path,
-    components: dict[str, Sequence[Migration]] | None = None,
+    components: Mapping[str, Sequence[Migration] | Schema] | None = None,
     **options: float,
 ) -> Database:
     """Connect to `target` and migrate every component given (name → its migrations)."""

@@ -22,7 +22,14 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 
-from hedger.errors import ExecutionError, FeeCapExceeded, SimulationFailed, TransactionTimeout, TxRejected
+from hedger.errors import (
+    ExecutionError,
+    FeeCapExceeded,
+    LeaseLost,
+    SimulationFailed,
+    TransactionTimeout,
+    TxRejected,
+)
 from hedger.execution.journal import Intent, IntentStatus, Journal, TxRecord, TxStatus
 from hedger.execution.policy import RetryPolicy, SendPolicy
 from hedger.execution.sender import Sender, TxAccount
@@ -103,6 +110,8 @@ class Executor:
         try:
             for record in self._open_tx_heads(intent):
                 receipt = self.sender.resume(record, f"{intent.kind} {intent.symbol}") or receipt
+        except LeaseLost:
+            raise  # another keeper holds the account now: it reconciles this intent; nothing is written here
         except FeeCapExceeded as error:  # its bytes were refused and fresh ones would pass the cap: nothing pending
             self.journal.set_intent_status(intent.id, IntentStatus.ABANDONED, str(error))
             return f"abandoned: {error}"
@@ -246,6 +255,8 @@ class Executor:
             for purpose, request in self.transactions(venue, action, snapshot):
                 receipt = self.sender.send(intent.id, request, purpose)
                 hashes.append(receipt["transactionHash"])
+        except LeaseLost:
+            raise  # fenced off: the keeper holding the account now reconciles the intent
         except TransactionTimeout as error:  # it may still be mined: the intent stays open for reconcile
             return ActionOutcome(action, "unconfirmed", str(error).split("\n")[0], intent.id, tuple(hashes))
         except FeeCapExceeded as error:  # nothing of it is pending: not a market failure (no retry backoff)

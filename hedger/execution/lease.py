@@ -8,12 +8,13 @@ chain that stops producing blocks or a node that cannot be read), takes the leas
 token goes up by one. The token never goes down, and every change of holder raises it.
 
 Fencing. Leases alone cannot stop a keeper that was paused (GC, SIGSTOP, a partition) after it
-last renewed: it wakes up believing it still holds the lease. So the write that precedes every
-broadcast (the signed transaction, in the journal) is made in a transaction that first checks the
-token, with the lease row locked:
+last renewed: it wakes up believing it still holds the lease. So every journal write of the
+holder (`Journal.fence`), among them the signed transaction and the `broadcasts` row written right
+before each broadcast, is made in a transaction that first checks the token, with the lease row
+locked:
 
     with lease.fenced(token, block=block) as tx:   # raises LeaseLost if the token is stale
-        tx.execute("INSERT INTO … the signed bytes …", (...))
+        tx.execute("INSERT INTO broadcasts …", (...))
     broadcast(signed)                               # only after that commit
 
 A takeover locks the same row, so it is ordered before or after every fenced write: a write under

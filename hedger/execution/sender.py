@@ -263,7 +263,7 @@ class Sender:
         self, intent_id: str, tx: dict[str, Any], purpose: str, fees: Fees, replaces: int | None
     ) -> TxRecord:
         signed = self.account.sign(tx)
-        if signed is None:  # impersonation (dry runs): the node signs, the hash comes back
+        if signed is None:  # impersonation (dry runs, never under a lease): the node signs, the hash comes back
             tx_hash = self.rpc.request("eth_sendTransaction", [_json_tx({**tx, "from": self.account.address})])
             record = self._record(intent_id, purpose, tx, tx_hash, "", fees, replaces)
             self.journal.set_tx_status(record.id, TxStatus.SENT)
@@ -283,9 +283,12 @@ class Sender:
         )  # fmt: skip
 
     def _broadcast_raw(self, record: TxRecord) -> None:
-        """Broadcast the journalled bytes. The same bytes twice is harmless ("already known"); a nonce
-        already used is left to the receipt wait (mined already, or taken); any other refusal is journalled
-        as `rejected` with the node's reason and raised typed."""
+        """Broadcast the journalled bytes, right after recording the broadcast in the journal (under a
+        sender lease, in the transaction that checks its fencing token: `LeaseLost` there, and nothing
+        is sent). The same bytes twice is harmless ("already known"); a nonce already used is left to the
+        receipt wait (mined already, or taken); any other refusal is journalled as `rejected` with the
+        node's reason and raised typed."""
+        self.journal.record_broadcast(record.id)
         try:
             self.rpc.request("eth_sendRawTransaction", [record.raw_tx])
         except RpcError as error:

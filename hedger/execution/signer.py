@@ -24,11 +24,20 @@ class SignerError(HedgerError):
     """No usable signing key (never says what the key was)."""
 
 
-def load_signer() -> LocalAccount:
-    """The signing account from HEDGER_PRIVATE_KEY, or from HEDGER_KEYSTORE with its password."""
-    key = os.environ.get("HEDGER_PRIVATE_KEY")
+DEFAULT_KEY_ENV = "HEDGER_PRIVATE_KEY"
+
+
+def load_signer(key_env: str = DEFAULT_KEY_ENV) -> LocalAccount:
+    """The signing account from HEDGER_PRIVATE_KEY (or the variable `key_env` names: one per account
+    of a keeper serving several), or from HEDGER_KEYSTORE with its password."""
+    key = os.environ.get(key_env)
     if key:
-        return _from_key(key)
+        try:
+            return _from_key(key)
+        except SignerError:
+            raise SignerError(f"{key_env} is not a valid private key", _BAD_KEY_HINT) from None
+    if key_env != DEFAULT_KEY_ENV:
+        raise SignerError(f"{key_env} is not set", f"put this account's key in {key_env} (in .env)")
     keystore = os.environ.get("HEDGER_KEYSTORE")
     if keystore:
         return _from_keystore(Path(keystore), os.environ.get("HEDGER_KEYSTORE_PASSWORD"))

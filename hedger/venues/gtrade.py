@@ -61,6 +61,7 @@ from hedger.venues.base import (
     from_units,
     to_units,
 )
+from hedger.venues.reading import ask, feed_answer, value_of
 
 if TYPE_CHECKING:
     from web3 import Web3
@@ -310,10 +311,10 @@ class GTradeVenue:
         infos, pending orders and the pairs' feeds. Round 2: current funding and borrowing accumulators per
         pair and pending holding fees per trade, at the feed prices."""
         errors: list[str] = []
-        first = yield from _ask(self._first_calls(account))
+        first = yield from ask(self._first_calls(account))
         prices = self._prices(first, errors)
-        trades = [t for t in _value(first, "trades", errors) or [] if t.isOpen]
-        second = yield from _ask(self._second_calls(account, prices, trades))
+        trades = [t for t in value_of(first, "trades", errors) or [] if t.isOpen]
+        second = yield from ask(self._second_calls(account, prices, trades))
         source = Source(self.diamond.address, block.number, block.timestamp)
         return self._state(first, second, prices, trades, errors, source)
 
@@ -346,7 +347,7 @@ class GTradeVenue:
         """Each pair's price at 1e10 from its feed, where the feed answered within its bounds."""
         prices = {}
         for p in self.pairs.values():
-            answer = _feed_answer(first[("feed", p.symbol)], p.feed, errors)
+            answer = feed_answer(first[("feed", p.symbol)], p.feed, errors, "its pair is unpriced")
             if answer is not None:
                 prices[p.pair_index] = price_1e10(answer, p.feed.decimals)
         return prices
@@ -381,12 +382,12 @@ class GTradeVenue:
             if (m := self._market(p, first, per_pair, collateral_price, errors)) is not None
         }
         funding = tuple(self._funding(p, second, per_pair, prices, source, errors) for p in self.pairs.values())
-        infos = _trade_infos(trades, _value(first, "trade_infos", errors))
+        infos = _trade_infos(trades, value_of(first, "trade_infos", errors))
         positions = [
             self._position(t, infos.get(t.index), second, prices, markets, collateral_price, source, errors)
             for t in trades
         ]
-        pending = [self._pending(o, markets, source) for o in _value(first, "pending", errors) or []]
+        pending = [self._pending(o, markets, source) for o in value_of(first, "pending", errors) or []]
         return VenueState(
             venue=self.name,
             markets=tuple(markets.values()),
@@ -398,7 +399,7 @@ class GTradeVenue:
 
     def _collateral_price(self, first: Mapping[Hashable, CallResult], errors: list[str]) -> Decimal | None:
         """The collateral's USD price (gTrade's), after checking the index names the configured token."""
-        collateral = _value(first, "collateral", errors)
+        collateral = value_of(first, "collateral", errors)
         if collateral is None:
             return None
         if to_checksum_address(collateral.collateral) != self.collateral.address:
@@ -407,14 +408,14 @@ class GTradeVenue:
                 f"not {self.collateral.symbol} {self.collateral.address}: venue unpriced"
             )
             return None
-        raw = _value(first, "collateral_price", errors)
+        raw = value_of(first, "collateral_price", errors)
         return None if not raw else from_units(raw, COLLATERAL_PRICE_DECIMALS)
 
     def _per_pair(self, first: Mapping[Hashable, CallResult], errors: list[str]) -> dict[int, dict[str, Any]]:
         """The array answers (fee params, fee data, open interest) split per pair index."""
         out: dict[int, dict[str, Any]] = {p.pair_index: {} for p in self.pairs.values()}
         for key in ("funding_params", "funding_data", "borrowing_params", "oi"):
-            values = _value(first, key, errors)
+            values = value_of(first, key, errors)
             if values is None:
                 continue
             for p, value in zip(self.pairs.values(), values, strict=True):
@@ -431,7 +432,8 @@ class GTradeVenue:
     ) -> Market | None:
         i = pair.pair_index
         values = {
-            k: _value(first, (k, i), errors) for k in ("min_leverage", "max_leverage", "min_size_usd", "spread", "fee")
+            k: value_of(first, (k, i), errors)
+            for k in ("min_leverage", "max_leverage", "min_size_usd", "spread", "fee")
         }
         if any(v is None for v in values.values()) or not values["max_leverage"]:
             errors.append(f"{self.name}: pair {i} ({pair.symbol}) has no leverage or fee parameters: market skipped")
@@ -481,7 +483,7 @@ class GTradeVenue:
             "interval_s": SECONDS_PER_HOUR,
             "source": source,
         }
-        acc = _value(second, ("acc_funding", i), errors)
+        acc = value_of(second, ("acc_funding", i), errors)
         data = per_pair[i]
         if acc is None or not {"funding_params", "borrowing_params", "oi"} <= set(data):
             return FundingRate(**base, rate=None, mark_price=index_price, index_price=index_price)
@@ -521,7 +523,7 @@ class GTradeVenue:
         mark = None if raw_price is None else from_units(raw_price, PRICE_DECIMALS)
         collateral = from_units(trade.collateralAmount, self.collateral.decimals)
         collateral_usd = None if collateral_price is None else collateral * collateral_price
-        holding = _value(second, ("holding", trade.index), errors)
+        holding = value_of(second, ("holding", trade.index), errors)
         market = markets.get(pair.symbol)
         fees_usd = ZERO
         if holding is not None and collateral_price is not None:
@@ -812,35 +814,6 @@ def _slippage_units(reference: Decimal, acceptable: Decimal, long: bool) -> int:
             "give a worse acceptable price (above the reference for a long, below for a short)",
         )
     return to_units(room * 100, SLIPPAGE_DECIMALS, ROUND_FLOOR)
-
-
-def _ask(calls: dict[Hashable, Call]) -> ReadStep[dict[Hashable, CallResult]]:
-    results = yield list(calls.values())
-    return dict(zip(calls, results, strict=True))
-
-
-def _value(answers: Mapping[Hashable, CallResult], key: Hashable, errors: list[str]) -> Any:
-    result = answers.get(key)
-    if result is None:
-        return None
-    if not result.ok:
-        errors.append(result.error or f"{key} failed")
-        return None
-    return result.value
-
-
-def _feed_answer(result: CallResult, feed: FeedConfig, errors: list[str]) -> int | None:
-    if not result.ok:
-        errors.append(f"{feed.name}: {result.error}: its pair is unpriced")
-        return None
-    answer = result.value[1]
-    price = from_units(answer, feed.decimals)
-    if answer <= 0 or not feed.min_price <= price <= feed.max_price:
-        errors.append(
-            f"{feed.name} answered {price}, outside [{feed.min_price}, {feed.max_price}]: its pair is unpriced"
-        )
-        return None
-    return answer
 
 
 def _token(network: NetworkConfig, config: VenueConfig) -> TokenConfig:

@@ -21,6 +21,10 @@ from tests.unit.test_database import (  # noqa: F401  (collected again here, wit
     test_components_are_versioned_separately_and_gaps_are_rejected,
     test_transactions_commit_or_roll_back_as_a_whole,
 )
+from tests.unit.test_journal_schema import (  # noqa: F401
+    test_a_fenced_journal_writes_nothing_once_its_lease_is_lost,
+    test_values_round_trip_exactly,
+)
 from tests.unit.test_lease import (  # noqa: F401
     ACCOUNT,
     pair,
@@ -65,7 +69,7 @@ def test_concurrent_opens_apply_each_migration_once(target):
         thread.join()
     assert errors == []
     with open_database(target) as db:
-        assert db.execute("SELECT component, version FROM schema_version") == [("notes", 2)]
+        assert db.execute("SELECT component, version FROM schema_components") == [("notes", 2)]
 
 
 def test_a_keeper_stopped_inside_a_transaction_loses_it_and_the_standby_proceeds(target):

@@ -1,7 +1,7 @@
 """Lease contenders as real processes on a real PostgreSQL, with block numbers from a real Anvil:
 exactly one holds and writes at a time; SIGSTOP → the standby takes over within ttl blocks; SIGCONT
 → the old holder's fenced write is refused; SIGKILL → takeover; 10 accounts × 2 contenders with
-injected pauses (SIGSTOP/SIGCONT, and stalls inside the drill) for FLEET_BLOCKS blocks keep every
+injected pauses (SIGSTOP/SIGCONT, and stalls inside the drill) for DRILL_BLOCKS blocks keep every
 invariant."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import pytest
 from hedger.chain.nodes import DEV_ACCOUNTS, LocalNode
 from hedger.execution.lease import open_leases
 from tests.support.fleet import Contender, audit
-from tests.support.sizes import FLEET_BLOCKS
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.slow]
 
 TTL_BLOCKS = 3
+DRILL_BLOCKS = 60  # the lease alone; the 300-block run is at order level (test_fleet_keepers.py)
 ACCOUNT = DEV_ACCOUNTS[1][0].lower()
 
 
@@ -105,7 +105,7 @@ def test_ten_accounts_two_contenders_with_injected_pauses(node, postgres_url):
         for contender in contenders:
             contender.wait_for(lambda e: e["event"] == "started")
         paused: Contender | None = None
-        for block in range(FLEET_BLOCKS):
+        for block in range(DRILL_BLOCKS):
             if paused is None and rng.random() < 0.15:
                 paused = rng.choice(contenders)
                 paused.pause()

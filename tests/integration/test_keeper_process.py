@@ -97,7 +97,7 @@ def free_port() -> int:
 
 def metric(port: int, name: str) -> float:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return float(re.search(rf"^{name} (\S+)$", text, re.MULTILINE).group(1))
+    return float(re.search(rf"^{name}{{[^}}]*}} (\S+)$", text, re.MULTILINE).group(1))  # one account's series
 
 
 def grew_eth_hedge(since_block: int):

@@ -167,3 +167,82 @@ def audit(db: Database, network: str = "local") -> FleetAudit:
                 f"write {account} token {token} seq {seq} by {holder}: tenure {owner}, next {following}"
             )
     return result
+
+
+# ---------------------------------------------------------------------------------------------- keepers, at order level
+
+
+def is_stopped(pid: int) -> bool:
+    """True while the process is stopped (SIGSTOP, by itself or by someone else)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+@dataclass
+class OrderAudit:
+    """The journal of a fleet of real keepers against the chain, per account."""
+
+    orders: int = 0  # PositionModified events of the accounts on chain
+    intents_with_orders: int = 0  # journalled order intents whose main transaction was mined
+    broadcasts: int = 0
+    fenced_off_broadcasts: int = 0  # broadcasts outside their token's tenure, or by another holder
+    problems: list[str] = field(default_factory=list)
+
+
+def audit_orders(
+    journal: Any, chain: Any, accounts: list[str], nonces_before: dict[str, int] | None = None, network: str = "local"
+) -> OrderAudit:
+    """One order per intent, the journal equal to the chain, and no broadcast by a fenced-off keeper.
+
+    - every account transaction on chain (its nonces from `nonces_before`) is a journalled one, mined in
+      the same block as journalled; every journalled mined transaction is on chain;
+    - every order on chain (PositionModified) is the main transaction of exactly one intent;
+    - every broadcast row was made under the token its holder held at that point of the lease's
+      sequence (acquisitions and fenced writes are totally ordered by it)."""
+    result = OrderAudit()
+    for account in accounts:
+        _audit_account(journal, chain, account, (nonces_before or {}).get(account, 0), result)
+    _audit_broadcasts(journal, network, result)
+    return result
+
+
+def _audit_account(journal: Any, chain: Any, account: str, nonce_before: int, result: OrderAudit) -> None:
+    from tests.support.keeper_helpers import orders_of
+
+    records = [t for i in journal.intents(account) for t in journal.txs(i.id)]
+    mined = {t.tx_hash.lower(): t for t in records if t.status.value in ("mined", "reverted")}
+    nonce = chain.w3.eth.get_transaction_count(account) - nonce_before
+    if len({t.nonce for t in mined.values()}) != nonce or len(mined) != nonce:
+        result.problems.append(f"{account}: {nonce} transactions on chain, {len(mined)} mined in the journal")
+    for tx_hash, record in mined.items():
+        receipt = chain.w3.eth.get_transaction_receipt(tx_hash)
+        if receipt["blockHash"].hex().removeprefix("0x") != (record.block_hash or "").removeprefix("0x"):
+            result.problems.append(f"{account}: {tx_hash} in another block than journalled")
+    by_hash = {t.tx_hash.lower(): t for t in records}
+    orders = orders_of(chain, account)
+    result.orders += len(orders)
+    per_intent: dict[str, int] = {}
+    for order in orders:
+        record = by_hash.get(order["transactionHash"].lower())
+        if record is None or record.purpose != "main":
+            result.problems.append(f"{account}: an order on chain that is no journalled main transaction")
+            continue
+        per_intent[record.intent_id] = per_intent.get(record.intent_id, 0) + 1
+    result.intents_with_orders += len(per_intent)
+    result.problems += [f"{account}: intent {i[:8]} has {n} orders" for i, n in per_intent.items() if n != 1]
+
+
+def _audit_broadcasts(journal: Any, network: str, result: OrderAudit) -> None:
+    tenure: dict[tuple[str, int], tuple[str, int]] = {}
+    for account, token, holder, seq in journal.db.execute(
+        "SELECT account, token, holder, seq FROM lease_events WHERE network = ? AND event = 'acquired'", (network,)
+    ):
+        tenure[(account.lower(), token)] = (holder, seq)
+    for row in journal.broadcasts(network):
+        result.broadcasts += 1
+        key = (row["account"].lower(), row["token"])
+        owner, following = tenure.get(key), tenure.get((key[0], key[1] + 1))
+        seq = row["seq"]
+        if owner is None or owner[0] != row["holder"] or seq <= owner[1] or (following and seq >= following[1]):
+            result.fenced_off_broadcasts += 1
+            result.problems.append(f"broadcast {row}: tenure {owner}, next {following}")

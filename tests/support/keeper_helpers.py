@@ -181,7 +181,8 @@ def orders_of(chain: LocalChain, account: str = DEMO, from_block: int = 0) -> li
     event = chain.perp.events.PositionModified()
     logs = chain.w3.eth.get_logs({"address": chain.perp.address, "fromBlock": from_block, "topics": [event.topic]})
     parsed = (event.process_log(log) for log in logs)
-    return [{**e["args"], "blockNumber": e["blockNumber"]} for e in parsed if e["args"]["account"] == account]
+    return [{**e["args"], "blockNumber": e["blockNumber"], "transactionHash": "0x" + bytes(e["transactionHash"]).hex()}
+            for e in parsed if e["args"]["account"] == account]  # fmt: skip
 
 
 def transfer(chain: LocalChain, symbol: str, amount: Decimal | int, to: str, sender: str = DEMO) -> None:
@@ -213,7 +214,8 @@ def cli_env(directory: Path, **extra: str) -> dict[str, str]:
     """The environment of a `hedger` process on networks written to `directory`, with the demo key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGER_")}
     env.update(HEDGER_NETWORKS_DIR=str(directory), HEDGER_PRIVATE_KEY=DEMO_KEY, HEDGER_LOG_LEVEL="INFO",
-               HEDGER_JOURNAL=str(directory / "journal.sqlite"), **extra)  # fmt: skip
+               HEDGER_JOURNAL=str(directory / "journal.sqlite"))  # fmt: skip
+    env.update(extra)
     return env
 
 

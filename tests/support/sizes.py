@@ -2,7 +2,7 @@
 
 HEDGER_TEST_WALK_BLOCKS   blocks of the keeper's random walk (CI: 1000, else 250)
 HEDGER_TEST_OUTAGE_S      seconds the keeper's RPC is cut off (CI: 30, else 6)
-HEDGER_TEST_FLEET_BLOCKS  blocks of the 10 accounts x 2 lease contenders run (CI: 300, else 60)
+HEDGER_TEST_FLEET_BLOCKS  blocks of the 10 accounts x 2 fleet keepers run, at order level (CI: 300, else 60)
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def test_an_older_database_is_upgraded_in_order_and_keeps_its_rows(target):
         assert new.execute("SELECT id, body, author FROM notes") == [(7, "written by the older hedger", "unknown")]
     with open_database(target, {"notes": [V1, V2]}) as again:  # idempotent: nothing applied twice
         assert again.schema_version("notes") == 2
-        rows = again.execute("SELECT component, version FROM schema_version")
+        rows = again.execute("SELECT component, version FROM schema_components")
         assert rows == [("notes", 2)]
 
 

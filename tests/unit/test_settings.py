@@ -101,3 +101,51 @@ def test_malformed_toml_is_a_config_error(tmp_path):
     path.write_text("[network\nname = 1")
     with pytest.raises(ConfigError, match="syntax"):
         load_network(str(path))
+
+
+FLEET_ACCOUNT = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+
+def _fleet(tmp_path, doc):
+    from hedger.settings import load_fleet
+
+    path = tmp_path / "fleet.toml"
+    path.write_text(tomli_w.dumps(doc))
+    return load_fleet(path)
+
+
+def test_a_fleet_file_lists_accounts_with_their_own_keeper_settings(tmp_path):
+    fleet = _fleet(tmp_path, {
+        "holder": "host-a", "lease_ttl_blocks": 4, "poll_interval_s": 0.5,
+        "accounts": [
+            {"network": "arbitrum-one", "address": FLEET_ACCOUNT.lower(), "key_env": "HEDGER_KEY_A",
+             "gas_budget_per_day": "0.05"},
+            {"network": "local", "address": FLEET_ACCOUNT},
+        ],
+    })  # fmt: skip
+    assert (fleet.holder, fleet.journal, dict(fleet.keeper)) == ("host-a", None, {"lease_ttl_blocks": 4,
+                                                                                  "poll_interval_s": 0.5})  # fmt: skip
+    first, second = fleet.accounts
+    assert (first.network, first.address, first.key_env) == ("arbitrum-one", FLEET_ACCOUNT, "HEDGER_KEY_A")
+    assert first.keeper == {"gas_budget_per_day": Decimal("0.05")}
+    assert (second.key_env, second.keeper) == ("HEDGER_PRIVATE_KEY", {})
+
+
+@pytest.mark.parametrize(
+    ("doc", "key", "problem"),
+    [
+        ({}, "accounts", "at least one"),
+        ({"accounts": [{"network": "local"}]}, "accounts[0].address", "missing"),
+        ({"accounts": [{"network": "local", "address": "0x12"}]}, "accounts[0].address", "not an address"),
+        ({"accounts": [{"network": "local", "address": FLEET_ACCOUNT, "key_env": "0xac09…"}]},
+         "accounts[0].key_env", "not an environment variable name"),
+        ({"accounts": [{"network": "local", "address": FLEET_ACCOUNT}] * 2}, "accounts[1]", "listed twice"),
+        ({"lease_ttl_blocks": 0, "accounts": [{"network": "local", "address": FLEET_ACCOUNT}]}, "lease_ttl_blocks",
+         "positive integer"),
+        ({"holdr": "x", "accounts": [{"network": "local", "address": FLEET_ACCOUNT}]}, "holdr", "unknown key"),
+    ],
+)  # fmt: skip
+def test_a_bad_fleet_file_names_the_key(tmp_path, doc, key, problem):
+    with pytest.raises(ConfigError) as refused:
+        _fleet(tmp_path, doc)
+    assert refused.value.key == key and problem in refused.value.problem

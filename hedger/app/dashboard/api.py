@@ -697,14 +697,11 @@ def scenarios(snapshot: Snapshot, steps: int = 20, widest: Decimal = Decimal("0.
 
 def intents_for_view(journal: Any, account: str, limit: int = 20) -> list[dict[str, Any]]:
     """The newest intents of an account with their transactions (no raw bytes), as plain dicts."""
-    rows = journal.db.execute(
-        "SELECT id FROM intents WHERE account=? ORDER BY created_at DESC LIMIT ?", (account, limit)
-    ).fetchall()
     out = []
-    for (intent_id,) in rows:
-        data = dataclasses.asdict(journal.intent(intent_id))
+    for intent in journal.recent_intents(account, limit):
+        data = dataclasses.asdict(intent)
         data["txs"] = [
-            {k: v for k, v in dataclasses.asdict(t).items() if k != "raw_tx"} for t in journal.txs(intent_id)
+            {k: v for k, v in dataclasses.asdict(t).items() if k != "raw_tx"} for t in journal.txs(intent.id)
         ]
         out.append(data)
     return out

@@ -26,6 +26,8 @@ from hedger.app.session import Session, resolve_account
 from hedger.chain.multicall import execute
 from hedger.chain.redact import redact_text, redact_url
 from hedger.errors import ConfigError, HedgerError
+from hedger.execution.database import is_postgres
+from hedger.execution.database import redact as redact_target
 from hedger.execution.journal import Journal
 from hedger.execution.state_store import load_keeper_status, load_state
 from hedger.model import Snapshot, Verdict
@@ -91,7 +93,8 @@ class Live:
     # ------------------------------------------------------------------ reading (worker thread)
 
     def journal(self) -> Journal | None:
-        if self._journal is None and self.session.journal_path.exists():
+        target = self.session.journal_path
+        if self._journal is None and (is_postgres(target) or Path(target).exists()):
             self._journal = Journal(self.session.journal_path)
         return self._journal
 
@@ -109,7 +112,7 @@ class Live:
         ratios = self.session.hedge_ratios(snapshot)
         detail = explain_plan(snapshot, self.session.settings, ratios, state, restrictions)
         journal_view = api.JournalView(
-            str(self.session.journal_path),
+            redact_target(self.session.journal_path),
             journal is not None,
             api.intents_for_view(journal, account) if journal else (),
         )

@@ -50,6 +50,7 @@ from hedger.venues.gmx_v2.units import (
     usd_per_token,
     usd_value,
 )
+from hedger.venues.reading import ask, feed_answer, value_of
 
 PAGE_SIZE = 1000  # positions and orders read per account (the Reader clamps to what exists)
 INCREASE_ORDER_TYPES, DECREASE_ORDER_TYPES = (2, 3, 8), (4, 5, 6)  # Order.OrderType
@@ -76,10 +77,10 @@ class GmxReading:
         """Round 1: feeds, markets, factors, open interest, positions and orders. Round 2: market info
         and position info, priced with round 1's feed answers."""
         errors: list[str] = []
-        first = yield from _ask(self._first_calls(account))
+        first = yield from ask(self._first_calls(account))
         prices = self._token_prices(first, errors)
-        raw_positions = [p for p in _value(first, "positions", errors) or [] if p.numbers.sizeInUsd > 0]
-        second = yield from _ask(self._second_calls(account, prices, raw_positions, errors))
+        raw_positions = [p for p in value_of(first, "positions", errors) or [] if p.numbers.sizeInUsd > 0]
+        second = yield from ask(self._second_calls(account, prices, raw_positions, errors))
         source = Source(self.reader.address, block.number, block.timestamp)
         return self._state(first, second, prices, raw_positions, errors, source)
 
@@ -106,7 +107,10 @@ class GmxReading:
 
     def _token_prices(self, first: Mapping[Hashable, CallResult], errors: list[str]) -> dict[str, int]:
         """GMX per-unit prices of every index and pool token whose feed answered within its bounds."""
-        answers = {feed.name: _feed_answer(first[("feed", feed.name)], feed, errors) for feed in self.feeds}
+        answers = {
+            feed.name: feed_answer(first[("feed", feed.name)], feed, errors, "its tokens are unpriced")
+            for feed in self.feeds
+        }
         return {
             t.address: price_per_unit(answer, t.feed.decimals, t.decimals)
             for t in self.tokens
@@ -152,18 +156,20 @@ class GmxReading:
         source: Source,
     ) -> VenueState:
         interest = {m.symbol: _open_interest(m, first, errors) for m in self.markets.values()}
-        min_size_usd = _value(first, "min_position_size_usd", errors)
-        expiration_s = _value(first, "request_expiration_s", errors)
+        min_size_usd = value_of(first, "min_position_size_usd", errors)
+        expiration_s = value_of(first, "request_expiration_s", errors)
         markets = {
             m.symbol: market
             for m in self.markets.values()
             if (market := self._market(m, first, interest[m.symbol], min_size_usd, expiration_s, errors)) is not None
         }
         funding = [self._funding(m, second, interest[m.symbol], prices, source, errors) for m in self.markets.values()]
-        infos = {i.positionKey: i for i in _value(second, "position_info", errors) or []}
+        infos = {i.positionKey: i for i in value_of(second, "position_info", errors) or []}
         positions = [self._position(p, infos, prices, markets, source, errors) for p in raw_positions]
         by_key = {position_key(p): p for p in raw_positions}
-        orders = [self._pending(o, prices, by_key, expiration_s, source) for o in _value(first, "orders", errors) or []]
+        orders = [
+            self._pending(o, prices, by_key, expiration_s, source) for o in value_of(first, "orders", errors) or []
+        ]
         return VenueState(
             venue=self.name,
             markets=tuple(markets.values()),
@@ -187,8 +193,8 @@ class GmxReading:
         the order's size added; see docs/venues.md). Maintenance: the liquidation factor, with no fallback
         (GMX has none). Fee: the factor for an order that worsens the balance; `Market.taker_fee_for` picks
         the lower one for an order that improves it."""
-        props = _value(first, ("market", market.symbol), errors)
-        factors = {name: _value(first, (name, market.symbol), errors) for name in market.factor_keys()}
+        props = value_of(first, ("market", market.symbol), errors)
+        factors = {name: value_of(first, (name, market.symbol), errors) for name in market.factor_keys()}
         if props is None or not self._matches(market, props, errors):
             return None
         if not factors["min_collateral_factor"] or any(v is None for v in factors.values()):
@@ -260,7 +266,7 @@ class GmxReading:
             "interval_s": SECONDS_PER_HOUR,
             "source": source,
         }
-        info = _value(second, ("info", market.symbol), errors)
+        info = value_of(second, ("info", market.symbol), errors)
         if info is None or interest is None:
             return FundingRate(**base, rate=None, mark_price=index_price, index_price=index_price)
         longs, shorts = funding_per_hour(
@@ -435,37 +441,6 @@ class GmxReading:
         return basis, size_usd / usd_per_token(price, market.index.decimals)
 
 
-def _ask(calls: dict[Hashable, Call]) -> ReadStep[dict[Hashable, CallResult]]:
-    results = yield list(calls.values())
-    return dict(zip(calls, results, strict=True))
-
-
-def _value(answers: Mapping[Hashable, CallResult], key: Hashable, errors: list[str]) -> Any:
-    """An answer's value, or None (and the failure in `errors`); None without error if never asked."""
-    result = answers.get(key)
-    if result is None:
-        return None
-    if not result.ok:
-        errors.append(result.error or f"{key} failed")
-        return None
-    return result.value
-
-
-def _feed_answer(result: CallResult, feed: FeedConfig, errors: list[str]) -> int | None:
-    """A feed's latest answer if it is positive and within the configured bounds (else unpriced)."""
-    if not result.ok:
-        errors.append(f"{feed.name}: {result.error}: its tokens are unpriced")
-        return None
-    answer = result.value[1]
-    price = from_units(answer, feed.decimals)
-    if answer <= 0 or not feed.min_price <= price <= feed.max_price:
-        errors.append(
-            f"{feed.name} answered {price}, outside [{feed.min_price}, {feed.max_price}]: its tokens are unpriced"
-        )
-        return None
-    return answer
-
-
 def _market_prices(market: GmxMarket, prices: Mapping[str, int]) -> tuple | None:
     """MarketUtils.MarketPrices (min = max = the feed price), or None if a token is unpriced."""
     addresses = [t.address for t in market.priced_tokens]
@@ -482,7 +457,7 @@ def _open_interest(
     divisor = 2 if market.long_token.address == market.short_token.address else 1
     sides = []
     for is_long in (True, False):
-        parts = [_value(first, ("oi", market.symbol, is_long, i), errors) for i in range(2)]
+        parts = [value_of(first, ("oi", market.symbol, is_long, i), errors) for i in range(2)]
         if None in parts:
             return None
         sides.append(sum(parts) // divisor)
