@@ -161,9 +161,10 @@ def _replacement_broadcast(journal: Journal) -> bool:
 def test_the_nonce_manager_notices_transactions_sent_by_others(chain, tmp_path):
     ex = executor(chain, tmp_path)
     first = ex.sender.nonces.allocate()
+    max_fee = 2 * chain.w3.eth.get_block("latest")["baseFeePerGas"] + 10**9  # whatever earlier tests left
     for used in (first, first + 1):  # another wallet with the same key sends two transactions
         signed = Account.from_key(DEMO_KEY).sign_transaction(
-            {"to": chain.universe.deployer, "value": 1, "gas": 21000, "maxFeePerGas": 10**10,
+            {"to": chain.universe.deployer, "value": 1, "gas": 21000, "maxFeePerGas": max_fee,
              "maxPriorityFeePerGas": 1, "nonce": used, "chainId": 31337}
         )  # fmt: skip
         chain.w3.eth.wait_for_transaction_receipt(chain.w3.eth.send_raw_transaction(signed.raw_transaction))
