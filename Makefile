@@ -1,8 +1,8 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both run `make setup` first,
 # which is idempotent and quick when nothing changed (stamp files track what is installed).
 #
-# Python comes from the locks in requirements/ (exact versions, with hashes, installed with
-# --require-hashes --no-deps); Node from package-lock.json (npm ci). `make lock` refreshes the
+# Python comes from the locks requirements-dev.txt and requirements-brownie.txt (exact versions, with
+# hashes, installed with --require-hashes --no-deps); Node from package-lock.json (npm ci). `make lock` refreshes the
 # Python locks from pyproject.toml; see README.md, "Upgrading dependencies".
 
 PYTHON ?= python3
@@ -38,8 +38,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Installs exactly the lock, then hedger itself (editable, no dependency resolution).
-$(PY_STAMP): requirements/dev.lock pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.lock
+$(PY_STAMP): requirements-dev.txt pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -62,8 +62,8 @@ setup-brownie: $(BROWNIE_STAMP) $(BROWNIE_ENV_STAMP)
 $(BROWNIE_PY):
 	$(PYTHON) -m venv $(BROWNIE_VENV)
 
-$(BROWNIE_STAMP): requirements/brownie.lock pyproject.toml | $(BROWNIE_PY)
-	$(BROWNIE_PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/brownie.lock
+$(BROWNIE_STAMP): requirements-brownie.txt pyproject.toml | $(BROWNIE_PY)
+	$(BROWNIE_PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-brownie.txt
 	$(BROWNIE_PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -117,11 +117,11 @@ lint: $(PY_STAMP) $(NODE_STAMP)
 typecheck: $(PY_STAMP)
 	$(PY) -m mypy
 
-# Refresh the locks from pyproject.toml (and requirements/build.in). Commit the result.
+# Refresh the locks from pyproject.toml (and requirements-build.in). Commit the result.
 lock: $(PY_STAMP)
-	$(PY) -m uv pip compile pyproject.toml requirements/build.in --extra dev $(LOCK_FLAGS) -o requirements/dev.lock
-	$(PY) -m uv pip compile pyproject.toml requirements/build.in --extra brownie $(LOCK_FLAGS) -o requirements/brownie.lock
-	$(PY) -m uv pip compile pyproject.toml -c requirements/dev.lock $(LOCK_FLAGS) -o requirements/runtime.lock
+	$(PY) -m uv pip compile pyproject.toml requirements-build.in --extra dev $(LOCK_FLAGS) -o requirements-dev.txt
+	$(PY) -m uv pip compile pyproject.toml requirements-build.in --extra brownie $(LOCK_FLAGS) -o requirements-brownie.txt
+	$(PY) -m uv pip compile pyproject.toml -c requirements-dev.txt $(LOCK_FLAGS) -o requirements.txt
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache

@@ -1,7 +1,7 @@
 """hedger installed from its wheel into a fresh virtualenv, used from an empty directory.
 
 The wheel is built from this checkout (`python -m build --wheel`), installed with the locked runtime
-dependencies (requirements/runtime.lock, hashes checked) into a virtualenv outside the checkout, and run
+dependencies (requirements.txt, hashes checked) into a virtualenv outside the checkout, and run
 from a temporary directory that holds nothing but what the user brings: a network file of their own,
 and price history.
 """
@@ -43,7 +43,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], work).returncode == 0
     python = venv / "bin" / "python"
     uv = Path(sys.executable).parent / "uv"
-    for requirement in (["--require-hashes", "-r", str(ROOT / "requirements" / "runtime.lock")], [str(wheel)]):
+    for requirement in (["--require-hashes", "-r", str(ROOT / "requirements.txt")], [str(wheel)]):
         done = _run([str(uv), "pip", "install", "--quiet", "--python", str(python), "--no-deps", *requirement], work)
         assert done.returncode == 0, done.stdout + done.stderr
     return venv / "bin" / "hedger"

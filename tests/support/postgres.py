@@ -3,7 +3,7 @@
 One server per test session (per xdist worker), listening on a Unix socket in a fresh directory
 (no TCP port to collide on), stopped when the session ends. Where it comes from:
 
-1. the `pgserver` wheel (PostgreSQL 16 binaries on PyPI, in requirements/dev.lock, so `make setup`
+1. the `pgserver` wheel (PostgreSQL 16 binaries on PyPI, in requirements-dev.txt, so `make setup`
    installs it with everything else). Run as root, it runs the server as a `pgserver` system user
    it creates. This is the default: it needs no system package and no network at test time.
 2. Debian's `postgresql` (`make setup-postgres` installs it with apt when missing), if pgserver
