@@ -73,8 +73,9 @@ class Fleet:
         if keeper.bounded_out() or time.monotonic() < self._retry_at[index]:
             return
         try:
-            if keeper.has_new_block():
-                keeper.tick()
+            block = keeper.new_block()
+            if block is not None:
+                keeper.tick(block)
             keeper.failures = 0
         except (RpcError, *TRANSIENT_ERRORS) as error:
             self._retry_at[index] = time.monotonic() + keeper.backoff(error)

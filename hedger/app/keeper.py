@@ -130,8 +130,9 @@ class Keeper:
         self.started()
         while not self.stop_requested.is_set() and not self.bounded_out():
             try:
-                if self._wait_for_new_block():
-                    self.tick()
+                block = self._wait_for_new_block()
+                if block is not None:
+                    self.tick(block)
                 self.failures = 0
             except (RpcError, *TRANSIENT_ERRORS) as error:
                 self.stop_requested.wait(self.backoff(error))
@@ -176,10 +177,11 @@ class Keeper:
                   f"rpc unavailable ({first_line}); retrying in {delay:g} s")  # fmt: skip
         return delay
 
-    def tick(self) -> CycleResult | None:
-        """Renew the lease (if there is one), then one cycle if this process holds it; None when standing
-        by or when the lease was found lost during the cycle (nothing more was written or sent)."""
-        if self.lease is not None and not self._hold():
+    def tick(self, block: int) -> CycleResult | None:
+        """Renew the lease (if there is one) at `block`, the chain's head, then one cycle if this process holds
+        it; None when standing by or when the lease was found lost during the cycle (nothing more was written or
+        sent)."""
+        if self.lease is not None and not self._hold(block):
             return None
         try:
             return self.cycle()
@@ -193,10 +195,9 @@ class Keeper:
                         "error": str(error).splitlines()[0]})  # fmt: skip
             return None
 
-    def _hold(self) -> bool:
+    def _hold(self, block: int) -> bool:
         """Take or renew the lease at the chain's current block; whether this process holds it."""
         assert self.lease is not None
-        block = self.head()
         try:
             token = self.lease.acquire(block)
         except DatabaseError as error:  # nothing may be sent without it; the next tick tries again
@@ -234,11 +235,10 @@ class Keeper:
         self._say({"event": "lease_lost", "account": error.account, "token": error.token, "reason": error.reason},
                   f"lease for {error.account} lost (token {error.token}): {error.reason}; nothing sent")  # fmt: skip
 
-    def head(self) -> int:
-        return int(self.session.reader.rpc.request("eth_blockNumber", []), 16)
-
-    def has_new_block(self) -> bool:
-        return self.last_block is None or self.head() > self.last_block
+    def new_block(self) -> int | None:
+        """The chain's head if it is past the last block this keeper looked at, else None (one RPC call)."""
+        head = int(self.session.reader.rpc.request("eth_blockNumber", []), 16)
+        return head if self.last_block is None or head > self.last_block else None
 
     def cycle(self) -> CycleResult:
         started = time.monotonic()
@@ -268,12 +268,13 @@ class Keeper:
 
     # ------------------------------------------------------------------ helpers
 
-    def _wait_for_new_block(self) -> bool:
+    def _wait_for_new_block(self) -> int | None:
+        """The next head (subscribed or polled), or None once a stop was requested."""
         if self.heads is None:
             c = self.config
             self.heads = NewHeads(self.session.reader.rpc, self.session.rpc_url, c.new_heads, c.poll_interval_s,
                                   self.stop_requested)  # fmt: skip
-        return self.heads.wait(self.last_block) is not None
+        return self.heads.wait(self.last_block)
 
     def bounded_out(self) -> bool:
         return self.config.max_cycles is not None and self.cycles >= self.config.max_cycles
