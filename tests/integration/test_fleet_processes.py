@@ -98,7 +98,7 @@ def test_ten_accounts_two_contenders_with_injected_pauses(node, postgres_url):
     accounts = [f"0x{index:040x}" for index in range(1, 11)]
     rng = random.Random(17)
     contenders = [
-        Contender(name, postgres_url, node.url, accounts, ttl_blocks=TTL_BLOCKS, stall_probability=0.05, stall_s=1.2)
+        Contender(name, postgres_url, node.url, accounts, ttl_blocks=TTL_BLOCKS, stall_probability=0.15, stall_s=1.2)
         for name in ("host-a", "host-b")
     ]
     try:
