@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import cast
 
 import numpy as np
 
@@ -147,18 +149,37 @@ class PreparedHistory:
     history: HedgeHistory
     rows: np.ndarray
     perp_usd: np.ndarray
-    perp_step_usd: np.ndarray  # perp close − the previous valid close (NaN at the first)
-    funding_rate: np.ndarray
-    funding_price_usd: np.ndarray
+    funding_paid_usd: np.ndarray  # funding paid per unit long since the first valid close, cumulative, at each row
+    funding_received_usd: np.ndarray  # on the grid: funding received per unit long at each close (0 at invalid ones)
+    spot_step_usd: np.ndarray  # on the grid: spot close − the previous valid close (0 at invalid ones and the first)
+    perp_step_usd: np.ndarray  # the same for the perp
     close_s: np.ndarray
-    as_lists: tuple[list[float], list[float], list[float], list[int]]  # perp, rate, funding price, close: rows
+    as_lists: tuple[list[float], list[float], list[int]]  # perp, funding paid, close: the loop's scalars
     hourly_steps: np.ndarray
     daily_ends: tuple[np.ndarray, np.ndarray]
+    _margin_maxima: dict[tuple[float, bool], tuple[list[Sequence[float]], float]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def margin_maxima(self, margin_ratio: float, short: bool) -> tuple[list[Sequence[float]], float]:
+        """Block maxima of the margin quantity for a short (or long) hedge at this margin ratio (see `_Summaries`),
+        built once per ratio and side, and the magnitude its rounding scales with."""
+        key = (margin_ratio, short)
+        if key not in self._margin_maxima:
+            k, perp, paid = margin_ratio, self.perp_usd, self.funding_paid_usd
+            values = (1 + k) * perp - paid if short else (k - 1) * perp + paid
+            scale = (2 + abs(k)) * float(np.max(np.abs(perp))) + float(np.max(np.abs(paid)))
+            self._margin_maxima[key] = (_block_reduce(_padded(values), np.maximum), scale)
+        return self._margin_maxima[key]
 
     @classmethod
     def of(cls, history: HedgeHistory) -> PreparedHistory:
         rows = np.flatnonzero(history.valid)
-        perp, rate, price = history.perp_usd[rows], history.funding_rate[rows], history.funding_price_usd[rows]
+        perp = history.perp_usd[rows]
+        paid_per_close = history.funding_rate[rows] * history.funding_price_usd[rows]
+        received = np.zeros(len(history))
+        received[rows] = -paid_per_close
+        paid = np.cumsum(paid_per_close)
         close_s = history.close_time.as_unit("s").asi8[rows]
         midnights = np.flatnonzero(history.valid & (history.close_time.hour == 0))
         whole_days = np.diff(history.close_time[midnights].as_unit("s").asi8) // 3600 == 24
@@ -166,14 +187,21 @@ class PreparedHistory:
             history=history,
             rows=rows,
             perp_usd=perp,
-            perp_step_usd=np.concatenate(([np.nan], perp[1:] - perp[:-1])),
-            funding_rate=rate,
-            funding_price_usd=price,
+            funding_paid_usd=paid,
+            funding_received_usd=received,
+            spot_step_usd=_steps_on_grid(history.spot_usd, rows),
+            perp_step_usd=_steps_on_grid(history.perp_usd, rows),
             close_s=close_s,
-            as_lists=(perp.tolist(), rate.tolist(), price.tolist(), close_s.tolist()),
+            as_lists=(perp.tolist(), paid.tolist(), close_s.tolist()),
             hourly_steps=np.flatnonzero(history.valid[1:] & history.valid[:-1]) + 1,
             daily_ends=(midnights[:-1][whole_days], midnights[1:][whole_days]),
         )
+
+
+def _steps_on_grid(prices: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    steps = np.zeros(len(prices))
+    steps[rows[1:]] = np.diff(prices[rows])
+    return steps
 
 
 def run_backtest(
@@ -214,126 +242,212 @@ class _Path:
     codes: dict[str, int] = field(default_factory=dict)
 
 
-STEPPED_ROWS = 2
-"""After an event, this many rows go one by one (a trade is often followed by another soon)..."""
-DENSE_STEPPED_ROWS = 16
-"""...and this many when it came within as many rows of the previous event (stepping is cheaper than jumping there)."""
-FIRST_JUMP_ROWS = 256
-"""A jump looks this many rows ahead first, and twice as far each time the window holds no event."""
-MAX_JUMP_ROWS = 8192
+BLOCK_LEVELS = (4, 16, 128)
+"""Rows per block at each level of the quiet-block summaries: powers of two, each a multiple of the one before."""
+CERTIFY_TOLERANCE = 1e-9
+"""A block is certified quiet only with this relative margin over rounding; rows near a threshold are checked one
+by one, with the planner's own float operations."""
 
 
 class _Loop:
     """The accounting loop, from event to event.
 
     A row is *quiet* when nothing can happen at it: no margin event (equity stays at or above both thresholds)
-    and the band alone decides (`rebalance_decision`'s first tests: on target, or the gap inside the band).
-    Between events the position is constant, so a run of quiet rows is found and accounted with numpy at once
-    (`_jump`: the equity path is the running sum of the same increments, in the same order, as row by row).
-    Every other row, and the few rows after each event, go through `_step`: the margin check, then the live
-    planner's `rebalance_decision`, on Python floats. Both give the same numbers bit for bit."""
+    and the band alone decides (`rebalance_decision`'s first tests: on target, or the gap inside the band). The
+    position and the margin account's base (equity, perp price and cumulative funding at the last trade or
+    top-up) are constant between events, so quiet rows change nothing and are skipped: `_next_event` finds the
+    next row that is not quiet, a block of rows at a time where the block's summaries (`_Summaries`) prove it
+    quiet with room to spare, and row by row where they do not. That row goes through `_step`: the margin check,
+    then the live planner's `rebalance_decision`, on Python floats.
+
+    Equity at a row is the base equity plus the held size times the perp move and funding since the base
+    (`_equity`): one formula, at any row, without a running sum."""
 
     def __init__(self, prepared: PreparedHistory, target: np.ndarray, rebalance: RebalancePolicy, margin: MarginModel):
         self.p, self.rebalance = prepared, rebalance
-        self.target, self.target_abs = target, np.abs(target)
+        self.target, self.targets = target, _floats(target)
+        self.perp, self.funding_paid, self.close_s = prepared.as_lists
         self.maintenance_ratio = margin.maintenance_margin_ratio
         self.initial_ratio = 1.0 / margin.leverage
         self.top_up_ratio = -math.inf if margin.top_up_below is None else margin.top_up_below * self.initial_ratio
-        self.size = self.equity = 0.0
+        self.margin_ratio = max(self.maintenance_ratio, self.top_up_ratio)  # the larger threshold: quiet above it
+        self.summaries = _Summaries(prepared, target, float(rebalance.band_rel), self.margin_ratio)
+        self.size = 0.0
+        self.base: tuple[float, float, float] = (0.0, 0.0, 0.0)  # equity, perp price, cumulative funding: at reset
         self.last_trade_s: float = -math.inf
         self.changes: list[tuple[int, float]] = []  # (loop row, size after its decision) where the size changed
+        self.stepped: list[int] = []
         self.path = _Path(perp_size=np.zeros(len(prepared.history)))
-        self.quiet = {ON_TARGET: 0, INSIDE_BAND: 0}
 
     def run(self) -> _Path:
-        n, row, window = len(self.target), 0, FIRST_JUMP_ROWS
-        last_event: float = -math.inf
-        with np.errstate(divide="ignore", invalid="ignore"):  # |gap| / |target| where the target is 0: inf or NaN
-            while row < n:
-                row, window = self._jump(row, window)
-                stop = row + 1  # the row that is not quiet, then more after an event (many when events are dense)
-                while row < min(n, stop):
-                    if self._step(row):
-                        dense = row - last_event <= DENSE_STEPPED_ROWS
-                        stop = row + 1 + (DENSE_STEPPED_ROWS if dense else STEPPED_ROWS)
-                        last_event = row
-                    row += 1
+        row, n = 0, len(self.targets)
+        while (row := self._next_event(row)) < n:
+            self._step(row)
+            row += 1
         return self._finish()
 
-    def _step(self, i: int) -> bool:
-        """One row as the live planner sees it; True when something happened (a trade or a margin event)."""
-        perp, rate, funding_price, close_s = self.p.as_lists
-        price, size, path, event = perp[i], self.size, self.path, False
-        if size:
-            self.equity += size * (price - perp[i - 1]) - size * rate[i] * funding_price[i]
-            notional = abs(size) * price
-            if self.equity < self.maintenance_ratio * notional:
-                path.liquidation_rows.append(int(self.p.rows[i]))
-                path.liquidation_equity_usd.append(self.equity)
-                self.size = self.equity = 0.0
-                self.last_trade_s = close_s[i]
+    def _equity(self, i: int) -> float:
+        equity, price, paid = self.base
+        return equity + self.size * ((self.perp[i] - price) - (self.funding_paid[i] - paid))
+
+    def _reset_margin(self, i: int, equity: float) -> None:
+        self.base = (equity, self.perp[i], self.funding_paid[i])
+
+    def _step(self, i: int) -> None:
+        """One row as the live planner sees it."""
+        path, price, close_s = self.path, self.perp[i], self.close_s[i]
+        self.stepped.append(i)
+        if self.size:
+            equity, notional = self._equity(i), abs(self.size) * price
+            if equity < self.maintenance_ratio * notional:
+                path.liquidation_rows.append(i)
+                path.liquidation_equity_usd.append(equity)
+                self.size, self.last_trade_s = 0.0, close_s
+                self._reset_margin(i, 0.0)
                 self.changes.append((i, 0.0))
-                event = True
-            elif self.equity < self.top_up_ratio * notional:
-                path.top_up_usd.append(self.initial_ratio * notional - self.equity)
-                self.equity = self.initial_ratio * notional
-                event = True
-        decision = rebalance_decision(self.size, self.target.item(i), price, close_s[i] - self.last_trade_s,
-                                      self.rebalance)  # fmt: skip
-        path.codes[decision.code] = path.codes.get(decision.code, 0) + 1
-        if decision.trade:
-            self.size += decision.size_delta
-            self.equity = self.initial_ratio * abs(self.size) * price
-            self.last_trade_s = close_s[i]
-            path.trade_rows.append(int(self.p.rows[i]))
-            path.trade_sizes.append(decision.size_delta)
+            elif equity < self.top_up_ratio * notional:
+                path.top_up_usd.append(self.initial_ratio * notional - equity)
+                self._reset_margin(i, self.initial_ratio * notional)
+        trade, size_delta, code = rebalance_decision(
+            self.size, self.targets[i], price, close_s - self.last_trade_s, self.rebalance
+        )
+        path.codes[code] = path.codes.get(code, 0) + 1
+        if trade:
+            self.size += size_delta
+            self.last_trade_s = close_s
+            self._reset_margin(i, self.initial_ratio * abs(self.size) * price)
+            path.trade_rows.append(i)
+            path.trade_sizes.append(size_delta)
             self.changes.append((i, self.size))
-            event = True
-        return event
 
-    def _jump(self, start: int, window: int) -> tuple[int, int]:
-        """Account the quiet rows from `start` on; returns the first row that is not quiet (or the end) and the
-        next window (doubled after a window with no event, back to the first after one)."""
-        end = min(len(self.target), start + window)
-        size = self.size
-        gap = self.target[start:end] - size
-        quiet = (gap == 0) | (np.abs(gap) / self.target_abs[start:end] < self.rebalance.band_rel)
-        run = len(quiet) if quiet.all() else int(np.argmin(quiet))
-        if size and run:  # margin: the first row whose equity is under either threshold (the larger, ≥ 0 notional)
-            equity = self._equity_path(start, start + run)
-            threshold = max(self.maintenance_ratio, self.top_up_ratio) * (
-                abs(size) * self.p.perp_usd[start : start + run]
-            )
-            breach = equity < threshold
-            run = int(np.argmax(breach)) if breach.any() else run
-            if run:
-                self.equity = float(equity[run - 1])
-        if run:
-            on_target = int(np.count_nonzero(gap[:run] == 0))
-            self.quiet[ON_TARGET] += on_target
-            self.quiet[INSIDE_BAND] += run - on_target
-        grown = min(MAX_JUMP_ROWS, 2 * window) if run == end - start else FIRST_JUMP_ROWS
-        return start + run, grown
+    def _next_event(self, i: int) -> int:
+        """The first row from `i` on that is not quiet at the held size and margin base (the end when none).
 
-    def _equity_path(self, start: int, end: int) -> np.ndarray:
-        """Margin equity after each row of [start, end) at the held size: the row-by-row sums, in order."""
-        size, p = self.size, self.p
-        sums = np.empty(end - start + 1)
-        sums[0] = self.equity
-        sums[1:] = size * p.perp_step_usd[start:end] - size * p.funding_rate[start:end] * p.funding_price_usd[start:end]
-        return np.cumsum(sums, out=sums)[1:]
+        The hot loop: block tests are unrolled per level, and the row test inlines `_equity`."""
+        size, band, margin_ratio, n = self.size, self.rebalance.band_rel, self.margin_ratio, len(self.targets)
+        ((a1, b1, c1), (a2, b2, c2), (a3, b3, c3)), (x, y, z) = self.summaries.certificate(size, self.base)
+        targets, perp, paid = self.targets, self.perp, self.funding_paid
+        base_equity, base_price, base_paid = self.base
+        held = abs(size)
+        step1, step2, step3 = BLOCK_LEVELS
+        while i < n:
+            if not i % step1:
+                if not i % step2:
+                    if not i % step3:
+                        j = i // step3
+                        if a3[j] < x and b3[j] > y and c3[j] < z:
+                            i += step3
+                            continue
+                    j = i // step2
+                    if a2[j] < x and b2[j] > y and c2[j] < z:
+                        i += step2
+                        continue
+                j = i // step1
+                if a1[j] < x and b1[j] > y and c1[j] < z:
+                    i += step1
+                    continue
+            target = targets[i]
+            gap = target - size
+            if gap != 0 and (target == 0 or not abs(gap) / abs(target) < band):
+                return i
+            if size:
+                equity = base_equity + size * ((perp[i] - base_price) - (paid[i] - base_paid))
+                if equity < margin_ratio * (held * perp[i]):
+                    return i
+            i += 1
+        return n
 
     def _finish(self) -> _Path:
-        """The size after each decision on the whole grid (invalid rows carry it), and the codes in rule order."""
+        """The size after each decision on the whole grid (invalid rows carry it), the events' loop rows as grid rows,
+        and the codes in rule order: the skipped rows are inside the band, or on target where the held size is the
+        target exactly."""
         path, rows = self.path, self.p.rows
-        if self.changes:
-            at, sizes = zip(*self.changes, strict=True)
-            changed = rows[np.asarray(at)]
-            since = np.searchsorted(changed, np.arange(len(path.perp_size)), side="right") - 1
-            path.perp_size = np.where(since >= 0, np.asarray(sizes)[since], 0.0)
-        counts = {code: path.codes.get(code, 0) + self.quiet.get(code, 0) for code in DECISION_CODES}
+        path.trade_rows = rows[path.trade_rows].tolist()
+        path.liquidation_rows = rows[path.liquidation_rows].tolist()
+        at, sizes = zip(*self.changes, strict=True) if self.changes else ((), ())
+        changed = rows[np.asarray(at, dtype=int)]
+        lengths = np.diff(np.concatenate(([0], changed, [len(path.perp_size)])))
+        path.perp_size = np.repeat(np.concatenate(([0.0], sizes)), lengths)
+        stepped = np.asarray(self.stepped, dtype=int)
+        on_target = self.target == path.perp_size[rows]
+        quiet_on_target = int(np.count_nonzero(on_target)) - int(np.count_nonzero(on_target[stepped]))
+        quiet = {ON_TARGET: quiet_on_target, INSIDE_BAND: len(rows) - len(stepped) - quiet_on_target}
+        counts = {code: path.codes.get(code, 0) + quiet.get(code, 0) for code in DECISION_CODES}
         path.codes = {code: count for code, count in counts.items() if count}
         return path
+
+
+class _Summaries:
+    """Per-block extremes that prove whole blocks quiet (`certificate`): the largest and smallest target of each
+    block (per run), and the largest margin quantity (per margin ratio, shared by the runs over one history).
+
+    Held size s ≠ 0, band b, at each row (target t, perp price p, cumulative funding F, margin ratio k):
+    - the band, |t − s| < b·|t|: short (s < 0), s/(1 − b) < t < s/(1 + b); long, s/(1 + b) < t < s/(1 − b);
+    - the margin, equity = E + s·((p − p₀) − (F − F₀)) ≥ k·|s|·p: short, (1 + k)·p − F ≤ E/|s| + p₀ − F₀;
+      long, (k − 1)·p + F ≤ E/|s| − p₀ + F₀.
+    Held size 0: the row is quiet only on target, t = 0. Each limit is tightened by `CERTIFY_TOLERANCE`, far
+    more than the rounding of either form, so a certified block is quiet by the planner's own arithmetic too."""
+
+    def __init__(self, prepared: PreparedHistory, target: np.ndarray, band: float, margin_ratio: float):
+        self.prepared, self.k = prepared, margin_ratio
+        self.highest, self.lowest = _block_extremes(target)
+        self.near = (1 + CERTIFY_TOLERANCE) / (1 + band)  # |s|/(1 + b), moved inwards by the tolerance
+        self.far = (1 - CERTIFY_TOLERANCE) / (1 - band) if band < 1 else math.inf  # |s|/(1 − b), the same
+        flat_levels = tuple(zip(self.highest, self.lowest, self.highest, strict=True))
+        self.flat = (flat_levels, (_SMALLEST, -_SMALLEST, math.inf))  # held size 0: quiet where the target is 0
+        self.sides: dict[bool, tuple[_Levels, float]] = {}
+
+    def certificate(self, size: float, base: tuple[float, float, float]) -> tuple[_Levels, tuple[float, float, float]]:
+        """Per level (largest target, smallest target, largest margin quantity), and the limits a block's must be
+        below, above and below to be quiet."""
+        if not size:
+            return self.flat
+        equity, price, paid = base
+        short = size < 0
+        levels, scale = self.sides[short] if short in self.sides else self._side(short)
+        if short:
+            upper, lower, headroom = size * self.near, size * self.far, price - paid - equity / size
+        else:
+            upper, lower, headroom = size * self.far, size * self.near, paid - price + equity / size
+        return levels, (upper, lower, headroom - CERTIFY_TOLERANCE * (abs(headroom) + scale))
+
+    def _side(self, short: bool) -> tuple[_Levels, float]:
+        margin, scale = self.prepared.margin_maxima(self.k, short)
+        self.sides[short] = (tuple(zip(self.highest, self.lowest, margin, strict=True)), scale)
+        return self.sides[short]
+
+
+_Levels = tuple[tuple[Sequence[float], Sequence[float], Sequence[float]], ...]
+_SMALLEST = math.ulp(0.0)  # below it: exactly zero (for non-negative values)
+
+
+def _block_extremes(values: np.ndarray) -> tuple[list[Sequence[float]], list[Sequence[float]]]:
+    """Maxima and minima over the blocks of each level (`BLOCK_LEVELS`); the partial last block is NaN, never
+    certified. Each level is a memoryview: indexed as floats, with no copy."""
+    padded = _padded(values)
+    return _block_reduce(padded, np.maximum), _block_reduce(padded, np.minimum)
+
+
+def _padded(values: np.ndarray) -> np.ndarray:
+    """The values followed by NaN up to a whole block of the largest level."""
+    padded = np.full(-(-len(values) // BLOCK_LEVELS[-1]) * BLOCK_LEVELS[-1], np.nan)
+    padded[: len(values)] = values
+    return padded
+
+
+def _block_reduce(padded: np.ndarray, pair: np.ufunc) -> list[Sequence[float]]:
+    """`pair` (maximum or minimum: NaN wins) over each level's blocks, halving the rows at each pass: pairwise over
+    the two halves of strided views is many times faster than a reduction along a short axis."""
+    levels, width, current = [], 1, padded
+    for rows in BLOCK_LEVELS:
+        while width < rows:
+            current, width = pair(current[0::2], current[1::2]), 2 * width
+        levels.append(_floats(current))
+    return levels
+
+
+def _floats(values: np.ndarray) -> Sequence[float]:
+    return cast(Sequence[float], np.ascontiguousarray(values, dtype=float).data)
 
 
 def planner_policy(policy: HedgePolicy, costs: CostModel) -> RebalancePolicy:
@@ -359,7 +473,7 @@ def _account(
     held = np.concatenate(([0.0], perp_size[:-1]))
     liquidated = np.asarray(path.liquidation_rows, dtype=int)
     price_pnl = _price_pnl(prepared, spot_units, held)
-    funding = np.where(history.valid, -held * history.funding_rate * history.funding_price_usd, 0.0)
+    funding = held * prepared.funding_received_usd
     rows = np.asarray(path.trade_rows, dtype=int)
     traded = np.zeros(n)
     traded[rows] = np.abs(np.asarray(path.trade_sizes)) * history.perp_usd[rows]
@@ -391,11 +505,7 @@ def _account(
 
 def _price_pnl(prepared: PreparedHistory, spot_units: float, held: np.ndarray) -> np.ndarray:
     """Spot and perp mark-to-market from the previous valid close to each valid close (spans gaps exactly)."""
-    rows = prepared.rows
-    pnl = np.zeros(len(prepared.history))
-    spot, perp = prepared.history.spot_usd[rows], prepared.perp_usd
-    pnl[rows[1:]] = spot_units * np.diff(spot) + held[rows[1:]] * np.diff(perp)
-    return pnl
+    return spot_units * prepared.spot_step_usd + held * prepared.perp_step_usd
 
 
 def _liquidation_losses(
