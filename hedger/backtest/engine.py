@@ -22,16 +22,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import cast
+from functools import cached_property
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from hedger.backtest.data import HedgeHistory
 from hedger.backtest.policies import HedgePolicy, target_ratio
 from hedger.strategy.policy import DECISION_CODES, INSIDE_BAND, ON_TARGET, RebalancePolicy, rebalance_decision
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -100,35 +103,36 @@ class BacktestResult:
     top_up_usd: float
     decision_codes: dict[str, int]
 
-    @property
+    # Derived arrays are computed once per result (the metrics read several of them more than once).
+    @cached_property
     def held_size(self) -> np.ndarray:
         """The perp position held into each close time (before that close's decision)."""
         return np.concatenate(([0.0], self.perp_size[:-1]))
 
-    @property
+    @cached_property
     def costs_usd(self) -> np.ndarray:
         return self.trading_fee_usd + self.slippage_usd + self.gas_usd
 
-    @property
+    @cached_property
     def book_pnl_usd(self) -> np.ndarray:
         return self.price_pnl_usd + self.funding_usd - self.costs_usd - self.liquidation_loss_usd
 
-    @property
+    @cached_property
     def book_value_usd(self) -> np.ndarray:
         """Spot holdings + perp P&L + funding − costs, NaN at invalid hours (the spot cannot be valued)."""
         value = self.spot_units * self.history.spot_usd[self.prepared.rows[0]] + np.cumsum(self.book_pnl_usd)
         return np.where(self.history.valid, value, np.nan)
 
-    @property
+    @cached_property
     def unhedged_value_usd(self) -> np.ndarray:
         return np.where(self.history.valid, self.spot_units * self.history.spot_usd, np.nan)
 
-    @property
+    @cached_property
     def realised_ratio(self) -> np.ndarray:
         """Hedge ratio after each decision, in the target's terms (sizing's conversion undone)."""
         return self._ratio_of(self.perp_size)
 
-    @property
+    @cached_property
     def drift_ratio(self) -> np.ndarray:
         """Hedge ratio held into each close, before its decision: what the band is compared with."""
         return self._ratio_of(self.held_size)
@@ -157,20 +161,26 @@ class PreparedHistory:
     as_lists: tuple[list[float], list[float], list[int]]  # perp, funding paid, close: the loop's scalars
     hourly_steps: np.ndarray
     daily_ends: tuple[np.ndarray, np.ndarray]
-    _margin_maxima: dict[tuple[float, bool], tuple[list[Sequence[float]], float]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    _memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def memo(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """A value every run over this history shares (block maxima, the unhedged side of the metrics), computed by
+        the first run that asks for it, once per process."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return cast(_T, self._memo[key])
 
     def margin_maxima(self, margin_ratio: float, short: bool) -> tuple[list[Sequence[float]], float]:
         """Block maxima of the margin quantity for a short (or long) hedge at this margin ratio (see `_Summaries`),
-        built once per ratio and side, and the magnitude its rounding scales with."""
-        key = (margin_ratio, short)
-        if key not in self._margin_maxima:
+        and the magnitude its rounding scales with."""
+
+        def compute() -> tuple[list[Sequence[float]], float]:
             k, perp, paid = margin_ratio, self.perp_usd, self.funding_paid_usd
             values = (1 + k) * perp - paid if short else (k - 1) * perp + paid
             scale = (2 + abs(k)) * float(np.max(np.abs(perp))) + float(np.max(np.abs(paid)))
-            self._margin_maxima[key] = (_block_reduce(_padded(values), np.maximum), scale)
-        return self._margin_maxima[key]
+            return _block_reduce(_padded(values), np.maximum), scale
+
+        return self.memo(("margin maxima", margin_ratio, short), compute)
 
     @classmethod
     def of(cls, history: HedgeHistory) -> PreparedHistory:

@@ -16,6 +16,7 @@ at the 1 d horizon, only when both ends are valid UTC midnights exactly 24 hours
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,55 +25,67 @@ from hedger.backtest.engine import BacktestResult
 HOURS_PER_YEAR = 8760
 
 
-def ederington(hedged: np.ndarray, unhedged: np.ndarray) -> float:
+def ederington(hedged: np.ndarray, unhedged: Steps) -> float:
     """1 − Var(hedged) / Var(unhedged) (sample variances); NaN with fewer than two observations."""
-    if len(hedged) < 2 or np.var(unhedged) == 0:
+    if len(hedged) < 2 or unhedged.variance == 0:
         return math.nan
-    return float(1.0 - np.var(hedged, ddof=1) / np.var(unhedged, ddof=1))
+    return float(1.0 - np.var(hedged, ddof=1) / unhedged.variance)
 
 
-def hourly_steps(result: BacktestResult) -> np.ndarray:
-    """Rows i whose step from i−1 spans exactly one hour with both ends valid."""
-    return result.prepared.hourly_steps
+@dataclass(frozen=True)
+class Steps:
+    """The steps of one horizon, (start, end] row pairs, and the unhedged book's returns over them: the same for
+    every run over a history, so computed once per history (`PreparedHistory.memo`)."""
+
+    start: np.ndarray
+    end: np.ndarray
+    spot_start_usd: np.ndarray
+    unhedged: np.ndarray
+    variance: float  # of `unhedged`, sample (ddof 1); NaN with fewer than two steps
 
 
-def daily_ends(result: BacktestResult) -> tuple[np.ndarray, np.ndarray]:
-    """(start, end) rows of the UTC days whose midnights are both valid and 24 h apart."""
-    return result.prepared.daily_ends
+def steps(result: BacktestResult, horizon: str) -> Steps:
+    """Hourly steps ("1h"): rows i whose step from i−1 spans exactly one hour with both ends valid; daily ("1d"):
+    the UTC days whose midnights are both valid and 24 h apart."""
+
+    def compute() -> Steps:
+        prepared = result.prepared
+        hours = prepared.hourly_steps
+        start, end = (hours - 1, hours) if horizon == "1h" else prepared.daily_ends
+        spot = prepared.history.spot_usd
+        unhedged = spot[end] / spot[start] - 1.0
+        variance = float(np.var(unhedged, ddof=1)) if len(unhedged) >= 2 else math.nan
+        return Steps(start, end, spot[start], unhedged, variance)
+
+    return result.prepared.memo(("steps", horizon), compute)
 
 
-def period_returns(
-    result: BacktestResult, pnl_usd: np.ndarray, start: np.ndarray, end: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(hedged, unhedged) returns between row pairs: P&L accrued in (start, end] over the spot value at start."""
+def hedged_returns(result: BacktestResult, pnl_usd: np.ndarray, horizon: Steps) -> np.ndarray:
+    """P&L accrued in (start, end] over the spot value at start."""
     cumulative = np.cumsum(pnl_usd)
-    spot = result.history.spot_usd
-    start_value = result.spot_units * spot[start]
-    hedged = (cumulative[end] - cumulative[start]) / start_value
-    return hedged, spot[end] / spot[start] - 1.0
+    return (cumulative[horizon.end] - cumulative[horizon.start]) / (result.spot_units * horizon.spot_start_usd)
 
 
 def hedge_effectiveness(result: BacktestResult) -> dict[str, float | int]:
-    hours = hourly_steps(result)
-    hedged_1h, unhedged_1h = period_returns(result, result.price_pnl_usd, hours - 1, hours)
-    book_1h, _ = period_returns(result, result.book_pnl_usd, hours - 1, hours)
-    day_start, day_end = daily_ends(result)
-    hedged_1d, unhedged_1d = period_returns(result, result.price_pnl_usd, day_start, day_end)
-    valid_steps = int(result.history.valid.sum()) - 1
+    hourly, daily = steps(result, "1h"), steps(result, "1d")
+    hedged_1h = hedged_returns(result, result.price_pnl_usd, hourly)
+    book_1h = hedged_returns(result, result.book_pnl_usd, hourly)
+    hedged_1d = hedged_returns(result, result.price_pnl_usd, daily)
+    valid_steps = len(result.prepared.rows) - 1
     return {
-        "he_1h": ederington(hedged_1h, unhedged_1h),
-        "he_1d": ederington(hedged_1d, unhedged_1d),
-        "he_1h_book": ederington(book_1h, unhedged_1h),
+        "he_1h": ederington(hedged_1h, hourly),
+        "he_1d": ederington(hedged_1d, daily),
+        "he_1h_book": ederington(book_1h, hourly),
         "hedged_vol_annualised": float(np.std(hedged_1h, ddof=1) * math.sqrt(HOURS_PER_YEAR)),
-        "unhedged_vol_annualised": float(np.std(unhedged_1h, ddof=1) * math.sqrt(HOURS_PER_YEAR)),
-        "hours_used": len(hours),
-        "hours_dropped_gap": valid_steps - len(hours),
-        "days_used": len(day_start),
+        "unhedged_vol_annualised": math.sqrt(hourly.variance * HOURS_PER_YEAR),
+        "hours_used": len(hourly.end),
+        "hours_dropped_gap": valid_steps - len(hourly.end),
+        "days_used": len(daily.end),
     }
 
 
 def tracking_error(result: BacktestResult) -> float:
-    hours = hourly_steps(result)
+    hours = result.prepared.hourly_steps
     perp = result.history.perp_usd
     held_ratio = result.realised_ratio[hours - 1]
     shortfall = (result.target_ratio[hours - 1] - held_ratio) * (perp[hours] / perp[hours - 1] - 1.0)
@@ -106,7 +119,7 @@ def carry_and_costs(result: BacktestResult) -> dict[str, float | int]:
     funding = float(result.funding_usd.sum())
     fees, slippage, gas = (float(a.sum()) for a in (result.trading_fee_usd, result.slippage_usd, result.gas_usd))
     net_carry = funding - fees - slippage - gas
-    per_year_pct = 100.0 / float(np.nanmean(result.unhedged_value_usd)) / result.history.years
+    per_year_pct = 100.0 / unhedged_mean_value_usd(result) / result.history.years
     return {
         "rebalances": int(np.count_nonzero(result.traded_notional_usd)),
         "traded_notional_usd": float(result.traded_notional_usd.sum()),
@@ -118,6 +131,12 @@ def carry_and_costs(result: BacktestResult) -> dict[str, float | int]:
         "funding_pct_per_year": funding * per_year_pct,
         "net_carry_pct_per_year": net_carry * per_year_pct,
     }
+
+
+def unhedged_mean_value_usd(result: BacktestResult) -> float:
+    return result.prepared.memo(
+        ("unhedged mean value", result.spot_units), lambda: float(np.nanmean(result.unhedged_value_usd))
+    )
 
 
 def margin_events(result: BacktestResult) -> dict[str, float | int]:
@@ -132,7 +151,9 @@ def margin_events(result: BacktestResult) -> dict[str, float | int]:
 def compute_metrics(result: BacktestResult) -> dict[str, float | int]:
     """Every metric of one run, as plain JSON-able numbers."""
     hedged_dd_usd, hedged_dd = max_drawdown(result.book_value_usd)
-    _, unhedged_dd = max_drawdown(result.unhedged_value_usd)
+    _, unhedged_dd = result.prepared.memo(
+        ("unhedged drawdown", result.spot_units), lambda: max_drawdown(result.unhedged_value_usd)
+    )
     book = result.book_value_usd
     return {
         **hedge_effectiveness(result),

@@ -143,8 +143,7 @@ def rebalance_decision(
         if gap_rel < policy.breach_override_rel:
             return RebalanceDecision(False, no_trade, COOLDOWN)
         code = BREACH_OVERRIDE
-    move, multiple = _like(gap, policy.expected_move_rel), _like(gap, policy.worth_it_multiple)
-    gas, fee = _like(gap, policy.gas_usd), _like(gap, policy.fee_rate)
+    move, multiple, gas, fee = _worth_it_terms(gap, policy)
     if gap_usd * move < multiple * (gas + fee * gap_usd):
         return RebalanceDecision(False, no_trade, NOT_WORTH_IT)
     return RebalanceDecision(True, gap, code)
@@ -172,10 +171,12 @@ def split_order(size_delta: Num, price: Num, max_order_notional_usd: Num, step: 
     return [sign * (base + step)] * extra_steps + [sign * base] * (count - extra_steps)
 
 
-def _like(_: Num, threshold: object) -> Num:
-    """A policy threshold typed as the inputs: the policy holds their numeric type already (`as_floats()` for
-    float inputs, though its fields are declared Decimal); nothing is converted, so mixing still raises."""
-    return cast(Num, threshold)
+def _worth_it_terms(_: Num, policy: RebalancePolicy) -> tuple[Num, Num, Num, Num]:
+    """The worth-it test's thresholds typed as the inputs: the policy holds their numeric type already
+    (`as_floats()` for float inputs, though its fields are declared Decimal); nothing is converted, so mixing
+    still raises. Expected move, multiple, gas, fee rate."""
+    terms: tuple[object, ...] = (policy.expected_move_rel, policy.worth_it_multiple, policy.gas_usd, policy.fee_rate)
+    return cast(tuple[Num, Num, Num, Num], terms)
 
 
 def _ceil_div(numerator: Num, denominator: Num) -> int:
