@@ -32,6 +32,7 @@ import numpy as np
 
 from hedger.backtest.data import HedgeHistory
 from hedger.backtest.policies import HedgePolicy, target_ratio
+from hedger.errors import HedgerError
 from hedger.strategy.policy import DECISION_CODES, INSIDE_BAND, ON_TARGET, RebalancePolicy, rebalance_decision
 
 _T = TypeVar("_T")
@@ -177,7 +178,7 @@ class PreparedHistory:
         def compute() -> tuple[list[Sequence[float]], float]:
             k, perp, paid = margin_ratio, self.perp_usd, self.funding_paid_usd
             values = (1 + k) * perp - paid if short else (k - 1) * perp + paid
-            scale = (2 + abs(k)) * float(np.max(np.abs(perp))) + float(np.max(np.abs(paid)))
+            scale = (2 + abs(k)) * float(np.max(np.abs(perp))) + 2 * float(np.max(np.abs(paid)))  # p, p₀, k·p; F, F₀
             return _block_reduce(_padded(values), np.maximum), scale
 
         return self.memo(("margin maxima", margin_ratio, short), compute)
@@ -186,6 +187,11 @@ class PreparedHistory:
     def of(cls, history: HedgeHistory) -> PreparedHistory:
         rows = np.flatnonzero(history.valid)
         perp = history.perp_usd[rows]
+        if np.any(perp <= 0):
+            raise HedgerError(
+                f"the perp's close is not positive at {int(np.count_nonzero(perp <= 0))} valid hours",
+                "a price history must be positive (the loaders drop such rows); check the file or the arrays given",
+            )
         paid_per_close = history.funding_rate[rows] * history.funding_price_usd[rows]
         received = np.zeros(len(history))
         received[rows] = -paid_per_close
@@ -401,8 +407,12 @@ class _Summaries:
     def __init__(self, prepared: PreparedHistory, target: np.ndarray, band: float, margin_ratio: float):
         self.prepared, self.k = prepared, margin_ratio
         self.highest, self.lowest = _block_extremes(target)
-        self.near = (1 + CERTIFY_TOLERANCE) / (1 + band)  # |s|/(1 + b), moved inwards by the tolerance
-        self.far = (1 - CERTIFY_TOLERANCE) / (1 - band) if band < 1 else math.inf  # |s|/(1 − b), the same
+        # |s|/(1 + b) and |s|/(1 − b), moved inwards twice: the band narrowed by the tolerance (a margin in gap/target
+        # terms, which float rounding cannot cross even at b = 1, where 1/(1 − b) would be infinite), and each limit
+        # by the tolerance again (a margin over the rounding of the limit itself, which dominates at a tiny b).
+        narrowed = band * (1 - CERTIFY_TOLERANCE)
+        self.near = (1 + CERTIFY_TOLERANCE) / (1 + narrowed)
+        self.far = (1 - CERTIFY_TOLERANCE) / (1 - narrowed)
         flat_levels = tuple(zip(self.highest, self.lowest, self.highest, strict=True))
         self.flat = (flat_levels, (_SMALLEST, -_SMALLEST, math.inf))  # held size 0: quiet where the target is 0
         self.sides: dict[bool, tuple[_Levels, float]] = {}
@@ -415,11 +425,12 @@ class _Summaries:
         equity, price, paid = base
         short = size < 0
         levels, scale = self.sides[short] if short in self.sides else self._side(short)
+        cushion = equity / abs(size)
         if short:
-            upper, lower, headroom = size * self.near, size * self.far, price - paid - equity / size
+            upper, lower, headroom = size * self.near, size * self.far, cushion + (price - paid)
         else:
-            upper, lower, headroom = size * self.far, size * self.near, paid - price + equity / size
-        return levels, (upper, lower, headroom - CERTIFY_TOLERANCE * (abs(headroom) + scale))
+            upper, lower, headroom = size * self.far, size * self.near, cushion - (price - paid)
+        return levels, (upper, lower, headroom - CERTIFY_TOLERANCE * (abs(cushion) + scale))
 
     def _side(self, short: bool) -> tuple[_Levels, float]:
         margin, scale = self.prepared.margin_maxima(self.k, short)

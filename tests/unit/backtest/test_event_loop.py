@@ -35,6 +35,7 @@ from hedger.backtest.engine import (
     target_perp_units,
 )
 from hedger.backtest.policies import policy_from_name, target_ratio
+from hedger.errors import HedgerError
 from hedger.strategy.policy import RebalancePolicy, rebalance_decision
 from tests.unit.backtest.synthetic import random_walk, synthetic_history
 
@@ -175,3 +176,25 @@ def test_any_history_and_ratio_path_matches_the_row_by_row_loop(seed, band, leve
     policy = policy_from_name("one_to_one", rebalance)
     result, expected, reference = both_engines(history, policy, config, ratio)
     assert_identical(result, expected, reference)
+
+
+def test_a_band_of_one_certifies_nothing_the_planner_would_trade():
+    """At b = 1 the planner trades when |gap| / |target| rounds to 1: a target 10¹⁷ times the held size. The band's
+    limits are narrowed by the tolerance, so no block is certified quiet there (found by review: the limit was −∞)."""
+    hours = 300
+    ratio = np.ones(hours)
+    ratio[:8] = 1e-17
+    rebalance = RebalancePolicy(band_rel=Decimal(1), breach_override_rel=Decimal(1), min_notional_usd=Decimal(0),
+                                worth_it_multiple=Decimal(0))  # fmt: skip
+    history = synthetic_history(np.full(hours, 100.0))
+    result, expected, reference = both_engines(
+        history, policy_from_name("one_to_one", rebalance), BacktestConfig(), ratio
+    )
+    assert len(reference.trade_rows) == 2
+    assert_identical(result, expected, reference)
+
+
+def test_a_history_with_a_price_that_is_not_positive_is_refused():
+    history = synthetic_history(np.array([100.0, 101.0, -5.0, 99.0]))
+    with pytest.raises(HedgerError, match="not positive at 1 valid hours"):
+        PreparedHistory.of(history)
