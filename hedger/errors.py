@@ -246,6 +246,20 @@ class SchemaTooNew(DatabaseError):
         )
 
 
+class SenderBusy(ExecutionError):
+    """Another process is in a sending cycle for this account (a `rebalance --execute`, or a keeper under its
+    lease): two planning from the same chain state would both send the hedge."""
+
+    def __init__(self, network: str, account: str, holder: str, waited_s: float):
+        self.network, self.account, self.holder = network, account, holder
+        super().__init__(
+            f"another hedger process is sending for {account} on {network} ({holder}); waited {waited_s:g} s,"
+            " nothing was sent",
+            "let it finish and retry (a keeper holds the account for as long as it runs: stop it first, or let it"
+            " act); `hedger rebalance` without --execute only simulates",
+        )
+
+
 class LeaseLost(ExecutionError):
     """This process does not hold the sender lease (another keeper took over, or it lapsed): nothing sent."""
 

@@ -134,6 +134,7 @@ EXECUTION_KEYS: dict[str, Converter] = {
     "ratio_min": any_decimal,
     "ratio_max": any_decimal,
     "dust_notional_usd": non_negative_decimal,
+    "sender_wait_s": non_negative_decimal,
 }
 KEEPER_KEYS: dict[str, Converter] = {
     "poll_interval_s": positive_seconds,

@@ -17,11 +17,12 @@ import threading
 import time
 from collections.abc import Sequence
 
-from hedger.app.keeper import Keeper, KeeperConfig, default_holder
+from hedger.app.keeper import Keeper, KeeperConfig
 from hedger.app.session import Session
 from hedger.app.telemetry import KeeperMetrics
 from hedger.chain.connect import TRANSIENT_ERRORS
 from hedger.errors import RpcError
+from hedger.execution.lease import default_holder
 from hedger.settings import FleetConfig
 
 log = logging.getLogger("hedger.app.fleet")

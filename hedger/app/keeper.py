@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -38,10 +37,10 @@ from hedger.app.session import DEFAULT_KILL_SWITCH_FILE, KILL_SWITCH_ENV, Cycle,
 from hedger.app.telemetry import KeeperMetrics
 from hedger.chain.connect import TRANSIENT_ERRORS
 from hedger.chain.heads import NewHeads
-from hedger.errors import DatabaseError, LeaseLost, RpcError
+from hedger.errors import DatabaseError, LeaseLost, RpcError, SenderBusy
 from hedger.execution.database import is_postgres
 from hedger.execution.executor import ExecutionReport
-from hedger.execution.lease import Lease
+from hedger.execution.lease import Lease, default_holder
 from hedger.execution.state_store import save_keeper_status
 from hedger.model import Plan, Snapshot, Verdict
 
@@ -85,14 +84,10 @@ class CycleResult:
     snapshot_s: float
 
 
-def default_holder() -> str:
-    """This process's name in a sender lease: HEDGER_HOLDER, else host:pid."""
-    return os.environ.get("HEDGER_HOLDER") or f"{socket.gethostname()}:{os.getpid()}"
-
-
 class Keeper:
     def __init__(self, session: Session, config: KeeperConfig, metrics: KeeperMetrics | None = None):
         self.session, self.config = session, config
+        session.sender_wait_s = 0.0  # another process in its sending cycle: skip the block, do not wait it out
         session.gates = Gates(config.kill_switch_file, config.gas_budget_per_day_wei)
         self.metrics = (metrics or KeeperMetrics()).of(session.network.name, session.account)
         self.lease = self._lease()
@@ -187,6 +182,11 @@ class Keeper:
             return self.cycle()
         except LeaseLost as error:
             self._lease_lost(error)
+            return None
+        except SenderBusy as error:  # a `rebalance --execute` (or another keeper) is in its cycle: this block is its
+            self.last_block = block
+            self._say({"event": "sender_busy", "account": error.account, "holder": error.holder, "block": block},
+                      f"block {block}: skipped, {error.holder} is sending for {error.account}")  # fmt: skip
             return None
         except DatabaseError as error:  # a write failed, so nothing after it was sent; the next tick retries
             if self.lease is None:

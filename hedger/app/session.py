@@ -5,10 +5,12 @@ demo all go through, so the kill switch and the gas budget hold on every path.""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 from hedger.app.ratios import RatioBook
 from hedger.chain.abi import to_checksum_address
 from hedger.chain.connect import Chain, connect
-from hedger.errors import ConfigError, HedgerError
+from hedger.errors import ConfigError, HedgerError, SenderBusy
 from hedger.execution.database import is_postgres, resolve_target
 from hedger.execution.journal import Journal
 from hedger.execution.policy import RetryPolicy, SendPolicy
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
     from hedger.execution.executor import ExecutionReport, Executor
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+SENDER_WAIT_S = 30.0  # [execution] sender_wait_s: an executing cycle waits this long for another process's to end
+LEASE_TTL_S = 60.0  # a one-cycle lease in a database server lapses after this (a crashed `rebalance --execute`)
 KILL_SWITCH_ENV = "HEDGER_KILL_SWITCH"
 DEFAULT_KILL_SWITCH_FILE = Path(".hedger") / "STOP"
 
@@ -139,6 +143,8 @@ class Session:
         self.limits = InputLimits.of(self.network)
         self.ratios = validate_ratios(self.ratios, known_assets(self.network), self.limits)
         self.send_policy, self.retry_policy, self.reduce_when_halted = _execution_settings(self.network)
+        # how long an executing cycle waits for another process's sending cycle to end ([execution] sender_wait_s)
+        self.sender_wait_s = float(self.network.execution.get("sender_wait_s", SENDER_WAIT_S))
         self._journal: Journal | None = None
         self._executor: Executor | None = None
         if self.gates is None:
@@ -200,7 +206,56 @@ class Session:
         """The one run cycle: snapshot → gates → plan → execute (or a dry run on a fork with `simulate`, or
         nothing) → remember. The gates are applied here, for every caller: to the plan (a reduce-only
         restriction) and again by the executor right before each risk-adding transaction.
-        `remember` (default: when executing) saves the planner's memory; `read_after` re-reads the chain."""
+        `remember` (default: when executing) saves the planner's memory; `read_after` re-reads the chain.
+        An executing cycle runs inside `sending()`: from its snapshot to its last receipt, no other process sends
+        for the account."""
+        with self.sending() if execute else contextlib.nullcontext():
+            return self._cycle(execute, restrictions, state, simulate, remember, read_after)
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[None]:
+        """This account's sending exclusivity for one cycle. A keeper holding the sender lease has it already
+        (its writes are fenced); otherwise a `SenderLock` beside a SQLite journal, or a one-cycle `Lease` in a
+        database server's. Waits up to `SENDER_WAIT_S` for another process's cycle to end, then SenderBusy."""
+        from hedger.execution.lease import Lease, SenderLock, default_holder
+
+        journal = self.journal
+        if journal.fence is not None:
+            yield
+            return
+        holder = default_holder()
+        if is_postgres(self.journal_path):
+            lease = Lease(journal.db, self.network.name, self.account, holder, ttl_s=LEASE_TTL_S)
+            deadline = time.monotonic() + self.sender_wait_s
+            while lease.acquire(None) is None:
+                if time.monotonic() >= deadline:
+                    state = lease.state()
+                    raise SenderBusy(self.network.name, self.account, state.holder if state and state.holder
+                                     else "a lease holder", self.sender_wait_s)  # fmt: skip
+                time.sleep(0.2)
+            journal.fence = lease
+            try:
+                yield
+            finally:
+                journal.fence = None
+                lease.release()
+            return
+        lock = SenderLock(Path(self.journal_path), self.network.name, self.account)
+        lock.acquire(holder, self.sender_wait_s)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _cycle(
+        self,
+        execute: bool,
+        restrictions: tuple[GuardResult, ...],
+        state: PlannerState | None,
+        simulate: bool,
+        remember: bool | None,
+        read_after: bool,
+    ) -> Cycle:
         state = state if state is not None else self.state()
         started = time.monotonic()
         before = self.snapshot()
@@ -358,7 +413,7 @@ def _execution_settings(network: NetworkConfig) -> tuple[SendPolicy, RetryPolicy
     """The [execution] table: SendPolicy fields, RetryPolicy fields, and `reduce_when_halted`."""
     table = dict(network.execution)
     reduce_when_halted = table.pop("reduce_when_halted", False)
-    for key in ("ratio_min", "ratio_max", "dust_notional_usd"):
+    for key in ("ratio_min", "ratio_max", "dust_notional_usd", "sender_wait_s"):
         table.pop(key, None)
     retry_keys = set(RetryPolicy.__dataclass_fields__)
     retry = {k: table.pop(k) for k in list(table) if k in retry_keys}

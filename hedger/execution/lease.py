@@ -54,12 +54,17 @@ import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from hedger.errors import DatabaseError, HedgerError, LeaseLost
+from hedger.errors import DatabaseError, HedgerError, LeaseLost, SenderBusy
 from hedger.execution.database import Database, Migration, Transaction, open_database, redact
 
 COMPONENT = "lease"
+
+
+def default_holder() -> str:
+    """This process's name in a sender lease or lock: HEDGER_HOLDER, else host:pid."""
+    return os.environ.get("HEDGER_HOLDER") or f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _id_column(dialect: str) -> str:
@@ -467,3 +472,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+class SenderLock:
+    """One sending cycle at a time per (network, account) on one host, for a SQLite journal: an exclusive
+    `flock` on a file beside the journal. The kernel releases it when the process ends, a crash included, so
+    it never needs a time-to-live (a lease in a database server does; see `Lease`). The file holds the
+    holder's name, for the message of the process that has to wait."""
+
+    def __init__(self, journal: Path, network: str, account: str):
+        self.path = journal.with_name(f"{journal.name}.{network}.{account.lower()}.sending")
+        self.network, self.account = network, account
+        self._file: IO[str] | None = None
+
+    def acquire(self, holder: str, wait_s: float) -> None:
+        """Take the lock, waiting up to `wait_s` for the current holder; SenderBusy if it is still held."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    current = handle.read().strip() or "unknown holder"
+                    handle.close()
+                    raise SenderBusy(self.network, self.account, current, wait_s) from None
+                time.sleep(0.05)
+        handle.truncate(0)
+        handle.write(holder)
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the descriptor drops the flock
+            self._file = None

@@ -1,0 +1,63 @@
+"""Two processes sending for one account at once do not both send the hedge: an executing cycle holds the
+account's sender lock from its snapshot to its last receipt, so the second plans from the chain the first left
+(and finds nothing to do), or, with a keeper in the way, skips its block and says why."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import tomli_w
+
+from hedger.chain.universe import network_document
+from hedger.execution.lease import SenderLock
+from tests.support.keeper_helpers import DEMO, DEMO_KEY, orders_of
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def environment(chain, tmp_path):
+    document = network_document(chain.universe)
+    document["execution"] = {**document.get("execution", {}), "sender_wait_s": 3}
+    (tmp_path / "local.toml").write_text(tomli_w.dumps(document))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGER_")}
+    env.update(HEDGER_NETWORKS_DIR=str(tmp_path), HEDGER_PRIVATE_KEY=DEMO_KEY,
+               HEDGER_JOURNAL=str(tmp_path / "journal.sqlite"))  # fmt: skip
+    return env
+
+
+def start(env, cwd, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "hedger.app.cli", *args], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def test_two_rebalances_at_once_send_the_hedge_once(chain, environment, tmp_path):
+    first = start(environment, tmp_path, "rebalance", "--execute", "--json")
+    time.sleep(0.3)
+    second = start(environment, tmp_path, "rebalance", "--execute", "--json")
+    outputs = [process.communicate(timeout=120) for process in (first, second)]
+    assert [process.returncode for process in (first, second)] == [0, 0], outputs
+    orders = orders_of(chain)
+    assert orders, "the first process hedged"
+    markets = [order["marketId"] for order in orders]
+    assert len(markets) == len(set(markets)), f"one order per market, not two: {orders}"
+
+
+def test_a_held_lock_makes_a_rebalance_wait_then_refuse_with_the_holder_named(chain, environment, tmp_path):
+    lock = SenderLock(tmp_path / "journal.sqlite", "local", DEMO)
+    lock.acquire("tests:keeper", wait_s=0)
+    try:
+        before = chain.w3.eth.get_transaction_count(DEMO)
+        started = time.monotonic()
+        refused = start(environment, tmp_path, "rebalance", "--execute")
+        _, err = refused.communicate(timeout=120)
+        assert refused.returncode == 1
+        assert "another hedger process is sending" in err and "tests:keeper" in err and "Traceback" not in err
+        assert time.monotonic() - started >= 3  # it waited for the other cycle to end first ([execution] sender_wait_s)
+        assert chain.w3.eth.get_transaction_count(DEMO) == before
+    finally:
+        lock.release()
