@@ -198,8 +198,8 @@ def run_cross_asset(args: argparse.Namespace) -> int:
 
 
 def check_flags(args: argparse.Namespace) -> None:
-    """Refuse a numeric flag outside its range, a margin that liquidates as it opens and an `--out` that cannot
-    be written, before any file is read (ConfigError naming the flag)."""
+    """Refuse a numeric flag outside its range, a margin that liquidates as it opens, an empty `--policy` and an
+    `--out` that cannot be written, before any file is read (ConfigError naming the flag)."""
     from hedger.strategy.ratio.stats import MIN_OLS_OBSERVATIONS
 
     bounds = {
@@ -224,6 +224,10 @@ def check_flags(args: argparse.Namespace) -> None:
             f"not below the initial margin 1 / --leverage = {1 / args.leverage:.4g}: every hedge would be "
             "liquidated as it opens", "lower --maintenance-margin or --leverage",
         )  # fmt: skip
+    if not args.policy:
+        raise ConfigError(
+            "--policy", "(empty)", "names no policy", f"e.g. --policy one_to_one,ewma (default {STANDARD_POLICIES})"
+        )
     _check_max_gap(args.max_gap)
     _check_writable(args.out)
 

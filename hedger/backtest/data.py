@@ -247,7 +247,7 @@ def align(
     if funding is not hedge.funding:
         start, end = max(start, funding.rates.index[0]), min(end, funding.rates.index[-1])
     if start >= end:
-        raise DataError(f"{spot.asset} spot, {hedge.asset} perp and {funding.source} funding do not overlap")
+        raise _no_overlap(spot, hedge, funding)
     grid = pd.date_range(start, end, freq="h", name="close_time_utc")
     spot_usd = spot.prices["spot"].reindex(grid).to_numpy()
     perp_usd = hedge.prices["perp"].reindex(grid).to_numpy()
@@ -278,6 +278,16 @@ def align(
         valid=valid,
         gaps=gaps,
         basis_outlier=outlier,
+    )
+
+
+def _no_overlap(spot: MarketHistory, hedge: MarketHistory, funding: FundingHistory) -> DataError:
+    spans = [(f"{spot.asset} spot", spot.prices.index), (f"{hedge.asset} perp", hedge.prices.index)]
+    spans += [(f"{funding.source} funding", funding.rates.index)] if funding is not hedge.funding else []
+    covered = "; ".join(f"{name} {times[0]:%Y-%m-%d %H:%M} → {times[-1]:%Y-%m-%d %H:%M}" for name, times in spans)
+    return DataError(
+        f"{spot.asset} spot, {hedge.asset} perp and {funding.source} funding do not overlap",
+        f"give files that share hours: {covered}",
     )
 
 

@@ -161,3 +161,26 @@ def test_the_help_examples_keep_their_lines_and_quote_the_path_they_substitute(c
     cross = '--cross "GOOG=$(.venv/bin/python scripts/wheel_data.py backtesting test/GOOG.csv)" \\\n'
     assert cross in text and "--hedge-with arch:nasdaq --out reports/goog-nasdaq" in text
     assert "$(python " not in text
+
+
+def test_an_empty_policy_list_is_refused(btc_file, tmp_path, capsys):
+    message, hint = refused(capsys, "--data", str(btc_file), "--policy", ",", "--out", str(tmp_path / "o"))
+    assert message == "error: --policy: (empty): names no policy"  # was an IndexError
+    assert "--policy one_to_one,ewma" in hint
+
+
+def test_an_asset_without_a_price_file_names_the_file_to_add(btc_file, tmp_path, capsys):
+    message, hint = refused(capsys, "--data", str(btc_file), "--spot", "ETH", "--out", str(tmp_path / "o"))
+    assert message == "error: no price file for ETH in --data (have ['BTC'])"
+    assert "add binance_ethusdt_1h_*.csv to --data" in hint
+
+
+def test_files_that_do_not_overlap_are_refused_with_their_spans(btc_file, tmp_path, capsys):
+    dydx = tmp_path / "dydx_btcusd_funding.csv"
+    dydx.write_text("Symbol,Date,Funding Rate\nBTC-USD,2022-01-01 00:00:00+00:00,0.00001\n"
+                    "BTC-USD,2022-01-01 01:00:00+00:00,0.00001\n")  # fmt: skip
+    arguments = ["--data", f"{btc_file},{dydx}", "--funding", "dydx", "--out", str(tmp_path / "o")]
+    message, hint = refused(capsys, *arguments)
+    assert message == "error: BTC spot, BTC perp and dydx:BTC-USD funding do not overlap"
+    assert "BTC spot 2021-01-01 01:00 → 2021-01-03 00:00" in hint
+    assert "dydx:BTC-USD funding 2022-01-01 00:00 → 2022-01-01 01:00" in hint
