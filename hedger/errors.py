@@ -60,6 +60,13 @@ class RpcError(ChainError):
     hint = "check that the node is running and the RPC URL is right; transient errors are retried"
 
 
+class RpcRefused(RpcError):
+    """The endpoint answered over HTTP but refused the request (401, 403, 404...): not retried, the same
+    request would be refused again."""
+
+    hint = "check the RPC URL and its API key (printed redacted): the server is up but refuses this request"
+
+
 class RpcTimeout(RpcError):
     """The RPC did not answer within the call's budget (a hanging node, or one far too slow)."""
 

@@ -271,7 +271,10 @@ class NetworkConfig:
         url = override or os.environ.get(self.rpc_env) or self.rpc_url_in_file
         if not url:
             raise ConfigError(
-                self.file, "network.rpc_env", f"no RPC URL: set {self.rpc_env} in the environment or .env"
+                self.file,
+                "network.rpc_env",
+                f"no RPC URL: {self.rpc_env} is not set",
+                f"set {self.rpc_env}=https://… in the environment or in .env (or pass --rpc-url)",
             )
         origin = "--rpc-url" if override else (self.rpc_env if os.environ.get(self.rpc_env) else "network.rpc_url")
         check_rpc_url(url, origin)

@@ -55,8 +55,8 @@ def refresh_feeds(node: Anvil, universe: Universe, skip: str = "") -> None:
 
 
 def main() -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="hedger-demo-"))
-    with Anvil.launch() as node:
+    with tempfile.TemporaryDirectory(prefix="hedger-demo-") as directory, Anvil.launch() as node:
+        workdir = Path(directory)  # the network file and the journal: removed with the chain at the end
         universe = deploy_universe(node, history=load_seed(30))  # 30 days of hourly rounds in the feeds
         document = {**network_document(universe), "strategy": DEMO_STRATEGY}
         (workdir / "local.toml").write_text(tomli_w.dumps(document))

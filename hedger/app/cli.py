@@ -115,18 +115,24 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _ratio(args: argparse.Namespace) -> int:
-    """The estimate of one asset's ratio (or every configured one), its uncertainty, and a quick walk-forward."""
+    """The estimate of one asset's ratio (or every configured one, else every hedgeable one), its uncertainty, and a
+    quick walk-forward."""
     from hedger.app.display import ratios_text
+    from hedger.app.session import hedgeable_assets, known_asset, known_assets
     from hedger.chain.multicall import latest_block
     from hedger.strategy.ratio.live import WalkForward
 
     session = _session(args)
-    book = session.ratio_book
-    assets = [args.asset] if args.asset else sorted(book.specs)
+    book, known = session.ratio_book, known_assets(session.network)
+    hedge_with = known_asset(args.hedge_with, known, "--hedge-with") if args.hedge_with else None
+    if args.asset:
+        assets = [known_asset(args.asset, known, "hedger ratio")]
+    else:  # the configured ones, else every asset a venue has a perp for
+        assets = sorted(book.specs) or sorted(hedgeable_assets(session.network))
     if not assets:
         raise HedgerError("no asset to estimate", "name one (hedger ratio ETH) or add [strategy.ratio.<ASSET>] tables")
     block = latest_block(session.reader.rpc)
-    estimates = book.estimate(assets, block, hedge_with=args.hedge_with)
+    estimates = book.estimate(assets, block, hedge_with=hedge_with)
     walks: dict[str, tuple[WalkForward, WalkForward] | HedgerError] = {}
     for asset in assets:
         try:
@@ -169,7 +175,9 @@ def _rebalance(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(plan_text(plan))
-        print(f"\nExecution ({method})\n{execution_text(report)}")
+        halted_before_sending = report.halted and not report.outcomes
+        heading = "Execution (halted by the guards)" if halted_before_sending else f"Execution ({method})"
+        print(f"\n{heading}\n{execution_text(report)}")
         if after is not None:
             print(f"\nExposure before → after\n{exposure_change_text(before, after)}")
     if plan.halted:
@@ -238,7 +246,10 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hedger import __version__
+
     parser = argparse.ArgumentParser(prog="hedger", description="Hedge on-chain exposure with perpetual futures.")
+    parser.add_argument("--version", action="version", version=f"hedger {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     chain = commands.add_parser("chain", help="local chains (Anvil or Ganache)")

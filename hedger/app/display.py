@@ -83,7 +83,7 @@ def _positions(snap: Snapshot) -> str:
          number(p.unrealized_pnl_usd), number(p.accrued_funding_usd, 4), number(p.liquidation_price), times(p.leverage)]
         for p in snap.positions
     ]  # fmt: skip
-    headers = ["market", "side", "size", "entry", "mark", "uPnL USD", "funding owed", "liq. price", "leverage"]
+    headers = ["market", "side", "size", "entry", "valued at", "uPnL USD", "funding owed", "liq. price", "leverage"]
     return table(headers, rows)
 
 

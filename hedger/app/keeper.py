@@ -169,9 +169,9 @@ class Keeper:
         self.rpc_failures += 1
         delay = min(self.config.max_backoff_s, 0.5 * 2**self.failures)
         self.metrics.rpc_errors.inc()
-        log.warning("rpc unavailable, backing off", extra={"error": str(error)[:300], "retry_in_s": delay,
+        log.warning("rpc unavailable, backing off", extra={"error": str(error), "retry_in_s": delay,
                     "account": self.session.account})  # fmt: skip
-        first_line = str(error).splitlines()[0][:200]
+        first_line = str(error).splitlines()[0]  # bounded at the source (connect.py caps the detail it quotes)
         self._say({"event": "rpc_unavailable", "error": first_line, "retry_in_s": delay,
                    "account": self.session.account},
                   f"rpc unavailable ({first_line}); retrying in {delay:g} s")  # fmt: skip
@@ -345,7 +345,7 @@ class Keeper:
         if run.report is None and run.plan.actions:
             done = [f"would {a.kind.value} {a.symbol}"
                     for a in run.plan.actions]  # fmt: skip
-        restricted = [r.code for r in run.plan.reasons if r.code not in ("venue_choice",)][:4]
+        restricted = list(dict.fromkeys(r.code for r in run.plan.reasons if r.code != "venue_choice"))[:4]
         why = f" ({', '.join(restricted)})" if run.plan.verdict.value != "allow" and restricted else ""
         entry = {"event": "cycle", "account": self.session.account, "block": run.snapshot.block_number,
                  "verdict": run.plan.verdict.value,

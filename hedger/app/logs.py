@@ -32,9 +32,26 @@ class JsonLines(logging.Formatter):
         return redact_text(json.dumps(entry, default=str))
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to `sys.stderr` as it is when a record is emitted, not as it was when logging was configured (a
+    test harness or a daemon may have replaced it since)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        pass
+
+
 def configure(level: str | None = None, stream: TextIO | None = None) -> None:
-    """Route hedger's logs (and web3's warnings) to `stream` as JSON lines, at HEDGER_LOG_LEVEL or `level`."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """Route hedger's logs (and web3's warnings) to `stream` (default: the current stderr) as JSON lines, at
+    HEDGER_LOG_LEVEL or `level`."""
+    handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderr()
     handler.setFormatter(JsonLines())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -314,22 +314,32 @@ class InputLimits:
 
 def known_assets(network: NetworkConfig) -> set[str]:
     """Assets a hedge ratio may name: what the network's tokens, native coin and markets are exposed to."""
-    assets = {network.native_asset} | {t.asset for t in network.tokens.values()}
-    assets |= {m.asset for v in network.venues.values() for m in v.markets.values()}
-    return assets
+    return {network.native_asset} | {t.asset for t in network.tokens.values()} | hedgeable_assets(network)
+
+
+def hedgeable_assets(network: NetworkConfig) -> set[str]:
+    """Assets some venue of the network has a perp market for."""
+    return {m.asset for v in network.venues.values() for m in v.markets.values()}
+
+
+def known_asset(asset: str, known: set[str], source: str) -> str:
+    """The network's own name for `asset` (matched without regard to case); a ConfigError naming the known ones
+    (and the closest) when the network does not know it."""
+    by_lower = {a.lower(): a for a in known}
+    name = asset if asset in known else by_lower.get(asset.lower())
+    if name is None:
+        close = difflib.get_close_matches(asset.upper(), sorted(known), n=1)
+        hint = (f"did you mean {close[0]}? " if close else "") + f"known assets: {', '.join(sorted(known))}"
+        raise ConfigError(source, asset, "unknown asset", hint)
+    return name
 
 
 def validate_ratios(ratios: dict[str, Decimal], known: set[str], limits: InputLimits) -> dict[str, Decimal]:
     """Every ratio finite and within [ratio_min, ratio_max], for an asset the network knows (matched without
     regard to case, reported with its own name); anything else is a ConfigError and nothing is sent."""
-    by_lower = {a.lower(): a for a in known}
     checked: dict[str, Decimal] = {}
     for asset, ratio in ratios.items():
-        name = asset if asset in known else by_lower.get(asset.lower())
-        if name is None:
-            close = difflib.get_close_matches(asset.upper(), sorted(known), n=1)
-            hint = (f"did you mean {close[0]}? " if close else "") + f"known assets: {', '.join(sorted(known))}"
-            raise ConfigError("--ratio", asset, "unknown asset", hint)
+        name = known_asset(asset, known, "--ratio")
         if not ratio.is_finite():
             raise ConfigError("--ratio", name, f"{ratio} is not a finite number", "give a ratio such as 0.5 or 1")
         if not limits.ratio_min <= ratio <= limits.ratio_max:

@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import urllib3
 from urllib3.exceptions import HTTPError as _Urllib3Error
+from urllib3.exceptions import NewConnectionError as _CannotConnect
 from urllib3.exceptions import TimeoutError as _Urllib3Timeout
 
 from hedger.chain.redact import redact_text, redact_url
-from hedger.errors import ChainIdMismatch, RequestTooLarge, RpcError, RpcGarbage, RpcTimeout
+from hedger.errors import ChainIdMismatch, RequestTooLarge, RpcError, RpcGarbage, RpcRefused, RpcTimeout
 from hedger.settings import DEFAULT_MAX_REQUEST_BYTES
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ PROGRESS_AFTER_S = 5.0
 MAX_ATTEMPTS = 4
 MAX_CONCURRENT_REQUESTS = 8
 _TRANSIENT_RPC_CODES = {-32005, -32603, 429}  # limit exceeded, internal error, too many requests
+_TRANSIENT_HTTP = {408, 425, 429}  # request timeout, too early, too many requests: worth a retry; other 4xx are not
 _TRANSIENT_MESSAGES = ("rate limit", "too many requests", "header not found", "try again")
 
 
@@ -96,6 +98,9 @@ class HttpTransport:
         timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, remaining), read=read)
         try:
             response = self._pool.request("POST", self.url, body=body, timeout=timeout, retries=False)
+        except _CannotConnect as error:  # before timeouts: urllib3 makes it a kind of connect timeout
+            reason = str(error).rpartition("Failed to establish a new connection: ")[2]
+            raise TransportError(f"cannot connect ({redact_text(reason)})") from None
         except _Urllib3Timeout as error:
             raise TransportTimeout(f"timed out: {redact_text(str(error))}") from None
         except (_Urllib3Error, OSError) as error:
@@ -103,7 +108,10 @@ class HttpTransport:
         if response.status == 413:
             raise TooLargeError(len(body), "HTTP 413 Payload Too Large")
         if response.status >= 400:
-            raise TransportError(f"HTTP {response.status} {response.reason or ''}: {response.data[:200]!r}")
+            answer = f"HTTP {response.status} {response.reason or ''}".rstrip()
+            if response.status in _TRANSIENT_HTTP or response.status >= 500:
+                raise TransportError(f"{answer}: {redact_text(repr(response.data[:200]))}")
+            raise RpcRefused(f"{self.redacted_url} refused the request: {answer}")
         answer = json.loads(response.data)
         if _is_size_refusal(answer) and len(body) > 1 << 16:
             raise TooLargeError(len(body), json.dumps(answer["error"]))

@@ -31,11 +31,13 @@ def _redact_segments(path: str) -> str:
     return "/".join("…" if _KEYLIKE.match(seg) or _SECRET_WORDS.search(seg) else seg for seg in path.split("/"))
 
 
-_URLLIB3_PATH = re.compile(r"(url: )(/[^\s'\"()]*)")
+# urllib3 quotes a path alone: "Max retries exceeded with url: /v2/<key>", and its debug request lines
+# '"POST /v2/<key>?apikey=<key> HTTP/1.1" 200'
+_URLLIB3_PATH = re.compile(r"(url: |\b(?:GET|POST|PUT|HEAD|OPTIONS) )(/[^\s'\"()]*)")
 
 
 def redact_text(text: str) -> str:
-    """Every URL inside a message redacted (exception texts from requests/urllib3 quote the full URL, and
-    urllib3 quotes its path alone: "Max retries exceeded with url: /v2/<key>")."""
+    """Every URL inside a message redacted (exception texts from requests/urllib3 quote the full URL), and
+    every request path urllib3 quotes without its host."""
     text = _URL.sub(lambda m: redact_url(m.group(0)), text)
     return _URLLIB3_PATH.sub(lambda m: m.group(1) + redact_url(m.group(2)), text)

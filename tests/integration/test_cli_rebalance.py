@@ -58,7 +58,9 @@ def test_a_halted_plan_exits_3_and_sends_nothing(chain, network_file, capsys):
     chain.transact(chain.feed("ETH/USD-2").functions.setReverting(True))
     nonce = chain.w3.eth.get_transaction_count(chain.universe.demo_account)
     assert main(["rebalance", "--network", network_file, "--execute"]) == EXIT_HALTED
-    assert "verdict halt" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "verdict halt" in out
+    assert "Execution (halted by the guards)" in out and "executed on chain" not in out
     assert chain.w3.eth.get_transaction_count(chain.universe.demo_account) == nonce
 
 

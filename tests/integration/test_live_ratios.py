@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 import tomli_w
 
-from hedger.app.cli import EXIT_OK, main
+from hedger.app.cli import EXIT_ERROR, EXIT_OK, main
 from hedger.app.session import Session
 from hedger.chain.history_seed import HOUR_S, load_seed, write_history
 from hedger.chain.nodes import LocalNode
@@ -79,6 +79,20 @@ def test_status_table_and_the_ratio_command_show_the_estimate_and_a_walk_forward
     assert main(["ratio", "ETH", "--hedge-with", "ETH", "--network", network]) == EXIT_OK
     text = capsys.readouterr().out
     assert "Walk-forward" in text and "vs 1:1" in text
+
+
+def test_the_ratio_command_refuses_an_unknown_asset_and_defaults_to_the_hedgeable_ones(
+    seeded, tmp_path, monkeypatch, capsys
+):
+    network = _network(seeded, tmp_path, monkeypatch)
+    assert main(["ratio", "XYZ", "--network", network]) == EXIT_ERROR
+    assert "unknown asset" in capsys.readouterr().err
+    assert main(["ratio", "ETH", "--hedge-with", "DOGE", "--network", network]) == EXIT_ERROR
+    assert "unknown asset" in capsys.readouterr().err
+    path = tmp_path / "no-specs.toml"
+    path.write_text(tomli_w.dumps(network_document(seeded.universe)))  # no [strategy.ratio] tables
+    assert main(["ratio", "--network", str(path), "--json"]) == EXIT_OK
+    assert {row["asset"] for row in json.loads(capsys.readouterr().out)} == {"BTC", "ETH"}
 
 
 def test_keeper_cycles_re_estimate_on_schedule_only(seeded, tmp_path, monkeypatch):

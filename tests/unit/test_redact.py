@@ -15,3 +15,10 @@ def test_userinfo_query_and_keylike_path_segments_are_hidden():
 def test_every_url_inside_a_message_is_redacted():
     message = "POST https://user:pw@arb.example.com/v3/0123456789abcdef0123 failed"
     assert redact_text(message) == "POST https://arb.example.com/v3/… failed"
+
+
+def test_urllib3_debug_request_lines_lose_their_path_secrets():
+    line = '127.0.0.1:8545 "POST /v2/abcdef0123456789abcdef?apikey=SECRETAPIKEY123 HTTP/1.1" 200 41'
+    redacted = redact_text(line)
+    assert "abcdef0123456789abcdef" not in redacted and "SECRETAPIKEY123" not in redacted
+    assert '"POST /v2/…?… HTTP/1.1" 200' in redacted

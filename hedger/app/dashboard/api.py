@@ -223,7 +223,7 @@ def positions_panel(snapshot: Snapshot, guards: Sequence[GuardResult]) -> dict[s
         ("side", "side"),
         ("size", "size"),
         ("entry", "entry"),
-        ("mark", "mark"),
+        ("mark", "valued at"),
         ("notional", "notional USD"),
         ("upnl", "uPnL USD"),
         ("funding", "funding owed USD"),
