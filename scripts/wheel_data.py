@@ -1,6 +1,6 @@
 """Print the path of a data file shipped inside an installed Python package, without importing the package.
 
-    python scripts/wheel_data.py backtesting test/GOOG.csv
+    .venv/bin/python scripts/wheel_data.py backtesting test/GOOG.csv
 
 For data sets in wheels hedger may not import (backtesting is AGPL-3.0: hedger never imports it, it only reads
 its test data by path when you pass that path on the command line). Nothing is copied.

@@ -1,10 +1,10 @@
 """`hedger backtest`: run named policies over history files and write a report.
 
-    hedger backtest --data binance_btcusdt_1h_2019_2023.csv --policy one_to_one,ols --out out/btc
+    hedger backtest --data binance_btcusdt_1h_2019_2023.csv --policy one_to_one,ols --out reports/btc
     hedger backtest --data binance_ethusdt_1h_2019_2023.csv,binance_btcusdt_1h_2019_2023.csv \\
-        --spot ETH --hedge-with BTC --out out/eth-with-btc
+        --spot ETH --hedge-with BTC --out reports/eth-with-btc
     hedger backtest --data binance_btcusdt_1h_2019_2023.csv,dydx_btcusd_funding_1h_2022_2023.csv \\
-        --funding dydx --out out/btc-dydx
+        --funding dydx --out reports/btc-dydx
 
 `--data` takes Binance hourly files (spot, perp, mark, 8-hourly funding) and dYdX hourly funding files,
 comma-separated; the kind is read from each file's header and the asset from its name or `Symbol`
@@ -13,9 +13,9 @@ column (or given as `ASSET=PATH`). `--spot` picks the asset held, `--hedge-with`
 
 Across asset classes, on daily (or monthly) closes of markets that keep hours (hedger/backtest/cross_asset.py):
 
-    hedger backtest --cross GOOG=$(python scripts/wheel_data.py backtesting test/GOOG.csv) \
-        --hedge-with arch:nasdaq --out out/goog-nasdaq
-    hedger backtest --cross arch:crude.WTI --hedge-with arch:crude.Brent --max-gap 40D --window 60 --out out/wti
+    hedger backtest --cross "GOOG=$(.venv/bin/python scripts/wheel_data.py backtesting test/GOOG.csv)" \\
+        --hedge-with arch:nasdaq --out reports/goog-nasdaq
+    hedger backtest --cross arch:crude.WTI --hedge-with arch:crude.Brent --max-gap 40D --window 60 --out reports/wti
 
 `--cross` is the holding's closes (`arch:<set>` from the arch wheel, or `NAME=CSV`), `--hedge-with` one perp
 underlying or several (a basket, comma-separated); funding is modelled (`--funding-apr`).
@@ -24,17 +24,49 @@ underlying or several (a basket, comma-separated); funding is modelled (`--fundi
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from hedger.errors import DataError
+from hedger.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from hedger.backtest.data import HedgeHistory
 
 BASIS_POINT = 1e-4
 STANDARD_POLICIES = "unhedged,one_to_one,partial_50,ols,rolling_ols,ewma,band_1,band_10,band_25"
+DATA_FILES = (
+    "--data takes Binance hourly CSVs (timestamp_utc, perp_close, spot_close, mark_close, funding_rate) and dYdX "
+    "funding CSVs (Symbol, Date, Funding Rate)"
+)
+
+
+class Bounds(NamedTuple):
+    """The values a numeric flag takes: from `low` to `high` (None: unbounded), each included unless `*_open`."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def problem(self, value: float) -> str | None:
+        """Why `value` is refused, or None."""
+        if not math.isfinite(value):
+            return "not a finite number"
+        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        return f"outside {self}" if below or above else None
+
+    def __str__(self) -> str:
+        low = "(-∞" if self.low is None else f"{'(' if self.low_open else '['}{self.low:g}"
+        high = "∞)" if self.high is None else f"{self.high:g}{')' if self.high_open else ']'}"
+        return f"{low}, {high}"
+
+
+POSITIVE, NOT_NEGATIVE = Bounds(0, low_open=True), Bounds(0)
+WRITABLE = "give a directory you can create and write to"
 
 
 def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -92,6 +124,7 @@ def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
 
 
 def run_backtest_command(args: argparse.Namespace) -> int:
+    check_flags(args)
     if args.cross:
         return run_cross_asset(args)
     if not args.data:
@@ -102,6 +135,7 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     from hedger.backtest.policies import policy_from_name
     from hedger.backtest.report import summary_table, write_report
 
+    policies = [policy_from_name(name) for name in args.policy]  # a bad name is refused before the files are read
     history = history_from_files(args.data, args.spot, args.hedge_with, args.funding)
     for warning in history.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -115,14 +149,14 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     if args.engine == "plan":
         from hedger.backtest.plan_engine import run_plan_backtest
 
-        replays = [run_plan_backtest(history, policy_from_name(name), config) for name in args.policy]
+        replays = [run_plan_backtest(history, policy, config) for policy in policies]
         results = [replay.result for replay in replays]
         for replay in replays:
             halts = len(replay.halted_rows)
             print(f"{replay.result.policy.name}: plan verdicts {replay.verdicts}; {halts} halted closes; "
                   f"guards {replay.guard_codes or 'none'}; {replay.rejected_fills} fills rejected")  # fmt: skip
     else:
-        results = [run_backtest(history, policy_from_name(name), config) for name in args.policy]
+        results = [run_backtest(history, policy, config) for policy in policies]
     metrics = {result.policy.name: compute_metrics(result) for result in results}
     files = write_report(results, metrics, args.out)
     print(_headline(history))
@@ -137,7 +171,6 @@ def _sweep(history: HedgeHistory, config: object, args: argparse.Namespace) -> i
     from hedger.backtest.sweep import run_sweep, standard_sweep
 
     rows = run_sweep(history, standard_sweep(config), workers=args.workers, scheduler=args.scheduler)  # type: ignore[arg-type]
-    args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "sweep.json"
     path.write_text(json.dumps({"history": history.describe(), "runs": rows}, indent=2, default=str))
     best = max(rows, key=lambda row: float(row["he_1h"]))  # type: ignore[arg-type]
@@ -164,6 +197,62 @@ def run_cross_asset(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_flags(args: argparse.Namespace) -> None:
+    """Refuse a numeric flag outside its range, a margin that liquidates as it opens, an empty `--policy` and an
+    `--out` that cannot be written, before any file is read (ConfigError naming the flag)."""
+    from hedger.strategy.ratio.stats import MIN_OLS_OBSERVATIONS
+
+    bounds = {
+        "--spot-usd": (POSITIVE, "the spot value held at the start, USD"),
+        "--fee-bps": (NOT_NEGATIVE, "the taker fee, bps of traded notional"),
+        "--slippage-bps": (NOT_NEGATIVE, "slippage, bps of traded notional"),
+        "--gas-usd": (NOT_NEGATIVE, "gas per rebalance, USD"),
+        "--leverage": (POSITIVE, "the notional over the collateral"),
+        "--maintenance-margin": (Bounds(0, 1, high_open=True), "a fraction of the notional"),
+        "--top-up-below": (Bounds(0, 1), "a fraction of the initial margin; 0 never tops up"),
+        "--funding-apr": (Bounds(), "the modelled funding a year, a fraction (0.05: 5 %)"),
+        "--window": (Bounds(MIN_OLS_OBSERVATIONS), "the rolling window, in periods"),
+        "--workers": (Bounds(1), "local worker processes"),
+    }
+    for flag, (allowed, meaning) in bounds.items():
+        value = getattr(args, flag.removeprefix("--").replace("-", "_"))
+        if problem := allowed.problem(value):
+            raise ConfigError(flag, f"{value:g}", problem, f"{flag} is {meaning}: give a value in {allowed}")
+    if args.maintenance_margin >= 1 / args.leverage:
+        raise ConfigError(
+            "--maintenance-margin", f"{args.maintenance_margin:g}",
+            f"not below the initial margin 1 / --leverage = {1 / args.leverage:.4g}: every hedge would be "
+            "liquidated as it opens", "lower --maintenance-margin or --leverage",
+        )  # fmt: skip
+    if not args.policy:
+        raise ConfigError(
+            "--policy", "(empty)", "names no policy", f"e.g. --policy one_to_one,ewma (default {STANDARD_POLICIES})"
+        )
+    _check_max_gap(args.max_gap)
+    _check_writable(args.out)
+
+
+def _check_max_gap(text: str) -> None:
+    import pandas as pd
+
+    try:
+        positive = pd.Timedelta(text) > pd.Timedelta(0)
+    except ValueError:
+        positive = False
+    if not positive:
+        raise ConfigError("--max-gap", text, "not a positive time span", "e.g. 5D (five days), 40D for monthly closes")
+
+
+def _check_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        writable = os.access(directory, os.W_OK)
+    except OSError as error:
+        raise ConfigError("--out", str(directory), error.strerror or str(error), WRITABLE) from error
+    if not writable:
+        raise ConfigError("--out", str(directory), "not writable", WRITABLE)
+
+
 def history_from_files(
     paths: list[str], spot: str | None = None, hedge_with: str | None = None, funding: str = "binance"
 ) -> HedgeHistory:
@@ -186,9 +275,15 @@ def history_from_files(
     hedge_with = (hedge_with or spot).upper()
     for asset in (spot, hedge_with):
         if asset not in markets:
-            raise DataError(f"no price file for {asset} in --data (have {sorted(markets)})")
+            raise DataError(
+                f"no price file for {asset} in --data (have {sorted(markets)})",
+                f"add binance_{asset.lower()}usdt_1h_*.csv to --data, or pick --spot/--hedge-with among those",
+            )
     if funding == "dydx" and hedge_with not in dydx:
-        raise DataError(f"--funding dydx needs the dYdX funding file of {hedge_with} in --data")
+        raise DataError(
+            f"--funding dydx needs the dYdX funding file of {hedge_with} in --data",
+            f"add dydx_{hedge_with.lower()}usd_funding_1h_*.csv to --data, or use --funding binance",
+        )
     return align(markets[spot], markets[hedge_with], dydx.get(hedge_with) if funding == "dydx" else None)
 
 
@@ -198,11 +293,13 @@ def _asset_and_path(entry: str) -> tuple[str | None, str]:
 
 
 def _is_dydx(path: str) -> bool:
+    from hedger.backtest.data import UNREADABLE, unreadable
+
     try:
         with open(path) as file:
             return file.readline().startswith("Symbol,")
-    except FileNotFoundError as error:
-        raise DataError(f"{path}: no such file") from error
+    except UNREADABLE as error:
+        raise unreadable(path, error, DATA_FILES) from error
 
 
 def _comma_list(text: str) -> list[str]:

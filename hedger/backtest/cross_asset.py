@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hedger.backtest.data import UNREADABLE, numbers, times, unreadable
 from hedger.errors import DataError
 from hedger.strategy.ratio import BasketHedge, EWMARatio, OLSRatio, RollingOLSRatio
 
@@ -90,13 +91,14 @@ def _arch(key: str) -> CloseSeries:
 def _csv(name: str, path: Path) -> CloseSeries:
     try:
         frame = pd.read_csv(path)
-    except FileNotFoundError as error:
-        raise DataError(f"{path}: no such file") from error
+    except UNREADABLE as error:
+        raise unreadable(path, error, "expected a CSV of dated closes: Date (or the first column), Close") from error
     date_column = "Date" if "Date" in frame.columns else frame.columns[0]
     column = "Adj Close" if "Adj Close" in frame.columns else "Close"
     if column not in frame.columns:
         raise DataError(f"{path}: no Close or Adj Close column", f"columns: {list(frame.columns)}")
-    closes = pd.Series(frame[column].astype(float).to_numpy(), index=pd.DatetimeIndex(frame[date_column]), name=name)
+    dates = pd.DatetimeIndex(times(frame, date_column, path, utc=False))
+    closes = pd.Series(numbers(frame, column, path), index=dates, name=name)
     return CloseSeries(name, closes.dropna().sort_index(), f"{path.name} ({column}, {len(closes)} rows)")
 
 

@@ -36,6 +36,8 @@ BINANCE_FUNDING_INTERVAL_H = 8
 DYDX_FUNDING_INTERVAL_H = 1
 BINANCE_COLUMNS = ("timestamp_utc", "perp_close", "spot_close", "mark_close", "funding_rate")
 DYDX_COLUMNS = ("Symbol", "Date", "Funding Rate")
+UNREADABLE = (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError)
+"""What reading a file that is missing, a directory, binary or not a CSV raises (see `unreadable`)."""
 
 
 @dataclass(frozen=True)
@@ -196,20 +198,21 @@ def read_price_history(path: str | Path, time_column: str = "timestamp_utc") -> 
 def load_binance(path: str | Path, asset: str | None = None) -> MarketHistory:
     """A Binance hourly file: bar-open timestamps become close times; funding keeps its settlement time."""
     frame = _read_csv(path, BINANCE_COLUMNS)
-    opened = pd.to_datetime(frame["timestamp_utc"], utc=True)
+    opened = times(frame, "timestamp_utc", path)
     if opened.duplicated().any():
-        raise DataError(f"{path}: duplicate timestamps")
+        raise DataError(f"{path}: duplicate timestamps", "keep one row per hour")
     close_time = pd.DatetimeIndex(opened + HOUR, name="close_time_utc")
     prices = pd.DataFrame(
         {
-            "spot": frame["spot_close"].to_numpy(float),
-            "perp": frame["perp_close"].to_numpy(float),
-            "mark": frame["mark_close"].to_numpy(float),
+            "spot": numbers(frame, "spot_close", path),
+            "perp": numbers(frame, "perp_close", path),
+            "mark": numbers(frame, "mark_close", path),
         },
         index=close_time,
     ).sort_index()
-    funded = frame["funding_rate"].notna().to_numpy()
-    rates = pd.Series(frame["funding_rate"].to_numpy(float)[funded], index=pd.DatetimeIndex(opened[funded]))
+    funding_rate = numbers(frame, "funding_rate", path)
+    funded = ~np.isnan(funding_rate)
+    rates = pd.Series(funding_rate[funded], index=pd.DatetimeIndex(opened[funded]))
     asset = asset or _asset_from_name(path)
     funding = FundingHistory(f"binance:{asset}", asset, BINANCE_FUNDING_INTERVAL_H, rates.sort_index())
     return MarketHistory(asset, prices, funding)
@@ -220,11 +223,11 @@ def load_dydx_funding(path: str | Path) -> FundingHistory:
     frame = _read_csv(path, DYDX_COLUMNS)
     symbols = frame["Symbol"].unique()
     if len(symbols) != 1:
-        raise DataError(f"{path}: expected one symbol, found {list(symbols)}")
-    settled = pd.DatetimeIndex(pd.to_datetime(frame["Date"], utc=True))
+        raise DataError(f"{path}: expected one symbol, found {list(symbols)}", "one file per market")
+    settled = pd.DatetimeIndex(times(frame, "Date", path))
     if settled.duplicated().any():
-        raise DataError(f"{path}: duplicate funding times")
-    rates = pd.Series(frame["Funding Rate"].to_numpy(float), index=settled).sort_index()
+        raise DataError(f"{path}: duplicate funding times", "keep one rate per settlement time")
+    rates = pd.Series(numbers(frame, "Funding Rate", path), index=settled).sort_index()
     asset = str(symbols[0]).split("-")[0].upper()
     return FundingHistory(f"dydx:{symbols[0]}", asset, DYDX_FUNDING_INTERVAL_H, rates)
 
@@ -244,7 +247,7 @@ def align(
     if funding is not hedge.funding:
         start, end = max(start, funding.rates.index[0]), min(end, funding.rates.index[-1])
     if start >= end:
-        raise DataError(f"{spot.asset} spot, {hedge.asset} perp and {funding.source} funding do not overlap")
+        raise _no_overlap(spot, hedge, funding)
     grid = pd.date_range(start, end, freq="h", name="close_time_utc")
     spot_usd = spot.prices["spot"].reindex(grid).to_numpy()
     perp_usd = hedge.prices["perp"].reindex(grid).to_numpy()
@@ -278,6 +281,16 @@ def align(
     )
 
 
+def _no_overlap(spot: MarketHistory, hedge: MarketHistory, funding: FundingHistory) -> DataError:
+    spans = [(f"{spot.asset} spot", spot.prices.index), (f"{hedge.asset} perp", hedge.prices.index)]
+    spans += [(f"{funding.source} funding", funding.rates.index)] if funding is not hedge.funding else []
+    covered = "; ".join(f"{name} {times[0]:%Y-%m-%d %H:%M} → {times[-1]:%Y-%m-%d %H:%M}" for name, times in spans)
+    return DataError(
+        f"{spot.asset} spot, {hedge.asset} perp and {funding.source} funding do not overlap",
+        f"give files that share hours: {covered}",
+    )
+
+
 def _funding_on_valid_hours(rates: pd.Series, grid: pd.DatetimeIndex, valid: np.ndarray) -> tuple[np.ndarray, int]:
     """Rates on the grid; a rate settled in an invalid hour moves to the next valid hour (counted)."""
     on_grid = rates.reindex(grid).fillna(0.0).to_numpy()
@@ -291,14 +304,47 @@ def _funding_on_valid_hours(rates: pd.Series, grid: pd.DatetimeIndex, valid: np.
 
 
 def _read_csv(path: str | Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    expected = f"expected a CSV whose header names {', '.join(columns)}"
     try:
         frame = pd.read_csv(path)
-    except FileNotFoundError as error:
-        raise DataError(f"{path}: no such file") from error
+    except UNREADABLE as error:
+        raise unreadable(path, error, expected) from error
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise DataError(f"{path}: missing columns {missing}")
+        raise DataError(f"{path}: missing columns {missing}", expected)
     return frame
+
+
+def unreadable(path: str | Path, error: Exception, expected: str) -> DataError:
+    """The error for a file that cannot be read as a CSV (one of `UNREADABLE`), its reason on one line."""
+    if isinstance(error, FileNotFoundError):
+        return DataError(f"{path}: no such file", f"check the path (read as {Path(path).absolute()})")
+    reason = error.strerror if isinstance(error, OSError) else str(error).splitlines()[0]
+    return DataError(f"{path}: not a readable CSV file ({reason})", expected)
+
+
+def numbers(frame: pd.DataFrame, column: str, path: str | Path) -> np.ndarray:
+    """A column as floats, empty cells NaN; a cell that is not a number is refused, naming its line."""
+    values = pd.to_numeric(frame[column], errors="coerce")
+    hint = "fix the cell, or leave it empty: an empty price is a gap (that hour is left out), an empty rate no funding"
+    _refuse_first(frame[column], values.isna() & frame[column].notna(), "is not a number", hint, path)
+    return values.to_numpy(float)
+
+
+def times(frame: pd.DataFrame, column: str, path: str | Path, utc: bool = True) -> pd.Series:
+    """A column of times (as UTC, or as written); an empty cell or one that is not a time is refused, naming its
+    line."""
+    parsed = pd.to_datetime(frame[column], utc=utc, errors="coerce")
+    hint = f"every row needs a {'UTC time, e.g. 2021-03-01 10:00:00+00:00' if utc else 'date, e.g. 2021-03-01'}"
+    _refuse_first(frame[column], parsed.isna(), "is not a time", hint, path)
+    return parsed
+
+
+def _refuse_first(cells: pd.Series, bad: pd.Series, problem: str, hint: str, path: str | Path) -> None:
+    if bad.any():
+        line = int(np.argmax(bad.to_numpy())) + 2  # the header is line 1
+        count = f" ({bad.sum()} such cells)" if bad.sum() > 1 else ""
+        raise DataError(f"{path}: line {line}: {cells.name} {cells.iloc[line - 2]!r} {problem}{count}", hint)
 
 
 def _asset_from_name(path: str | Path) -> str:

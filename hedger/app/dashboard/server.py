@@ -139,6 +139,23 @@ def find_reports(directories: Sequence[Path]) -> dict[str, Path]:
     return found
 
 
+def list_reports(directories: Sequence[Path]) -> list[dict[str, object]]:
+    """Each report's name, assets and span (its history's first and last close, as metrics.json gives them)."""
+    listing: list[dict[str, object]] = []
+    for name, path in find_reports(directories).items():
+        data = _read_json(path / "metrics.json").get("data", {})
+        listing.append(
+            {
+                "name": name,
+                "spot": data.get("spot_asset"),
+                "hedge": data.get("hedge_asset"),
+                "start": data.get("first_close_utc"),
+                "end": data.get("last_close_utc"),
+            }
+        )
+    return listing
+
+
 @dataclass
 class DashboardApp:
     live: Live
@@ -231,19 +248,7 @@ class DashboardApp:
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
     async def backtests(self, _request: Request) -> Response:
-        reports = find_reports(self.reports)
-        listing = []
-        for name, path in reports.items():
-            data = _read_json(path / "metrics.json").get("data", {})
-            listing.append(
-                {
-                    "name": name,
-                    "spot": data.get("spot_asset"),
-                    "hedge": data.get("hedge_asset"),
-                    "start": data.get("start"),
-                    "end": data.get("end"),
-                }
-            )
+        listing = list_reports(self.reports)
         return JSONResponse({"reports": listing, "directories": [str(d) for d in self.reports]})
 
     async def backtest(self, request: Request) -> Response:

@@ -203,7 +203,10 @@ class RollingOLSRatio:
 
     def __post_init__(self) -> None:
         if self.window < MIN_OLS_OBSERVATIONS:
-            raise DataError(f"rolling window must be at least {MIN_OLS_OBSERVATIONS} observations, got {self.window}")
+            raise DataError(
+                f"rolling window must be at least {MIN_OLS_OBSERVATIONS} observations, got {self.window}",
+                "give a longer window, in observations (policy rolling_ols_720: 30 days of hours)",
+            )
         _check_horizon(self.horizon)
 
     def estimate(self, spot_returns: pd.Series, perp_returns: pd.Series) -> RatioEstimate:
@@ -244,7 +247,10 @@ class EWMARatio:
 
     def __post_init__(self) -> None:
         if not 0 < self.lam < 1:
-            raise DataError(f"EWMA λ must be strictly between 0 and 1, got {self.lam}")
+            raise DataError(
+                f"EWMA λ must be strictly between 0 and 1, got {self.lam}",
+                "λ is the weight kept by the past at each step: 0.995 is a half-life of 138 steps (policy ewma_0.995)",
+            )
         _check_horizon(self.horizon)
 
     @property
