@@ -25,6 +25,7 @@ from hedger.chain.toolchain import checkout_root
 from hedger.errors import ConfigError
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_NEAR_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{30,50}$")  # hex of about an address's length: a mistyped one
 _URL_WITH_SECRET = re.compile(r"://[^/]*:[^/]*@|[?&](api[-_]?key|key|token)=|/v[23]/[0-9a-zA-Z]{16,}", re.IGNORECASE)
 DEFAULT_RPC_TIMEOUT_S = 30.0
 DEFAULT_MAX_REQUEST_BYTES = 1_000_000  # one HTTP request's body: well under the 2 MiB many nodes (Anvil) accept
@@ -342,9 +343,11 @@ def load_network(name_or_path: str) -> NetworkConfig:
     """Load a network file by name or path (see `find_network_file`) and validate it."""
     path = find_network_file(name_or_path)
     try:
-        doc = tomllib.loads(path.read_text())
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(str(path), "(syntax)", str(error)) from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(str(path), "(encoding)", f"not UTF-8 text: {error}", "save the file as UTF-8") from None
     return parse_network(doc, str(path))
 
 
@@ -513,11 +516,19 @@ def _token(symbol: str, t: _Table, feeds: Mapping[str, FeedConfig]) -> TokenConf
 
 def _venue(name: str, t: _Table) -> VenueConfig:
     markets = {
-        symbol: MarketConfig(symbol, m.required("asset", str), dict(m.data), t.file, m.path)
+        symbol: MarketConfig(symbol, m.required("asset", str), _unsigned_integers(m), t.file, m.path)
         for symbol, m in t.tables("markets")
     }
     params = {k: v for k, v in t.data.items() if k != "markets"}
     return VenueConfig(name, t.required("kind", str), params, markets, t.file)
+
+
+def _unsigned_integers(market: _Table) -> dict[str, Any]:
+    """A market's keys; its integers (ids, indices, decimals) are never negative: they go on chain as uints."""
+    for key, value in market.data.items():
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise ConfigError(market.file, market.key(key), f"{value} is negative", "market ids and indices are >= 0")
+    return dict(market.data)
 
 
 def _sequencer(doc: _Table) -> SequencerConfig | None:
@@ -545,6 +556,8 @@ def _check_addresses(doc: Any, file: str, path: str = "") -> frozenset[str]:
         if doc != checksummed:
             raise ConfigError(file, path, f"address {doc} is not checksummed", f"write it as {checksummed}")
         found.add(checksummed)
+    elif isinstance(doc, str) and (path.rpartition(".")[2].endswith("address") or _NEAR_ADDRESS.match(doc)):
+        raise ConfigError(file, path, f"{doc!r} is not an address", "an address is 0x and 40 hex digits (EIP-55)")
     return frozenset(found)
 
 
@@ -590,11 +603,11 @@ def load_fleet(path: str | Path) -> FleetConfig:
     gas_budget_per_day, …). Every problem is a ConfigError naming the file and the key."""
     file = str(path)
     try:
-        doc = tomllib.loads(Path(path).read_text())
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise ConfigError(file, "-", f"cannot read the fleet file: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(file, "-", f"not valid TOML: {error}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(file, "-", f"not valid UTF-8 TOML: {error}") from None
     entries = doc.pop("accounts", None)
     top = typed_table(doc, FLEET_KEYS, file, "")
     if not isinstance(entries, list) or not entries:

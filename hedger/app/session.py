@@ -47,9 +47,10 @@ DEFAULT_KILL_SWITCH_FILE = Path(".hedger") / "STOP"
 
 @dataclass(frozen=True)
 class Gates:
-    """The operator's gates on risk-adding actions, on every path (CLI, keeper, scripts): the kill switch
-    (the file exists, or HEDGER_KILL_SWITCH is 1/true/yes/on) and the daily gas budget (wei spent by the
-    account's mined or reverted transactions in the last 24 h, from the journal)."""
+    """The operator's gates on risk-adding actions, on every path (CLI, keeper, scripts): the kill switch (the
+    file exists, or HEDGER_KILL_SWITCH is set to anything but empty, 0, false, no or off: it fails closed) and the
+    daily gas budget (wei spent by the account's mined or reverted transactions in the last 24 h, from the
+    journal)."""
 
     kill_switch_file: Path = DEFAULT_KILL_SWITCH_FILE
     gas_budget_per_day_wei: int | None = None
@@ -57,8 +58,9 @@ class Gates:
     def kill_switch(self) -> str | None:
         if self.kill_switch_file.exists():
             return f"kill switch engaged: {self.kill_switch_file} exists"
-        if os.environ.get(KILL_SWITCH_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
-            return f"kill switch engaged: {KILL_SWITCH_ENV} is set"
+        value = os.environ.get(KILL_SWITCH_ENV, "").strip()
+        if value.lower() not in ("", "0", "false", "no", "off"):  # fails closed: any other value engages it
+            return f"kill switch engaged: {KILL_SWITCH_ENV}={value}"
         return None
 
     def reason(self, journal: Journal, account: str) -> str | None:
@@ -141,6 +143,7 @@ class Session:
         self.reader = SnapshotReader(self.chain, self.network)
         self.settings = StrategySettings.from_mapping(self.network.strategy, self.network.file)
         self.limits = InputLimits.of(self.network)
+        self.limits.check_configured(self.settings, self.network.file)
         self.ratios = validate_ratios(self.ratios, known_assets(self.network), self.limits)
         self.send_policy, self.retry_policy, self.reduce_when_halted = _execution_settings(self.network)
         # how long an executing cycle waits for another process's sending cycle to end ([execution] sender_wait_s)
@@ -365,6 +368,19 @@ class InputLimits:
         if limits.ratio_max < limits.ratio_min:
             raise ConfigError(network.file, "execution.ratio_max", "must not be below ratio_min")
         return limits
+
+    def check_configured(self, settings: StrategySettings, file: str) -> None:
+        """The ratios the network file itself sets (sizing's default, each [strategy.ratio] asset's fixed ratio and
+        fallback) are held to the same bounds as --ratio: a file cannot size past them."""
+        configured = {"strategy.sizing.default_ratio": settings.sizing.default_ratio}
+        for asset, spec in settings.ratio.assets.items():
+            for name in ("ratio", "fallback"):
+                configured[f"strategy.ratio.{asset}.{name}"] = getattr(spec, name)
+        for key, ratio in configured.items():
+            if ratio is not None and not self.ratio_min <= ratio <= self.ratio_max:
+                raise ConfigError(file, key, f"{ratio} is outside [{self.ratio_min}, {self.ratio_max}]",
+                                  f"a ratio is the hedged fraction of the exposure (1: full hedge); lower it, or widen"
+                                  f" execution.ratio_min/ratio_max in {file} if you mean it")  # fmt: skip
 
 
 def known_assets(network: NetworkConfig) -> set[str]:

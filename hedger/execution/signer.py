@@ -126,7 +126,7 @@ def _from_keystore(path: Path, password: str | None) -> LocalAccount:
         raise SignerError(f"HEDGER_KEYSTORE is set ({path}) but HEDGER_KEYSTORE_PASSWORD is not")
     try:
         encrypted = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:  # ValueError: not JSON, or not text (UnicodeDecodeError)
         raise SignerError(f"cannot read the keystore {path}: {error}") from None
     try:
         return Account.from_key(Account.decrypt(encrypted, password))

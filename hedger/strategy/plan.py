@@ -49,7 +49,7 @@ from hedger.strategy.margin import (
     shrink_fraction,
 )
 from hedger.strategy.parameters import StrategySettings
-from hedger.strategy.policy import RebalanceDecision, rebalance_decision, split_order
+from hedger.strategy.policy import MAX_ORDERS_PER_TRADE, RebalanceDecision, rebalance_decision, split_order
 from hedger.strategy.sizing import (
     HedgeRatio,
     Targets,
@@ -622,6 +622,13 @@ class _Planner:
             return
         policy = self.settings.policy
         position = start
+        notional = abs(size) * target.anchor
+        if notional > policy.max_order_notional_usd * MAX_ORDERS_PER_TRADE:  # checked before any list is built
+            values = {"notional_usd": notional, "max_order_notional_usd": policy.max_order_notional_usd}
+            message = (f"{market.key}: the trade ({notional:.2f} USD) would take over {MAX_ORDERS_PER_TRADE} orders"
+                       f" of at most {policy.max_order_notional_usd} USD: raise max_order_notional_usd")  # fmt: skip
+            self.reasons.append(Reason("too_many_orders", message, values))
+            return
         pieces = split_order(size, target.anchor, policy.max_order_notional_usd, market.size_step)
         for index, piece in enumerate(pieces):
             action = self._order(target, position, piece, code, notes, index, len(pieces))

@@ -94,6 +94,7 @@ class RebalancePolicy:
     def __post_init__(self) -> None:
         check_ranges(self)
         require(self.breach_override_rel >= self.band_rel, "breach_override_rel", "must be at least band_rel")
+        require(self.max_order_notional_usd > 0, "max_order_notional_usd", "must be above 0 (the largest order)")
 
     def as_floats(self) -> RebalancePolicy:
         """The same policy with float thresholds, for float inputs (the backtest)."""
@@ -147,6 +148,11 @@ def rebalance_decision(
     if gap_usd * move < multiple * (gas + fee * gap_usd):
         return RebalanceDecision(False, no_trade, NOT_WORTH_IT)
     return RebalanceDecision(True, gap, code)
+
+
+MAX_ORDERS_PER_TRADE = 50
+"""A trade that would take more orders than this is not split at all (the planner says why): 50 orders of
+`max_order_notional_usd` each is already far past what one block or one keeper cycle should send."""
 
 
 def split_order(size_delta: Num, price: Num, max_order_notional_usd: Num, step: Num | None = None) -> list[Num]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import stat
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -192,3 +193,17 @@ def test_connections_idle_past_the_servers_keep_alive_still_work(node):
     for w3 in (node.w3, hedger_chain.w3):
         assert w3.eth.get_block("latest")["number"] >= 0
     assert int(hedger_chain.rpc.request("eth_blockNumber", []), 16) >= 0
+
+
+def test_a_fork_of_an_upstream_with_a_key_keeps_the_key_off_the_command_line(node_kind):
+    """Any user of the host can read a process's command line: the node is given a loopback forwarder instead."""
+    with node_kind.launch() as parent:
+        upstream = f"{parent.url}/?apikey=SECRETAPIKEY123"
+        with node_kind.launch(NodeConfig(fork_url=upstream, chain_id=31337)) as fork:
+            command_line = Path(f"/proc/{fork.child.process.pid}/cmdline").read_bytes()
+            assert b"SECRETAPIKEY123" not in command_line and b"127.0.0.1" in command_line
+            assert fork.w3.eth.get_balance(DEPLOYER) == parent.w3.eth.get_balance(DEPLOYER)
+            forwarder = fork.child.forwarder
+            assert forwarder is not None
+        with pytest.raises(OSError):  # stopped with the node
+            urllib.request.urlopen(forwarder.url, data=b"{}", timeout=2)

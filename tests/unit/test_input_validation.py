@@ -124,3 +124,36 @@ def test_a_bad_rpc_url_is_shown_redacted(monkeypatch):
         NETWORK.rpc_url()
     assert key not in str(error.value) and "pw" not in str(error.value)
     assert "eth.example.com" in str(error.value)
+
+
+@pytest.mark.parametrize("value", ["1", "true", "YES", "on", "2", "enabled", "stop"])
+def test_the_kill_switch_fails_closed_on_any_value_but_an_off_one(value, monkeypatch, tmp_path):
+    from hedger.app.session import KILL_SWITCH_ENV, Gates
+
+    monkeypatch.setenv(KILL_SWITCH_ENV, value)
+    assert f"{KILL_SWITCH_ENV}={value}" in Gates(tmp_path / "STOP").kill_switch()
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "No", " off "])
+def test_the_kill_switch_is_off_only_when_said_so(value, monkeypatch, tmp_path):
+    from hedger.app.session import KILL_SWITCH_ENV, Gates
+
+    monkeypatch.setenv(KILL_SWITCH_ENV, value)
+    assert Gates(tmp_path / "STOP").kill_switch() is None
+
+
+@pytest.mark.parametrize(
+    ("strategy", "key"),
+    [
+        ({"sizing": {"default_ratio": 5}}, "strategy.sizing.default_ratio"),
+        ({"ratio": {"ETH": {"method": "fixed", "ratio": 3}}}, "strategy.ratio.ETH.ratio"),
+        ({"ratio": {"ETH": {"method": "ewma", "fallback": "2.5"}}}, "strategy.ratio.ETH.fallback"),
+    ],
+)
+def test_ratios_set_in_the_network_file_are_held_to_the_same_bounds_as_the_flag(strategy, key):
+    from hedger.strategy.parameters import StrategySettings
+
+    settings = StrategySettings.from_mapping(strategy, "net.toml")
+    with pytest.raises(ConfigError, match=f"{key}: .* is outside \\[0, 2\\]"):
+        InputLimits().check_configured(settings, "net.toml")
+    InputLimits(ratio_max=Decimal(6)).check_configured(settings, "net.toml")  # widened on purpose: accepted

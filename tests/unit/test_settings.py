@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from decimal import Decimal
 
 import pytest
@@ -149,3 +150,24 @@ def test_a_bad_fleet_file_names_the_key(tmp_path, doc, key, problem):
     with pytest.raises(ConfigError) as refused:
         _fleet(tmp_path, doc)
     assert refused.value.key == key and problem in refused.value.problem
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("venues.ref.markets.ETH.id", -1, "venues.ref.markets.ETH.id: -1 is negative"),
+        ("feeds.ETH/USD.address", "hello", "feeds.ETH/USD.address: 'hello' is not an address"),
+        ("feeds.ETH/USD.address", "0x" + "ab" * 19 + "c", "is not an address"),  # 39 hex digits
+        ("venues.ref.address", "0x" + "12" * 19, "is not an address"),  # 38 hex digits, under any key
+    ],
+)
+def test_a_value_that_cannot_go_on_chain_is_refused_with_its_key(path, value, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_network(doc_with(path, value), "net.toml")
+
+
+def test_a_network_file_that_is_not_utf8_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("HEDGER_NETWORKS_DIR", str(tmp_path))
+    (tmp_path / "bad.toml").write_bytes(b'[network]\nname = "\xff\xfe"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_network("bad")

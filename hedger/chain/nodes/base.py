@@ -12,6 +12,7 @@ so parallel test workers (or parallel processes) never hand the same port to two
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 import random
@@ -29,6 +30,7 @@ from web3 import Web3
 from web3.providers import HTTPProvider
 from web3.types import RPCEndpoint
 
+from hedger.chain.nodes.forward import ForkForwarder, needs_forwarding
 from hedger.errors import ChainIdMismatch, NodeError, NodeUnsupported
 
 DEFAULT_CHAIN_ID = 31337
@@ -100,9 +102,12 @@ class NodeProcess:
     port: int
     lock: IO[str]
     log_path: Path
+    forwarder: ForkForwarder | None = None  # a fork's upstream, relayed so its URL stays off the command line
 
     def stop(self, grace_s: float) -> None:
-        """SIGTERM, then SIGKILL after `grace_s`; releases the port."""
+        """SIGTERM, then SIGKILL after `grace_s`; releases the port (and stops the fork's forwarder)."""
+        if self.forwarder is not None:
+            self.forwarder.stop()
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
@@ -155,9 +160,12 @@ class LocalNode(ABC):
     def launch(cls, config: NodeConfig | None = None, timeout_s: float = 30.0, attempts: int = 3) -> Self:
         """Start a node and wait until it answers with the expected chain id."""
         config = config or NodeConfig()
-        command = cls.command(config)
         last_error: NodeError | None = None
         for _ in range(attempts):
+            forwarder = (
+                ForkForwarder(config.fork_url) if config.fork_url and needs_forwarding(config.fork_url) else None
+            )
+            command = cls.command(dataclasses.replace(config, fork_url=forwarder.url) if forwarder else config)
             port, lock = reserve_port(config.port)
             log_path = Path(tempfile.mkstemp(prefix=f"{cls.name.lower()}-{port}-", suffix=".log")[1])
             with open(log_path, "w") as log:
@@ -168,7 +176,7 @@ class LocalNode(ABC):
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
                 )
-            node = cls(f"http://127.0.0.1:{port}", NodeProcess(process, port, lock, log_path), config)
+            node = cls(f"http://127.0.0.1:{port}", NodeProcess(process, port, lock, log_path, forwarder), config)
             try:
                 node._wait_ready(timeout_s)
                 return node

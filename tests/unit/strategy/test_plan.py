@@ -10,6 +10,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from hedger.errors import ConfigError
 from hedger.model import ActionKind, Verdict
 from hedger.strategy.parameters import GuardSettings, SizingSettings, StrategySettings
 from hedger.strategy.plan import acceptable_price, advance_state, build_plan
@@ -313,6 +314,18 @@ def test_target_above_the_cap_is_capped_and_orders_are_split():
     assert sum(sizes) == D(-9)
     assert sizes == [D(-3)] * 3
     assert [a.kind for a in plan.actions[1:]] == [ActionKind.OPEN, ActionKind.INCREASE, ActionKind.INCREASE]
+
+
+def test_a_trade_that_would_take_more_than_fifty_orders_is_not_split_and_says_why():
+    settings = StrategySettings(policy=RebalancePolicy(max_order_notional_usd=D(10)))
+    plan = build_plan(f.snapshot(hedge=None, margins=(f.margin(equity=0, notional=0),)), settings)
+    assert not [a for a in plan.actions if a.kind in (ActionKind.OPEN, ActionKind.INCREASE)]
+    assert "too_many_orders" in codes(plan)
+
+
+def test_a_zero_largest_order_is_refused():
+    with pytest.raises(ConfigError, match="max_order_notional_usd"):
+        RebalancePolicy(max_order_notional_usd=D(0))
 
 
 # --- 18. pending orders -----------------------------------------------------------------------------------
