@@ -318,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     configure()
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    # SIGTERM ends a command as Ctrl-C does (the keeper has its own handling: it finishes its cycle first)
+    previous = signal.signal(signal.SIGTERM, _terminated) if on_main_thread and args.command != "keeper" else None
     try:
         return args.handler(args)
     except HedgerError as error:
@@ -326,7 +329,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {redact_text(str(error))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
+        sending = args.command == "rebalance" and args.execute
+        print(INTERRUPTED_WHILE_SENDING if sending else "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+INTERRUPTED_WHILE_SENDING = (
+    "interrupted: whatever was signed is in the journal; run the same command again to reconcile it with the chain"
+    " (nothing is sent twice)"
+)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: the same message, exit 130, and the journal left as the crash-safe path leaves it."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

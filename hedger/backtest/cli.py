@@ -161,8 +161,17 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     files = write_report(results, metrics, args.out)
     print(_headline(history))
     print(summary_table(metrics))
+    if args.engine != "plan":
+        print(_FAST_ENGINE_NOTE.format(top_ups=f"topped up from outside the book below {args.top_up_below:g} of its"
+                                       " initial margin" if args.top_up_below else "never topped up"))  # fmt: skip
     print(f"wrote {files.metrics_json}, {len(files.charts)} charts and {files.html}")
     return 0
+
+
+_FAST_ENGINE_NOTE = (
+    "fast engine: the live rebalance rule on a model margin account ({top_ups}), no guards; `--engine plan`"
+    " replays the keeper's own planner (guards, the wallet's collateral) and may differ a lot (docs/backtest.md)"
+)
 
 
 def _sweep(history: HedgeHistory, config: object, args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ account's sender lock from its snapshot to its last receipt, so the second plans
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -61,3 +62,17 @@ def test_a_held_lock_makes_a_rebalance_wait_then_refuse_with_the_holder_named(ch
         assert chain.w3.eth.get_transaction_count(DEMO) == before
     finally:
         lock.release()
+
+
+def test_sigterm_while_waiting_to_send_exits_130_and_says_what_to_do(chain, environment, tmp_path):
+    lock = SenderLock(tmp_path / "journal.sqlite", "local", DEMO)
+    lock.acquire("tests:keeper", wait_s=0)
+    try:
+        waiting = start(environment, tmp_path, "rebalance", "--execute")
+        time.sleep(1.5)  # started, and waiting for the lock
+        waiting.send_signal(signal.SIGTERM)
+        _, err = waiting.communicate(timeout=30)
+    finally:
+        lock.release()
+    assert waiting.returncode == 130
+    assert "interrupted" in err and "run the same command again" in err and "Traceback" not in err
