@@ -60,6 +60,7 @@ class MarketHistory:
 
 
 MIN_REPORT_SPAN = pd.Timedelta(days=1)  # shorter histories get a warning in the report
+MIN_VALID_SHARE = 0.5  # so do histories with fewer valid hours than this share of their grid
 
 
 @dataclass(frozen=True)
@@ -164,12 +165,20 @@ class HedgeHistory:
     def warnings(self) -> tuple[str, ...]:
         """What makes this history too thin to judge a hedge by (shown in reports and by the CLI)."""
         span = self.close_time[-1] - self.close_time[0] if len(self) else pd.Timedelta(0)
-        if span >= MIN_REPORT_SPAN:
-            return ()
-        return (
-            f"the history spans {span / pd.Timedelta(hours=1):g} h, less than a day: no daily return, no funding "
-            "pattern and annualised figures from a few hours; give at least a day of closes (weeks to judge a hedge)",
-        )
+        found = []
+        if span < MIN_REPORT_SPAN:
+            found.append(
+                f"the history spans {span / pd.Timedelta(hours=1):g} h, less than a day: no daily return, no funding"
+                " pattern and annualised figures from a few hours; give at least a day of closes (weeks to judge a"
+                " hedge)"
+            )
+        valid = int(self.valid.sum())
+        if len(self) and valid < MIN_VALID_SHARE * len(self):
+            found.append(
+                f"only {valid:,} of {len(self):,} hours are valid ({valid / len(self):.0%}): the returns span the gaps"
+                " and the figures describe a sparse sample; check the files' coverage"
+            )
+        return tuple(found)
 
     def describe(self) -> dict[str, object]:
         return {
@@ -184,6 +193,26 @@ class HedgeHistory:
             "gaps": self.gaps.to_json(),
             "warnings": list(self.warnings),
         }
+
+
+MAX_PRICE_USD = 1e12  # no asset trades above this per unit: a larger close is a corrupt row
+MAX_FUNDING_RATE = 1.0  # 100 % per interval: no venue settles more; a larger rate is a corrupt row
+
+
+def _refuse_absurd(grid: pd.DatetimeIndex, valid: np.ndarray, prices: dict[str, np.ndarray], rates: pd.Series) -> None:
+    """A close above MAX_PRICE_USD, or a funding rate that is not finite or above MAX_FUNDING_RATE in size, is a
+    corrupt file, not a market: refused rather than run (it would overflow or dominate every figure)."""
+    for name, values in prices.items():
+        absurd = valid & (values > MAX_PRICE_USD)
+        if absurd.any():
+            at = grid[int(np.argmax(absurd))].isoformat()
+            raise DataError(f"the {name} close at {at} is {values[absurd][0]:g} USD: beyond {MAX_PRICE_USD:g}, not a"
+                            " price", "fix or drop that row (an empty price is a gap, and is allowed)")  # fmt: skip
+    bad = ~np.isfinite(rates.to_numpy()) | (np.abs(rates.to_numpy()) > MAX_FUNDING_RATE)
+    if bad.any():
+        at = rates.index[int(np.argmax(bad))].isoformat()
+        raise DataError(f"the funding rate at {at} is {rates.to_numpy()[bad][0]:g}: not a rate per interval",
+                        "fix or drop that row (rates are fractions per funding interval, e.g. 0.0001)")  # fmt: skip
 
 
 def read_price_history(path: str | Path, time_column: str = "timestamp_utc") -> pd.DataFrame:
@@ -253,6 +282,7 @@ def align(
     perp_usd = hedge.prices["perp"].reindex(grid).to_numpy()
     mark_usd = hedge.prices["mark"].reindex(grid).to_numpy()
     valid = np.isfinite(spot_usd) & np.isfinite(perp_usd) & (spot_usd > 0) & (perp_usd > 0)
+    _refuse_absurd(grid, valid, {"spot": spot_usd, "perp": perp_usd}, funding.rates)
     hedge_spot = hedge.prices["spot"].reindex(grid)
     outlier = valid & basis_outliers(pd.Series(perp_usd, index=grid), hedge_spot, max_basis).to_numpy()
     funding_rate, deferred = _funding_on_valid_hours(funding.rates, grid, valid)

@@ -660,7 +660,7 @@ class _Planner:
         collateral = self._order_collateral(market, kind)
         if collateral:
             values["collateral_delta"] = collateral
-        message = f"{market.key}: {kind.value} {abs(piece)} ({code})"
+        message = f"{market.key}: {kind.value} {abs(piece).normalize():f} ({code})"
         return Action(
             kind=kind,
             venue=market.venue,

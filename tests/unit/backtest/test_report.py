@@ -6,6 +6,8 @@ import ast
 import json
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from hedger.app.cli import main
@@ -97,3 +99,26 @@ def test_a_day_or_more_of_history_has_no_warning():
     spot = random_walk(25, seed=8)
     assert synthetic_history(spot, spot).warnings == ()
     assert synthetic_history(spot[:24], spot[:24]).warnings != ()  # 23 h between the first and last close
+
+
+def test_a_history_with_fewer_than_half_its_hours_valid_warns():
+    spot = random_walk(200, seed=9)
+    spot[::3] = spot[1::3] = np.nan  # a third of the hours valid
+    (warning,) = synthetic_history(spot, spot).warnings
+    assert warning.startswith("only 66 of 200 hours are valid (33%)")
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [("perp_close", 1e308, "beyond 1e+12, not a price"), ("funding_rate", "inf", "not a rate")],
+)
+def test_a_corrupt_price_or_rate_is_refused_not_run(tmp_path, capsys, column, value, message):
+    eth = random_walk(48, seed=7)
+    path = write_binance_csv(tmp_path / "binance_ethusdt_1h.csv", eth, eth)
+    frame = pd.read_csv(path)
+    frame[column] = frame[column].astype(object)
+    frame.loc[16, column] = value
+    frame.to_csv(path, index=False)
+    code = main(["backtest", "--data", str(path), "--policy", "one_to_one", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and message in err and "Traceback" not in err
