@@ -342,6 +342,8 @@ def _read_csv(path: str | Path, columns: tuple[str, ...]) -> pd.DataFrame:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing columns {missing}", expected)
+    if frame.empty:
+        raise DataError(f"{path}: a header and no rows", "give a file with at least a day of hourly rows")
     return frame
 
 

@@ -184,3 +184,10 @@ def test_files_that_do_not_overlap_are_refused_with_their_spans(btc_file, tmp_pa
     assert message == "error: BTC spot, BTC perp and dydx:BTC-USD funding do not overlap"
     assert "BTC spot 2021-01-01 01:00 → 2021-01-03 00:00" in hint
     assert "dydx:BTC-USD funding 2022-01-01 00:00 → 2022-01-01 01:00" in hint
+
+
+def test_a_file_with_a_header_and_no_rows_is_refused(tmp_path, capsys):
+    path = tmp_path / "binance_btcusdt_1h.csv"
+    path.write_text("timestamp_utc,perp_close,spot_close,mark_close,funding_rate\n")
+    message, _ = refused(capsys, "--data", f"BTC={path}", "--policy", "one_to_one", "--out", str(tmp_path / "o"))
+    assert "a header and no rows" in message
