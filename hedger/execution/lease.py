@@ -481,7 +481,8 @@ class SenderLock:
     holder's name, for the message of the process that has to wait."""
 
     def __init__(self, journal: Path, network: str, account: str):
-        self.path = journal.with_name(f"{journal.name}.{network}.{account.lower()}.sending")
+        real = journal.resolve()  # one lock file per journal file, however the path to it is spelled
+        self.path = real.with_name(f"{real.name}.{network}.{account.lower()}.sending")
         self.network, self.account = network, account
         self._file: IO[str] | None = None
 
