@@ -88,6 +88,7 @@ class Keeper:
     def __init__(self, session: Session, config: KeeperConfig, metrics: KeeperMetrics | None = None):
         self.session, self.config = session, config
         session.sender_wait_s = 0.0  # another process in its sending cycle: skip the block, do not wait it out
+        session.one_cycle_lease = False  # a keeper holds the account's lease for its life, or none (the host lock)
         session.gates = Gates(config.kill_switch_file, config.gas_budget_per_day_wei)
         self.metrics = (metrics or KeeperMetrics()).of(session.network.name, session.account)
         self.lease = self._lease()

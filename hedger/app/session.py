@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 SENDER_WAIT_S = 30.0  # [execution] sender_wait_s: an executing cycle waits this long for another process's to end
-LEASE_TTL_S = 60.0  # a one-cycle lease in a database server lapses after this (a crashed `rebalance --execute`)
+LEASE_TTL_S = 600.0  # a one-cycle lease outlives any cycle (receipt waits included); a crashed holder on this host is
+# released at once (`Lease.release_if_gone`), one on another host after this long
 KILL_SWITCH_ENV = "HEDGER_KILL_SWITCH"
 DEFAULT_KILL_SWITCH_FILE = Path(".hedger") / "STOP"
 
@@ -148,8 +149,10 @@ class Session:
         self.send_policy, self.retry_policy, self.reduce_when_halted = _execution_settings(self.network)
         # how long an executing cycle waits for another process's sending cycle to end ([execution] sender_wait_s)
         self.sender_wait_s = float(self.network.execution.get("sender_wait_s", SENDER_WAIT_S))
+        self.one_cycle_lease = True  # a sending cycle takes the account's lease for itself (a keeper: its own)
         self._journal: Journal | None = None
         self._executor: Executor | None = None
+        self._chain_key: str | None = None
         if self.gates is None:
             self.gates = gates_from_table(self.network)
         self.ratio_book = RatioBook(
@@ -217,38 +220,58 @@ class Session:
 
     @contextlib.contextmanager
     def sending(self) -> Iterator[None]:
-        """This account's sending exclusivity for one cycle. A keeper holding the sender lease has it already
-        (its writes are fenced); otherwise a `SenderLock` beside a SQLite journal, or a one-cycle `Lease` in a
-        database server's. Waits up to `SENDER_WAIT_S` for another process's cycle to end, then SenderBusy."""
-        from hedger.execution.lease import Lease, SenderLock, default_holder
+        """This account's sending exclusivity for one cycle. A keeper under its sender lease has it already (the
+        lease and its fencing; a paused holder is fenced off, see `Lease`). Any other sender takes, for the cycle,
+        this host's `SenderLock` for the chain and account (whatever journal each process writes) and, unless it
+        is a keeper without a lease, a one-cycle `Lease` in its journal (so a keeper's lease excludes it, on any
+        host sharing the journal). Waits up to `sender_wait_s` for another process's cycle, then SenderBusy."""
+        from hedger.execution.lease import SenderLock, default_holder
 
-        journal = self.journal
-        if journal.fence is not None:
+        if self.journal.fence is not None:
             yield
             return
         holder = default_holder()
-        if is_postgres(self.journal_path):
-            lease = Lease(journal.db, self.network.name, self.account, holder, ttl_s=LEASE_TTL_S)
-            deadline = time.monotonic() + self.sender_wait_s
-            while lease.acquire(None) is None:
-                if time.monotonic() >= deadline:
-                    state = lease.state()
-                    raise SenderBusy(self.network.name, self.account, state.holder if state and state.holder
-                                     else "a lease holder", self.sender_wait_s)  # fmt: skip
-                time.sleep(0.2)
-            journal.fence = lease
-            try:
-                yield
-            finally:
-                journal.fence = None
-                lease.release()
-            return
-        lock = SenderLock(Path(self.journal_path), self.network.name, self.account)
+        lock = SenderLock(self.chain_key(), self.account, self.network.name)
         lock.acquire(holder, self.sender_wait_s)
+        try:
+            if self.one_cycle_lease:
+                with self._one_cycle_lease(holder):
+                    yield
+            else:
+                yield
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
+    def _one_cycle_lease(self, holder: str) -> Iterator[None]:
+        from hedger.execution.lease import Lease
+
+        journal = self.journal
+        lease = Lease(journal.db, self.network.name, self.account, holder, ttl_s=LEASE_TTL_S)
+        deadline = time.monotonic() + self.sender_wait_s
+        while lease.acquire(None) is None:
+            if lease.release_if_gone():  # a crashed sender of this host left it
+                continue
+            if time.monotonic() >= deadline:
+                state = lease.state()
+                current = state.holder if state and state.holder else "a lease holder"
+                raise SenderBusy(self.network.name, self.account, current, self.sender_wait_s)
+            time.sleep(0.2)
+        journal.fence = lease
         try:
             yield
         finally:
-            lock.release()
+            journal.fence = None
+            lease.release()
+
+    def chain_key(self) -> str:
+        """The chain this session sends on, as the sender lock names it (one RPC call, then cached)."""
+        if self._chain_key is None:
+            from hedger.execution.lease import SenderLock
+
+            genesis = self.reader.rpc.request("eth_getBlockByNumber", ["0x0", False])
+            self._chain_key = SenderLock.chain_key(self.network.chain_id, str(genesis["hash"]), self.rpc_url)
+        return self._chain_key
 
     def _cycle(
         self,

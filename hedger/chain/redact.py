@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 
 _URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*)://([^\s'\"<>,()\[\]{}]+)")
-_KEYLIKE = re.compile(r"^(?=.*\d)[A-Za-z0-9_\-]{16,}$|^[A-Fa-f0-9]{12,}$")
+# A path segment that may be a key: long (12+ characters, whatever they are), mixed letters and digits (8+), or
+# hex (8+). Short words ("v2", "rpc", "ext", "mainnet") stay: over-hiding a URL costs little, under-hiding a key a lot.
+_KEYLIKE = re.compile(r"^.{12,}$|^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-]{8,}$|^[A-Fa-f0-9]{8,}$")
 _SECRET_WORDS = re.compile(r"key|token|secret|auth|pass", re.IGNORECASE)
 
 

@@ -43,12 +43,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import random
 import signal
 import socket
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -65,6 +67,20 @@ COMPONENT = "lease"
 def default_holder() -> str:
     """This process's name in a sender lease or lock: HEDGER_HOLDER, else host:pid."""
     return os.environ.get("HEDGER_HOLDER") or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _gone_here(holder: str) -> bool:
+    """Whether `holder` names a process of this host (host:pid) that no longer runs."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's live process
+        return False
+    return False
 
 
 def _id_column(dialect: str) -> str:
@@ -268,6 +284,20 @@ class Lease:
             )
             self._event(tx, state, "released", "released by its holder", block)
         self.token = None
+
+    def release_if_gone(self) -> bool:
+        """Release the lease on behalf of a holder that was a process on this host and is gone (its name is
+        host:pid, the pid no longer runs): a crashed `rebalance --execute` leaves its one-cycle lease, and no one
+        else can write under it. Whether it was released. A live pid (or a reused one) keeps it to its ttl."""
+        with self.db.transaction() as tx:
+            state = self._locked_state(tx)
+            if state is None or state.holder is None or not _gone_here(state.holder):
+                return False
+            tx.execute(
+                "UPDATE leases SET holder = NULL WHERE network = ? AND account = ?", (self.network, self.account)
+            )
+            self._event(tx, state, "released", f"its holder {state.holder} is no longer running", None)
+        return True
 
     def state(self) -> LeaseState | None:
         with self.db.transaction() as tx:
@@ -474,23 +504,41 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-class SenderLock:
-    """One sending cycle at a time per (network, account) on one host, for a SQLite journal: an exclusive
-    `flock` on a file beside the journal. The kernel releases it when the process ends, a crash included, so
-    it never needs a time-to-live (a lease in a database server does; see `Lease`). The file holds the
-    holder's name, for the message of the process that has to wait."""
+DEV_CHAIN_IDS = (31337, 1337)  # Anvil's and Ganache's: every local node of a kind starts on the same chain id
 
-    def __init__(self, journal: Path, network: str, account: str):
-        real = journal.resolve()  # one lock file per journal file, however the path to it is spelled
-        self.path = real.with_name(f"{real.name}.{network}.{account.lower()}.sending")
+
+def sender_lock_dir() -> Path:
+    """Where this host's sender locks live: HEDGER_LOCK_DIR, else a directory of this OS user's in the temp dir."""
+    return Path(os.environ.get("HEDGER_LOCK_DIR") or Path(tempfile.gettempdir()) / f"hedger-{os.getuid()}-senders")
+
+
+class SenderLock:
+    """One sending cycle at a time per (chain, account) on one host: an exclusive `flock` on a file in
+    `sender_lock_dir()`, whatever journal each process writes (the journal is a record of intent; the chain and
+    the account are what two senders would collide on). The kernel releases it when the process ends, a crash
+    included, so it never needs a time-to-live (a lease in a database server does; see `Lease`). The file holds
+    the holder's name, for the message of the process that has to wait."""
+
+    def __init__(self, chain: str, account: str, network: str, directory: Path | None = None):
+        self.path = (directory or sender_lock_dir()) / f"{chain}-{account.lower()}.sending"
         self.network, self.account = network, account
         self._file: IO[str] | None = None
+
+    @staticmethod
+    def chain_key(chain_id: int, genesis_hash: str, rpc_url: str) -> str:
+        """A chain as senders collide on it: its id and genesis block, the same through every RPC provider; for a
+        development chain also its endpoint (every local node starts from a look-alike genesis), hashed so no URL
+        is written to disk."""
+        key = f"{chain_id}-{genesis_hash.removeprefix('0x')[:16]}"
+        if chain_id in DEV_CHAIN_IDS:
+            key += "-" + hashlib.sha256(rpc_url.encode()).hexdigest()[:12]
+        return key
 
     def acquire(self, holder: str, wait_s: float) -> None:
         """Take the lock, waiting up to `wait_s` for the current holder; SenderBusy if it is still held."""
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         handle = self.path.open("a+")
         deadline = time.monotonic() + wait_s
         while True:

@@ -31,15 +31,24 @@ def environment(chain, tmp_path):
     return env
 
 
+def sender_lock(chain) -> SenderLock:
+    """The lock a session on this chain takes for the demo account."""
+    genesis = chain.w3.eth.get_block(0)["hash"].to_0x_hex()
+    key = SenderLock.chain_key(chain.w3.eth.chain_id, genesis, network_document(chain.universe)["network"]["rpc_url"])
+    return SenderLock(key, DEMO, "local")
+
+
 def start(env, cwd, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "hedger.app.cli", *args], env=env, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
-def test_two_rebalances_at_once_send_the_hedge_once(chain, environment, tmp_path):
+@pytest.mark.parametrize("journals", ["one journal", "a journal each"])
+def test_two_rebalances_at_once_send_the_hedge_once(chain, environment, tmp_path, journals):
     first = start(environment, tmp_path, "rebalance", "--execute", "--json")
     time.sleep(0.3)
-    second = start(environment, tmp_path, "rebalance", "--execute", "--json")
+    other = {"HEDGER_JOURNAL": str(tmp_path / "other-journal.sqlite")} if journals == "a journal each" else {}
+    second = start({**environment, **other}, tmp_path, "rebalance", "--execute", "--json")
     outputs = [process.communicate(timeout=120) for process in (first, second)]
     assert [process.returncode for process in (first, second)] == [0, 0], outputs
     orders = orders_of(chain)
@@ -49,7 +58,7 @@ def test_two_rebalances_at_once_send_the_hedge_once(chain, environment, tmp_path
 
 
 def test_a_held_lock_makes_a_rebalance_wait_then_refuse_with_the_holder_named(chain, environment, tmp_path):
-    lock = SenderLock(tmp_path / "journal.sqlite", "local", DEMO)
+    lock = sender_lock(chain)
     lock.acquire("tests:keeper", wait_s=0)
     try:
         before = chain.w3.eth.get_transaction_count(DEMO)
@@ -65,7 +74,7 @@ def test_a_held_lock_makes_a_rebalance_wait_then_refuse_with_the_holder_named(ch
 
 
 def test_sigterm_while_waiting_to_send_exits_130_and_says_what_to_do(chain, environment, tmp_path):
-    lock = SenderLock(tmp_path / "journal.sqlite", "local", DEMO)
+    lock = sender_lock(chain)
     lock.acquire("tests:keeper", wait_s=0)
     try:
         waiting = start(environment, tmp_path, "rebalance", "--execute")

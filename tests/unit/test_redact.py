@@ -22,3 +22,17 @@ def test_urllib3_debug_request_lines_lose_their_path_secrets():
     redacted = redact_text(line)
     assert "abcdef0123456789abcdef" not in redacted and "SECRETAPIKEY123" not in redacted
     assert '"POST /v2/…?… HTTP/1.1" 200' in redacted
+
+
+def test_keys_that_are_all_letters_short_or_dashed_are_hidden_too():
+    for key in ("abcdefghijklmnopqrstu", "Ab3Cd5Ef7Gh9Ij", "deadbeef-cafe", "a1b2c3d4"):
+        assert key not in redact_url(f"https://rpc.example/v3/{key}"), key
+    assert redact_url("https://api.avax.network/ext/bc/C/rpc") == "https://api.avax.network/ext/bc/C/rpc"
+
+
+def test_a_fork_upstream_with_anything_past_the_endpoint_is_forwarded():
+    from hedger.chain.nodes.forward import needs_forwarding
+
+    assert not needs_forwarding("http://127.0.0.1:8545") and not needs_forwarding("http://127.0.0.1:8545/")
+    for url in ("http://u:pw@host:8545", "https://host/abcdefghijklmnopqrstu", "https://host/?k=1", "https://h/#x"):
+        assert needs_forwarding(url), url

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import urllib.parse
 from typing import Any
 
 import urllib3
@@ -15,8 +16,10 @@ from hedger.chain.redact import redact_text, redact_url
 
 
 def needs_forwarding(url: str) -> bool:
-    """Whether `url` carries anything redaction would hide (a key, a token, a password)."""
-    return redact_url(url) != url
+    """Whether `url` carries more than a scheme, host and port: userinfo, a path, a query or a fragment may each
+    hold a key, and no pattern recognises every key, so anything beyond the bare endpoint is forwarded."""
+    parts = urllib.parse.urlsplit(url)
+    return bool(parts.username or parts.password or parts.path.strip("/") or parts.query or parts.fragment)
 
 
 class ForkForwarder:
