@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,8 @@ import pytest
 import tomli_w
 
 from hedger.chain.universe import network_document
-from hedger.execution.lease import SenderLock
+from hedger.execution.journal import Journal
+from hedger.execution.lease import Lease, SenderLock
 from tests.support.keeper_helpers import DEMO, DEMO_KEY, orders_of
 
 pytestmark = pytest.mark.integration
@@ -85,3 +87,29 @@ def test_sigterm_while_waiting_to_send_exits_130_and_says_what_to_do(chain, envi
         lock.release()
     assert waiting.returncode == 130
     assert "interrupted" in err and "run the same command again" in err and "Traceback" not in err
+
+
+def _lease_held_by(tmp_path, holder: str) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    try:
+        assert Lease(journal.db, "local", DEMO, holder).acquire(None) is not None
+    finally:
+        journal.close()
+
+
+def test_a_keepers_lease_in_the_journal_keeps_a_rebalance_out(chain, environment, tmp_path):
+    _lease_held_by(tmp_path, "tests:leased-keeper")  # a keeper under `--holder`, renewing every block
+    before = chain.w3.eth.get_transaction_count(DEMO)
+    refused = start(environment, tmp_path, "rebalance", "--execute")
+    _, err = refused.communicate(timeout=120)
+    assert refused.returncode == 1 and "tests:leased-keeper" in err and "Traceback" not in err
+    assert chain.w3.eth.get_transaction_count(DEMO) == before
+
+
+def test_a_lease_left_by_a_crashed_sender_of_this_host_is_released_at_once(chain, environment, tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    _lease_held_by(tmp_path, f"{socket.gethostname()}:{int(dead.stdout)}")
+    finished = start(environment, tmp_path, "rebalance", "--execute")
+    _, err = finished.communicate(timeout=120)
+    assert finished.returncode == 0, err
+    assert orders_of(chain), "it hedged without waiting for the dead holder's lease to lapse"
