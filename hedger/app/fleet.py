@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from hedger.app.keeper import Keeper, KeeperConfig
 from hedger.app.session import Session
 from hedger.app.telemetry import KeeperMetrics
-from hedger.chain.connect import TRANSIENT_ERRORS
-from hedger.errors import RpcError
 from hedger.execution.lease import default_holder
 from hedger.settings import FleetConfig
 
@@ -73,10 +71,5 @@ class Fleet:
     def _step(self, index: int, keeper: Keeper) -> None:
         if keeper.bounded_out() or time.monotonic() < self._retry_at[index]:
             return
-        try:
-            block = keeper.new_block()
-            if block is not None:
-                keeper.tick(block)
-            keeper.failures = 0
-        except (RpcError, *TRANSIENT_ERRORS) as error:
-            self._retry_at[index] = time.monotonic() + keeper.backoff(error)
+        if delay := keeper.attempt(keeper.new_block):
+            self._retry_at[index] = time.monotonic() + delay

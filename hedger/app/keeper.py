@@ -27,7 +27,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -125,15 +125,22 @@ class Keeper:
         self._install_signal_handlers()
         self.started()
         while not self.stop_requested.is_set() and not self.bounded_out():
-            try:
-                block = self._wait_for_new_block()
-                if block is not None:
-                    self.tick(block)
-                self.failures = 0
-            except (RpcError, *TRANSIENT_ERRORS) as error:
-                self.stop_requested.wait(self.backoff(error))
+            if delay := self.attempt(self._wait_for_new_block):
+                self.stop_requested.wait(delay)
         self.close()
         return 0
+
+    def attempt(self, next_block: Callable[[], int | None]) -> float:
+        """One turn: the next block, if there is one, ticked. 0, or after an RPC failure the delay to back off
+        for (this loop and the fleet's share it)."""
+        try:
+            block = next_block()
+            if block is not None:
+                self.tick(block)
+            self.failures = 0
+            return 0.0
+        except (RpcError, *TRANSIENT_ERRORS) as error:
+            return self.backoff(error)
 
     def started(self) -> None:
         log.info("keeper started", extra={"account": self.session.account, "network": self.session.network.name,

@@ -244,19 +244,18 @@ class Session:
 
     @contextlib.contextmanager
     def _one_cycle_lease(self, holder: str) -> Iterator[None]:
-        from hedger.execution.lease import Lease
+        from hedger.execution.lease import Lease, wait_until
 
         journal = self.journal
         lease = Lease(journal.db, self.network.name, self.account, holder, ttl_s=LEASE_TTL_S)
-        deadline = time.monotonic() + self.sender_wait_s
-        while lease.acquire(None) is None:
-            if lease.release_if_gone():  # a crashed sender of this host left it
-                continue
-            if time.monotonic() >= deadline:
-                state = lease.state()
-                current = state.holder if state and state.holder else "a lease holder"
-                raise SenderBusy(self.network.name, self.account, current, self.sender_wait_s)
-            time.sleep(0.2)
+
+        def held() -> bool:  # a lease left by a crashed sender of this host is released, then taken
+            return lease.acquire(None) is not None or (lease.release_if_gone() and lease.acquire(None) is not None)
+
+        if not wait_until(held, self.sender_wait_s, poll_s=0.2):
+            state = lease.state()
+            current = state.holder if state and state.holder else "a lease holder"
+            raise SenderBusy(self.network.name, self.account, current, self.sender_wait_s)
         journal.fence = lease
         try:
             yield

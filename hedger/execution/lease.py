@@ -53,7 +53,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -504,6 +504,16 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
+def wait_until(done: Callable[[], bool], wait_s: float, poll_s: float) -> bool:
+    """Try `done` until it succeeds or `wait_s` has passed (at least once); whether it succeeded."""
+    deadline = time.monotonic() + wait_s
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
+    return True
+
+
 DEV_CHAIN_IDS = (31337, 1337)  # Anvil's and Ganache's: every local node of a kind starts on the same chain id
 
 
@@ -540,18 +550,19 @@ class SenderLock:
 
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         handle = self.path.open("a+")
-        deadline = time.monotonic() + wait_s
-        while True:
+
+        def locked() -> bool:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return True
             except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    current = handle.read().strip() or "unknown holder"
-                    handle.close()
-                    raise SenderBusy(self.network, self.account, current, wait_s) from None
-                time.sleep(0.05)
+                return False
+
+        if not wait_until(locked, wait_s, poll_s=0.05):
+            handle.seek(0)
+            current = handle.read().strip() or "unknown holder"
+            handle.close()
+            raise SenderBusy(self.network, self.account, current, wait_s)
         handle.truncate(0)
         handle.write(holder)
         handle.flush()
