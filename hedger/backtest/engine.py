@@ -158,7 +158,6 @@ class PreparedHistory:
     funding_received_usd: np.ndarray  # on the grid: funding received per unit long at each close (0 at invalid ones)
     spot_step_usd: np.ndarray  # on the grid: spot close − the previous valid close (0 at invalid ones and the first)
     perp_step_usd: np.ndarray  # the same for the perp
-    close_s: np.ndarray
     as_lists: tuple[list[float], list[float], list[int]]  # perp, funding paid, close: the loop's scalars
     hourly_steps: np.ndarray
     daily_ends: tuple[np.ndarray, np.ndarray]
@@ -207,7 +206,6 @@ class PreparedHistory:
             funding_received_usd=received,
             spot_step_usd=_steps_on_grid(history.spot_usd, rows),
             perp_step_usd=_steps_on_grid(history.perp_usd, rows),
-            close_s=close_s,
             as_lists=(perp.tolist(), paid.tolist(), close_s.tolist()),
             hourly_steps=np.flatnonzero(history.valid[1:] & history.valid[:-1]) + 1,
             daily_ends=(midnights[:-1][whole_days], midnights[1:][whole_days]),

@@ -5,7 +5,6 @@ No error message, log line or CLI output may show the key."""
 from __future__ import annotations
 
 import contextlib
-import http.server
 import logging
 import socket
 import threading
@@ -18,6 +17,7 @@ from hedger.app.cli import EXIT_ERROR, main
 from hedger.chain.connect import connect
 from hedger.chain.redact import redact_text, redact_url
 from hedger.errors import RpcError, RpcGarbage, RpcTimeout
+from tests.support.rpc_servers import answering_server, refused_port
 
 pytestmark = pytest.mark.integration
 KEY = "k3y9f8e7d6c5b4a39281706f5e4d3c2b1a0"
@@ -60,37 +60,6 @@ def hanging_server() -> Iterator[int]:
         thread.join(2)
         for sock in [*held, server]:
             sock.close()
-
-
-@contextlib.contextmanager
-def answering_server(body: bytes, status: int = 200) -> Iterator[int]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def refused_port() -> int:
-    sock = socket.create_server(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import pytest
 
 from hedger.chain.connect import HttpTransport, Rpc, TransportError, TransportTimeout
 from hedger.errors import RpcError, RpcRefused, RpcTimeout
+from tests.support.rpc_servers import answering_server, refused_port
 
 
 class FlakyTransport(HttpTransport):
@@ -66,46 +67,8 @@ def test_a_batch_is_split_under_the_payload_limit_in_one_round_and_matched_by_id
     assert len(set(answers)) == 10 and answers == sorted(answers, key=lambda a: int(a, 16))  # in request order
 
 
-class _StatusServer:
-    """A real HTTP server on a free loopback port that answers every POST with one status (and counts them)."""
-
-    def __init__(self, status: int):
-        import http.server
-        import threading
-
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                owner.posts += 1
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.send_response(status)
-                self.end_headers()
-                self.wfile.write(b"<html>no</html>")
-
-            def log_message(self, *args):
-                pass
-
-        self.posts = 0
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v2/SECRETKEY"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_a_refused_connection_says_so_and_is_not_called_a_timeout():
-    client = Rpc(HttpTransport(f"http://127.0.0.1:{_closed_port()}", budget_s=5), attempts=3, backoff_s=0.01)
+    client = Rpc(HttpTransport(f"http://127.0.0.1:{refused_port()}", budget_s=5), attempts=3, backoff_s=0.01)
     with pytest.raises(RpcError) as raised:
         client.request("eth_blockNumber", [])
     assert not isinstance(raised.value, RpcTimeout)
@@ -116,23 +79,19 @@ def test_a_refused_connection_says_so_and_is_not_called_a_timeout():
 
 @pytest.mark.parametrize("status", [401, 403, 404])
 def test_an_http_refusal_is_not_retried_and_names_the_url_redacted(status):
-    server = _StatusServer(status)
-    try:
-        client = Rpc(HttpTransport(server.url, budget_s=5), attempts=4, backoff_s=0.01)
+    posts: list[bytes] = []
+    with answering_server(b"<html>no</html>", status, posts) as port:
+        client = Rpc(HttpTransport(f"http://127.0.0.1:{port}/v2/SECRETKEY", budget_s=5), attempts=4, backoff_s=0.01)
         with pytest.raises(RpcRefused, match=f"HTTP {status}") as raised:
             client.request("eth_blockNumber", [])
-        assert server.posts == 1
-        assert "SECRETKEY" not in str(raised.value) and "API key" in raised.value.hint
-    finally:
-        server.close()
+    assert len(posts) == 1
+    assert "SECRETKEY" not in str(raised.value) and "API key" in raised.value.hint
 
 
 def test_a_server_error_is_retried():
-    server = _StatusServer(503)
-    try:
-        client = Rpc(HttpTransport(server.url, budget_s=5), attempts=3, backoff_s=0.01)
+    posts: list[bytes] = []
+    with answering_server(b"<html>no</html>", 503, posts) as port:
+        client = Rpc(HttpTransport(f"http://127.0.0.1:{port}/v2/SECRETKEY", budget_s=5), attempts=3, backoff_s=0.01)
         with pytest.raises(RpcError, match="HTTP 503") as raised:
             client.request("eth_blockNumber", [])
-        assert server.posts == 3 and "SECRETKEY" not in str(raised.value)
-    finally:
-        server.close()
+    assert len(posts) == 3 and "SECRETKEY" not in str(raised.value)
