@@ -4,7 +4,6 @@ account's sender lock from its snapshot to its last receipt, so the second plans
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -17,7 +16,7 @@ import tomli_w
 from hedger.chain.universe import network_document
 from hedger.execution.journal import Journal
 from hedger.execution.lease import Lease, SenderLock
-from tests.support.keeper_helpers import DEMO, DEMO_KEY, orders_of
+from tests.support.keeper_helpers import DEMO, cli_env, orders_of
 
 pytestmark = pytest.mark.integration
 
@@ -27,10 +26,7 @@ def environment(chain, tmp_path):
     document = network_document(chain.universe)
     document["execution"] = {**document.get("execution", {}), "sender_wait_s": 3}
     (tmp_path / "local.toml").write_text(tomli_w.dumps(document))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGER_")}
-    env.update(HEDGER_NETWORKS_DIR=str(tmp_path), HEDGER_PRIVATE_KEY=DEMO_KEY,
-               HEDGER_JOURNAL=str(tmp_path / "journal.sqlite"))  # fmt: skip
-    return env
+    return cli_env(tmp_path, HEDGER_LOG_LEVEL="WARNING")
 
 
 def sender_lock(chain) -> SenderLock:

@@ -3,30 +3,26 @@ order per intent, every record kept; and no log, output or journal ever holds th
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from hedger.chain.nodes import DEV_ACCOUNTS
 from hedger.chain.universe import write_network_file
 from hedger.execution.journal import IntentStatus, Journal, TxStatus
 from tests.support.chain_helpers import WAD
+from tests.support.keeper_helpers import DEMO_KEY, cli_env
 
 pytestmark = pytest.mark.integration
 
-DEMO_KEY = DEV_ACCOUNTS[1][1]
 STEPS = ["intent_recorded", "tx_signed", "tx_sent", "tx_mined", "receipt_recorded"]
 
 
 @pytest.fixture
 def cli(chain, tmp_path):
     write_network_file(chain.universe, tmp_path / "local.toml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGER_")}
-    env.update(HEDGER_NETWORKS_DIR=str(tmp_path), HEDGER_PRIVATE_KEY=DEMO_KEY, HEDGER_LOG_LEVEL="DEBUG",
-               HEDGER_JOURNAL=str(tmp_path / "journal.sqlite"))  # fmt: skip
+    env = cli_env(tmp_path, HEDGER_LOG_LEVEL="DEBUG")
 
     def run(*args: str, fault: str | None = None) -> subprocess.CompletedProcess:
         extra = {"HEDGER_FAULT_INJECT": fault} if fault else {}

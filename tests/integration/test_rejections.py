@@ -4,7 +4,6 @@ message and nothing sent, the rejection is journalled with its reason, and every
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from hedger.errors import (
 )
 from hedger.execution.journal import IntentStatus, Journal, TxStatus
 from hedger.execution.sender import classify_rejection
-from tests.support.keeper_helpers import DEMO, DEMO_KEY, orders_of, raw_rpc
+from tests.support.keeper_helpers import DEMO, DEMO_KEY, cli_env, orders_of, raw_rpc
 
 pytestmark = pytest.mark.integration
 GWEI = 10**9
@@ -34,9 +33,7 @@ GWEI = 10**9
 @pytest.fixture
 def cli(chain, tmp_path):
     write_network_file(chain.universe, tmp_path / "local.toml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGER_")}
-    env.update(HEDGER_NETWORKS_DIR=str(tmp_path), HEDGER_PRIVATE_KEY=DEMO_KEY,
-               HEDGER_JOURNAL=str(tmp_path / "journal.sqlite"))  # fmt: skip
+    env = cli_env(tmp_path, HEDGER_LOG_LEVEL="WARNING")
 
     def run(*args: str, fault: str | None = None) -> subprocess.CompletedProcess:
         extra = {"HEDGER_FAULT_INJECT": fault} if fault else {}
